@@ -1,0 +1,44 @@
+# ragline: every target creates .venv when it is missing.
+VENV ?= .venv
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+RAGLINE_DATA_DIR ?= data
+RAGLINE_PORT ?= 8000
+RAGLINE_LOG_FORMAT ?= console
+export RAGLINE_DATA_DIR RAGLINE_PORT
+
+.PHONY: venv run test lint format bench clean
+
+venv: $(STAMP)
+
+# torch==2.13.0 is the CPU build; an unpinned torch would pull a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: venv
+	$(BIN)/ragline index build examples/handbook --promote --if-changed
+	RAGLINE_LOG_FORMAT=$(RAGLINE_LOG_FORMAT) $(BIN)/ragline serve
+
+test: venv
+	$(BIN)/pytest
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: venv
+	@for script in bench/*.py; do [ -e "$$script" ] && $(BIN)/python "$$script" || true; done
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache *.egg-info

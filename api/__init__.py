@@ -1,0 +1,1 @@
+"""The HTTP API: routes, error mapping and the server command."""

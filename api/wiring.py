@@ -1,0 +1,59 @@
+"""Wires the API's services for one process: embedded (workers inside) or deployed."""
+
+from __future__ import annotations
+
+import dramatiq
+
+from api.app import ApiServices, Background, HealthCheck
+from ragline.admission import Admission
+from ragline.db import ping as ping_database
+from ragline.errors import IndexNotReady
+from ragline.knowledge.store import KnowledgeStore
+from ragline.pipeline.runner import Pipeline
+from ragline.runtime import Core
+from workers import broker as brokers
+from workers.process import AnsweringWorkers
+
+
+def store_check(store: KnowledgeStore, alias: str) -> HealthCheck:
+    def check() -> str:
+        store.ping()
+        collection = store.resolve_alias(alias)
+        if collection is None:
+            raise IndexNotReady(f"no index version is promoted behind '{alias}'")
+        return f"{alias} -> {collection}"
+
+    return check
+
+
+def build_services(
+    core: Core,
+    broker: dramatiq.Broker,
+    *,
+    store: KnowledgeStore | None = None,
+    pipeline: Pipeline | None = None,
+    worker_threads: int = 4,
+) -> ApiServices:
+    """With a pipeline, the process also answers jobs (embedded mode)."""
+
+    def database() -> str:
+        ping_database(core.engine)
+        return core.engine.dialect.name
+
+    checks: dict[str, HealthCheck] = {
+        "database": database,
+        "broker": lambda: brokers.ping(broker),
+    }
+    alias = core.config.assistant_pipeline.retrieval.source
+    if store is not None:
+        checks["store"] = store_check(store, alias)
+    background: list[Background] = []
+    if pipeline is not None:
+        background.append(AnsweringWorkers(core, broker, pipeline, threads=worker_threads))
+    return ApiServices(
+        admission=Admission(core.config, core.jobs, brokers.sender(broker)),
+        jobs=core.jobs,
+        mode="embedded" if pipeline is not None else "deployed",
+        health_checks=checks,
+        background=background,
+    )

@@ -1,0 +1,1 @@
+"""The indexer CLI: build, list and promote index versions."""

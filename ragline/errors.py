@@ -1,0 +1,52 @@
+"""The one error tree of ragline. Adapters map these once: HTTP in api/, retries in
+workers/, exit codes in indexer/."""
+
+from __future__ import annotations
+
+
+class RaglineError(Exception):
+    """Base of every error ragline raises on purpose."""
+
+
+class ConfigError(RaglineError):
+    """The config or the environment is invalid; the process must not start."""
+
+
+class InvalidInput(RaglineError):
+    """The caller sent something ragline will not accept (HTTP 422)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class NotFound(RaglineError):
+    """The thing asked for does not exist (or is not the caller's to see)."""
+
+
+class Conflict(RaglineError):
+    """The request contradicts an earlier one, e.g. an idempotency key reused (HTTP 409)."""
+
+
+class TransientError(RaglineError):
+    """Worth retrying later: a dependency is down or slow."""
+
+
+class PermanentError(RaglineError):
+    """Retrying will not help."""
+
+
+class ModelError(RaglineError):
+    """The model provider failed; the job is escalated with reason model_error."""
+
+
+class ModelTimeout(ModelError):
+    """The model provider did not answer within the time budget; reason timeout."""
+
+
+class DeadlineExceeded(RaglineError):
+    """The job's own deadline passed between stages; reason timeout."""
+
+
+class IndexNotReady(RaglineError):
+    """No index version is behind the alias, or the version is not usable."""

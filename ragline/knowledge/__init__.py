@@ -1,0 +1,1 @@
+"""Knowledge: documents, chunks, embeddings, the vector store and index versions."""

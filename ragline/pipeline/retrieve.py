@@ -1,0 +1,26 @@
+"""Retrieval: embed the question, query the collection behind the approved alias."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ragline.knowledge.embedder import Embedder, Vectors
+from ragline.knowledge.store import KnowledgeStore, Passage
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    index_version: str
+    passages: list[Passage]
+    question_vector: Vectors
+
+
+class Retriever:
+    def __init__(self, embedder: Embedder, store: KnowledgeStore) -> None:
+        self.embedder = embedder
+        self.store = store
+
+    def retrieve(self, question: str, alias: str, top_k: int) -> Retrieval:
+        vector = self.embedder.embed_one(question)
+        collection, passages = self.store.search(alias, vector.tolist(), top_k)
+        return Retrieval(index_version=collection, passages=passages, question_vector=vector)

@@ -1,0 +1,191 @@
+"""The pipeline runner: claim a job, run its stages under the job's deadline, store the
+outcome. The actor in workers/ calls `answer_job(job_id)` and nothing else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import structlog
+
+from ragline.config import RaglineConfig
+from ragline.errors import (
+    DeadlineExceeded,
+    IndexNotReady,
+    InvalidInput,
+    ModelError,
+    ModelTimeout,
+    TransientError,
+)
+from ragline.jobs import JobRepository, Outcome
+from ragline.knowledge.store import Passage
+from ragline.models import EscalationReason, Job, JobStatus, utcnow
+from ragline.observability import StageClock, prompt_hash
+from ragline.pipeline.confidence import score_confidence
+from ragline.pipeline.generate import GenerationRequest, Generator
+from ragline.pipeline.prompts import PromptTemplate
+from ragline.pipeline.retrieve import Retriever
+from ragline.pipeline.validate import JobRequest, validate_request
+
+log = structlog.get_logger("ragline.pipeline")
+
+
+class Pipeline:
+    def __init__(
+        self,
+        config: RaglineConfig,
+        jobs: JobRepository,
+        retriever: Retriever,
+        generator: Generator,
+        prompt: PromptTemplate,
+    ) -> None:
+        self.config = config
+        self.jobs = jobs
+        self.retriever = retriever
+        self.generator = generator
+        self.prompt = prompt
+        self.lease = timedelta(milliseconds=config.jobs.lease_ms)
+
+    def answer_job(self, job_id: str) -> JobStatus | None:
+        """Run one job to a final status. Returns None when the job is not ours to run
+        (already finished, or another worker holds a live lease)."""
+        claim = self.jobs.claim(job_id, self.lease)
+        if claim is None:
+            log.info("job_skipped", job_id=job_id)
+            return None
+        with structlog.contextvars.bound_contextvars(
+            job_id=job_id, request_id=claim.job.request_id, attempt=claim.attempt
+        ):
+            log.info("job_started")
+            try:
+                outcome = self._run(claim.job)
+            except TransientError:
+                self.jobs.release(claim)
+                log.warning("job_released", error="transient")
+                raise
+            except Exception as error:
+                log.exception("job_failed", error=type(error).__name__)
+                outcome = Outcome(status=JobStatus.FAILED, error=f"{type(error).__name__}")
+            stored = self.jobs.finish(claim, outcome)
+            log.info(
+                "job_finished" if stored else "job_outcome_discarded",
+                status=outcome.status.value,
+                reason=outcome.reason,
+                confidence=outcome.confidence,
+                model_id=outcome.model_id,
+                prompt_version=outcome.prompt_version,
+                index_version=outcome.index_version,
+                latency_ms=round(sum(outcome.stage_timings.values()), 3),
+            )
+            return outcome.status if stored else None
+
+    def _remaining_s(self, job: Job) -> float:
+        return (job.deadline_at - utcnow()).total_seconds()
+
+    def _check_deadline(self, job: Job) -> None:
+        if self._remaining_s(job) <= 0:
+            raise DeadlineExceeded("the job's deadline passed")
+
+    def _run(self, job: Job) -> Outcome:
+        pipeline = self.config.assistant_pipeline
+        clock = StageClock(pipeline.observability)
+        progress = _Progress(timings=clock.timings, model_id=self.generator.model_id)
+        try:
+            with clock.stage("validate"):
+                request = JobRequest(
+                    question=job.question,
+                    user_id=job.user_id,
+                    feature=job.feature,
+                    metadata=job.meta,
+                )
+                validate_request(request, pipeline.input_validation)
+            self._check_deadline(job)
+
+            with clock.stage("retrieve"):
+                retrieval = self.retriever.retrieve(
+                    job.question, pipeline.retrieval.source, pipeline.retrieval.top_k
+                )
+            progress.index_version = retrieval.index_version
+            progress.passages = [_passage_ref(p) for p in retrieval.passages]
+            self._check_deadline(job)
+
+            with clock.stage("generate"):
+                prompt = self.prompt.render(job.question, retrieval.passages)
+                progress.prompt_version = prompt.version
+                if pipeline.observability.log_prompt_hash:
+                    log.info("prompt_rendered", prompt_hash=prompt_hash(prompt.text))
+                timeout_s = min(pipeline.generation.timeout_ms / 1000, self._remaining_s(job))
+                generation = self.generator.generate(
+                    GenerationRequest(job.question, retrieval.passages, prompt), timeout_s
+                )
+            progress.model_id = generation.model_id
+
+            with clock.stage("score"):
+                confidence = score_confidence(retrieval.passages, generation)
+                citations = [
+                    _citation(retrieval.passages[i], number=i + 1) for i in generation.cited
+                ]
+        except InvalidInput as error:
+            return progress.outcome(JobStatus.REJECTED, "invalid_input", error=str(error))
+        except (ModelTimeout, DeadlineExceeded) as error:
+            return progress.escalate(EscalationReason.TIMEOUT, error)
+        except ModelError as error:
+            return progress.escalate(EscalationReason.MODEL_ERROR, error)
+        except IndexNotReady as error:
+            return progress.outcome(JobStatus.FAILED, None, error=str(error))
+
+        low = confidence.value < pipeline.fallback.min_confidence
+        routed_to_human = low and pipeline.fallback.on_low_confidence == "route_to_human"
+        return progress.outcome(
+            JobStatus.ESCALATED if routed_to_human else JobStatus.ANSWERED,
+            EscalationReason.LOW_CONFIDENCE.value if low else None,
+            answer=generation.text,
+            citations=citations,
+            confidence=confidence.value,
+        )
+
+
+@dataclass
+class _Progress:
+    """What the stages have established so far; every outcome carries all of it, so an
+    escalated or failed job is as traceable as an answered one."""
+
+    timings: dict[str, float]
+    model_id: str
+    prompt_version: str | None = None
+    index_version: str | None = None
+    passages: list[dict[str, Any]] = field(default_factory=list)
+
+    def outcome(self, status: JobStatus, reason: str | None, **result: Any) -> Outcome:
+        return Outcome(
+            status=status,
+            reason=reason,
+            model_id=self.model_id,
+            prompt_version=self.prompt_version,
+            index_version=self.index_version,
+            passages=self.passages,
+            stage_timings=self.timings,
+            **result,
+        )
+
+    def escalate(self, reason: EscalationReason, error: Exception) -> Outcome:
+        return self.outcome(JobStatus.ESCALATED, reason.value, error=str(error))
+
+
+def _passage_ref(passage: Passage) -> dict[str, Any]:
+    return {
+        "chunk_id": passage.chunk_id,
+        "document_id": passage.document_id,
+        "score": round(passage.score, 4),
+    }
+
+
+def _citation(passage: Passage, number: int) -> dict[str, object]:
+    return {
+        "number": number,
+        "document_id": passage.document_id,
+        "chunk_id": passage.chunk_id,
+        "title": passage.title,
+        "score": round(passage.score, 4),
+    }

@@ -1,0 +1,107 @@
+"""The composition root's building blocks: each process (server, worker, indexer) wires its
+objects from these, once, at start-up. Nothing here runs at import time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+import structlog
+from sqlalchemy.engine import Engine
+
+from ragline.config import RaglineConfig, load_config
+from ragline.db import create_schema, make_engine
+from ragline.jobs import JobRepository
+from ragline.knowledge.embedder import Embedder
+from ragline.knowledge.store import KnowledgeStore
+from ragline.knowledge.versions import IndexManager
+from ragline.pipeline.generate import Generator
+from ragline.pipeline.prompts import PromptTemplate
+from ragline.pipeline.providers.extractive import ExtractiveGenerator
+from ragline.pipeline.providers.openai_compatible import OpenAICompatibleGenerator
+from ragline.pipeline.retrieve import Retriever
+from ragline.pipeline.runner import Pipeline
+from ragline.settings import Settings
+
+log = structlog.get_logger("ragline.runtime")
+
+
+@dataclass
+class Core:
+    """What every process needs: settings, the validated config and the database."""
+
+    settings: Settings
+    config: RaglineConfig
+    engine: Engine
+    jobs: JobRepository
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def build_core(settings: Settings, config: RaglineConfig | None = None) -> Core:
+    config = config or load_config(settings.config)
+    engine = make_engine(settings.resolved_database_url)
+    create_schema(engine)
+    return Core(settings=settings, config=config, engine=engine, jobs=JobRepository(engine))
+
+
+def open_store(settings: Settings) -> KnowledgeStore:
+    api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
+    return KnowledgeStore.open(url=settings.qdrant_url, path=settings.qdrant_path, api_key=api_key)
+
+
+def load_embedder(config: RaglineConfig) -> Embedder:
+    return Embedder(config.knowledge.embedding_model)
+
+
+def resolve_generator(
+    core: Core, embedder: Embedder, http_client: httpx.Client | None = None
+) -> Generator:
+    """The generation.model entry of the models table, as a provider.
+
+    An openai_compatible model with no endpoint configured (RAGLINE_MODEL_BASE_URL unset)
+    falls back to the extractive provider, and says so: the model id stored on each job is
+    the one that actually answered.
+    """
+    name = core.config.assistant_pipeline.generation.model
+    spec = core.config.models[name]
+    if spec.provider == "openai_compatible":
+        if core.settings.model_base_url:
+            key = core.settings.model_api_key
+            return OpenAICompatibleGenerator(
+                spec,
+                core.settings.model_base_url,
+                api_key=key.get_secret_value() if key else None,
+                client=http_client,
+            )
+        log.warning("model_endpoint_missing", model=name, using="extractive")
+    return ExtractiveGenerator(embedder)
+
+
+def build_pipeline(
+    core: Core,
+    store: KnowledgeStore,
+    embedder: Embedder,
+    http_client: httpx.Client | None = None,
+) -> Pipeline:
+    generation = core.config.assistant_pipeline.generation
+    return Pipeline(
+        config=core.config,
+        jobs=core.jobs,
+        retriever=Retriever(embedder, store),
+        generator=resolve_generator(core, embedder, http_client),
+        prompt=PromptTemplate.load(core.settings.prompts_dir, generation.prompt),
+    )
+
+
+def build_index_manager(
+    core: Core, store: KnowledgeStore, embedder: Embedder | None
+) -> IndexManager:
+    return IndexManager(
+        core.engine,
+        store,
+        embedder,
+        core.config.knowledge,
+        alias=core.config.assistant_pipeline.retrieval.source,
+    )

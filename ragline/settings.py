@@ -1,0 +1,66 @@
+"""Environment settings: where things are (URLs, paths) and secrets. Prefix RAGLINE_.
+
+Everything about behaviour lives in ragline.yaml (ragline.config); this module holds only
+what differs between deployments. Nothing here is read at import time: call
+`load_settings()` in a process's composition root.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ragline.errors import ConfigError
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RAGLINE_", extra="ignore", frozen=True)
+
+    config: Path = Field(Path("ragline.yaml"), description="path of the pipeline config")
+    prompts_dir: Path = Path("prompts")
+    data_dir: Path = Path("data")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, gt=0, lt=65536)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] = "json"
+
+    # Unset URLs mean embedded mode: SQLite and Qdrant local under data_dir, in-process broker.
+    database_url: str | None = None
+    redis_url: str | None = None
+    qdrant_url: str | None = None
+    qdrant_api_key: SecretStr | None = None
+
+    # The OpenAI-compatible endpoint (vLLM, Ollama, a vendor). Unset: the extractive provider.
+    model_base_url: str | None = None
+    model_api_key: SecretStr | None = None
+
+    worker_threads: int = Field(4, gt=0, le=64)
+
+    @property
+    def embedded(self) -> bool:
+        """One process serves the API and runs the workers with an in-process broker."""
+        return self.redis_url is None
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'ragline.db').resolve()}"
+
+    @property
+    def qdrant_path(self) -> Path:
+        return self.data_dir / "qdrant"
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        problems = "; ".join(
+            f"RAGLINE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in error.errors()
+        )
+        raise ConfigError(f"invalid environment: {problems}") from None

@@ -1,0 +1,40 @@
+"""The `ragline` console script. Each subcommand lives with its adapter."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from api.cli import serve
+from indexer.cli import app as index_app
+from ragline.errors import ConfigError, InvalidInput, NotFound, RaglineError, TransientError
+from workers.cli import worker
+
+app = typer.Typer(
+    help="ragline: a RAG backend of queued, reviewed, traceable answers.",
+    pretty_exceptions_enable=False,
+)
+app.command()(serve)
+app.command()(worker)
+app.add_typer(index_app, name="index")
+
+EXIT_CODES: dict[type[RaglineError], int] = {
+    ConfigError: 78,  # EX_CONFIG
+    InvalidInput: 65,  # EX_DATAERR
+    NotFound: 66,  # EX_NOINPUT
+    TransientError: 75,  # EX_TEMPFAIL
+}
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=True)
+    except RaglineError as error:
+        code = next((c for t, c in EXIT_CODES.items() if isinstance(error, t)), 1)
+        print(f"ragline: error: {error}", file=sys.stderr)
+        sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""Shared fixtures. Real services only: Redis, PostgreSQL (and SQLite), Qdrant local mode,
+the real MiniLM model (loaded once per session) and a real HTTP model server.
+
+Locally a missing Redis or PostgreSQL skips its tests; under CI=true it fails them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlmodel import SQLModel
+
+from ragline.config import RaglineConfig, load_config
+from ragline.db import create_schema, make_engine
+from ragline.knowledge.embedder import Embedder
+from ragline.knowledge.store import KnowledgeStore
+from ragline.knowledge.versions import IndexManager
+from tests.support.fake_model import FakeModelServer
+
+REPO = Path(__file__).resolve().parent.parent
+HANDBOOK = REPO / "examples" / "handbook"
+CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+POSTGRES_URL = os.environ.get(
+    "RAGLINE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("RAGLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+
+
+def unavailable(what: str, error: Exception) -> None:
+    if CI:
+        raise RuntimeError(f"{what} is required under CI: {error}") from error
+    pytest.skip(f"{what} is not available: {error}")
+
+
+@pytest.fixture(scope="session")
+def repo_config() -> RaglineConfig:
+    return load_config(REPO / "ragline.yaml")
+
+
+@pytest.fixture(scope="session")
+def embedder(repo_config: RaglineConfig) -> Embedder:
+    return Embedder(repo_config.knowledge.embedding_model)
+
+
+def _sqlite_engine(path: Path) -> Engine:
+    engine = make_engine(f"sqlite:///{path}")
+    create_schema(engine)
+    return engine
+
+
+_postgres_engine: Engine | None = None
+
+
+def _postgres() -> Engine:
+    global _postgres_engine
+    if _postgres_engine is None:
+        engine = make_engine(POSTGRES_URL)
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except OperationalError as error:
+            unavailable("PostgreSQL", error)
+        _postgres_engine = engine
+    return _postgres_engine
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A fresh, empty schema on each backend."""
+    if request.param == "sqlite":
+        engine = _sqlite_engine(tmp_path / "ragline.db")
+        yield engine
+        engine.dispose()
+        return
+    engine = _postgres()
+    SQLModel.metadata.drop_all(engine)
+    create_schema(engine)
+    yield engine
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = _sqlite_engine(tmp_path / "ragline.db")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError as error:
+        unavailable("Redis", error)
+    client.flushdb()
+    client.close()
+    return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def handbook_store(
+    tmp_path_factory: pytest.TempPathFactory, embedder: Embedder, repo_config: RaglineConfig
+) -> Iterator[KnowledgeStore]:
+    """The demo handbook, built and promoted once per session. Read-only for tests."""
+    root = tmp_path_factory.mktemp("handbook")
+    store = KnowledgeStore.open(path=root / "qdrant")
+    engine = _sqlite_engine(root / "manifest.db")
+    manager = IndexManager(
+        engine,
+        store,
+        embedder,
+        repo_config.knowledge,
+        alias=repo_config.assistant_pipeline.retrieval.source,
+    )
+    manager.promote(manager.build(HANDBOOK).version)
+    yield store
+    store.close()
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def _model_server() -> Iterator[FakeModelServer]:
+    server = FakeModelServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_model(_model_server: FakeModelServer) -> Iterator[FakeModelServer]:
+    _model_server.reset()
+    yield _model_server
+    _model_server.reset()

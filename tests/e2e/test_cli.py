@@ -1,0 +1,143 @@
+"""The user's path, as real processes: `ragline index build` then `ragline serve`, in a
+fresh data folder, then questions over HTTP (what `make run` does)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import HANDBOOK, REPO
+from tests.support.server import free_port
+from tests.support.waiting import wait_for
+
+RAGLINE = str(Path(sys.executable).parent / "ragline")
+
+
+def _env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGLINE_")}
+    env.update(RAGLINE_DATA_DIR=str(data_dir), RAGLINE_LOG_LEVEL="WARNING")
+    env.update(extra)
+    return env
+
+
+def _ragline(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [RAGLINE, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data_dir = tmp_path_factory.mktemp("data")
+    built = _ragline("index", "build", str(HANDBOOK), "--promote", env=_env(data_dir))
+    assert built.returncode == 0, built.stderr
+    assert "built v1 (kb_v1): 30 documents" in built.stdout
+    assert "promoted v1" in built.stdout
+    return data_dir
+
+
+@pytest.fixture(scope="module")
+def server(data_dir: Path) -> Iterator[tuple[str, subprocess.Popen[str], Path]]:
+    port = free_port()
+    log_path = data_dir / "server.log"
+    with log_path.open("w") as log:  # a file, not a pipe: a full pipe would block the server
+        process = subprocess.Popen(
+            [RAGLINE, "serve"],
+            cwd=REPO,
+            env=_env(data_dir, RAGLINE_PORT=str(port), RAGLINE_LOG_LEVEL="INFO"),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited: {log_path.read_text()[-3000:]}")
+        try:
+            return httpx.get(f"{base}/v1/health", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_for(up, timeout_s=120, every_s=0.3)
+        yield base, process, log_path
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=60)
+
+
+def test_rebuild_is_skipped_when_nothing_changed(data_dir: Path) -> None:
+    again = _ragline(
+        "index", "build", str(HANDBOOK), "--promote", "--if-changed", env=_env(data_dir)
+    )
+    assert again.returncode == 0, again.stderr
+    assert "v1 is active and up to date" in again.stdout
+    listing = _ragline("index", "list", env=_env(data_dir))
+    assert listing.returncode == 0, listing.stderr
+    assert listing.stdout.lstrip().startswith("* v1")
+
+
+def test_serve_answers_escalates_and_refuses(
+    server: tuple[str, subprocess.Popen[str], Path],
+) -> None:
+    base, _, _ = server
+    with httpx.Client(base_url=base, timeout=30) as client:
+
+        def ask(question: str) -> dict:
+            response = client.post("/v1/jobs", json={"question": question, "user_id": "demo"})
+            assert response.status_code == 202, response.text
+            job_id = response.json()["id"]
+
+            def done() -> dict | None:
+                body = client.get(f"/v1/jobs/{job_id}").json()
+                return body if body["status"] not in ("queued", "running") else None
+
+            return wait_for(done, timeout_s=60)
+
+        answered = ask("How long is a free trial, and can it be extended?")
+        assert answered["status"] == "answered"
+        assert any(c["document_id"] == "product/free-trials" for c in answered["citations"])
+        escalated = ask("What is the capital of France?")
+        assert escalated["status"] == "escalated" and escalated["reason"] == "low_confidence"
+        too_long = client.post("/v1/jobs", json={"question": "x" * 7000, "user_id": "demo"})
+        assert too_long.status_code == 422
+        assert "6000" in too_long.json()["detail"]
+
+
+def test_the_store_is_owned_by_the_server_and_the_indexer_says_so(
+    server: tuple[str, subprocess.Popen[str], Path], data_dir: Path
+) -> None:
+    result = _ragline("index", "list", env=_env(data_dir))
+    assert result.returncode == 75
+    assert "open in another process" in result.stderr
+
+
+def test_sigterm_stops_the_server_cleanly(server: tuple[str, subprocess.Popen[str], Path]) -> None:
+    _, process, log_path = server
+    process.send_signal(signal.SIGTERM)
+    # uvicorn shuts down gracefully, then re-raises the signal so the exit status reports it.
+    assert process.wait(timeout=60) in (0, -signal.SIGTERM)
+    log = log_path.read_text()
+    assert '"event": "workers_stopped"' in log
+    assert "Traceback" not in log
+    assert "What is the capital of France" not in log  # never the raw question
+
+
+def test_a_bad_config_stops_start_up_naming_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "ragline.yaml"
+    config.write_text(
+        (REPO / "ragline.yaml").read_text().replace("timeout_ms: 9000", "timeout_ms: -1")
+    )
+    result = _ragline("serve", env=_env(tmp_path, RAGLINE_CONFIG=str(config)))
+    assert result.returncode == 78
+    assert "assistant_pipeline.generation.timeout_ms" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,193 @@
+"""End to end over HTTP in embedded mode: a real uvicorn server, in-process broker with
+worker threads, SQLite, Qdrant local with the demo handbook, the real MiniLM model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import structlog
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, func, select
+
+from api.app import create_app
+from api.wiring import build_services
+from ragline.config import RaglineConfig
+from ragline.jobs import JobRepository
+from ragline.knowledge.embedder import Embedder
+from ragline.knowledge.store import KnowledgeStore
+from ragline.models import Job
+from ragline.runtime import Core, build_pipeline
+from ragline.settings import Settings
+from tests.conftest import REPO
+from tests.support.server import serving
+from tests.support.waiting import wait_for
+from workers.broker import make_broker
+
+FINAL = {"answered", "escalated", "rejected", "failed"}
+
+
+@pytest.fixture
+def core(sqlite_engine: Engine, repo_config: RaglineConfig, tmp_path: Path) -> Core:
+    return Core(
+        settings=Settings(data_dir=tmp_path, prompts_dir=REPO / "prompts"),
+        config=repo_config,
+        engine=sqlite_engine,
+        jobs=JobRepository(sqlite_engine),
+    )
+
+
+@pytest.fixture
+def api(core: Core, embedder: Embedder, handbook_store: KnowledgeStore) -> Iterator[httpx.Client]:
+    pipeline = build_pipeline(core, handbook_store, embedder)
+    services = build_services(
+        core, make_broker(None), store=handbook_store, pipeline=pipeline, worker_threads=2
+    )
+    with (
+        serving(create_app(services)) as base_url,
+        httpx.Client(base_url=base_url, timeout=30) as client,
+    ):
+        yield client
+
+
+def submit(
+    client: httpx.Client, question: str, key: str | None = None, **fields: Any
+) -> httpx.Response:
+    body = {"question": question, "user_id": "u-42", "feature": "handbook", **fields}
+    headers = {"Idempotency-Key": key} if key else {}
+    return client.post("/v1/jobs", json=body, headers=headers)
+
+
+def finished(client: httpx.Client, job_id: str) -> dict[str, Any]:
+    def probe() -> dict[str, Any] | None:
+        body = client.get(f"/v1/jobs/{job_id}").json()
+        return body if body["status"] in FINAL else None
+
+    return wait_for(probe, timeout_s=60)
+
+
+def test_health_reports_database_broker_and_store(api: httpx.Client) -> None:
+    response = api.get("/v1/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok" and body["mode"] == "embedded"
+    assert body["components"]["database"]["detail"] == "sqlite"
+    assert body["components"]["broker"]["detail"] == "in-process"
+    assert body["components"]["store"]["detail"] == "approved-knowledge-base -> kb_v1"
+
+
+def test_a_handbook_question_gets_a_cited_answer(api: httpx.Client) -> None:
+    response = submit(api, "How many days of annual leave do employees get?", key="leave-1")
+    assert response.status_code == 202
+    accepted = response.json()
+    assert accepted["status"] == "queued"
+    assert response.headers["Location"] == f"/v1/jobs/{accepted['id']}"
+
+    job = finished(api, accepted["id"])
+    assert job["status"] == "answered", job
+    assert "25 days" in job["answer"]
+    assert job["citations"], job
+    assert {"document_id", "chunk_id", "score"} <= set(job["citations"][0])
+    assert any(c["document_id"] == "hr/annual-leave" for c in job["citations"])
+    assert job["versions"]["model_id"] == "extractive"
+    assert job["versions"]["index_version"] == "kb_v1"
+    assert job["versions"]["prompt_version"].startswith("answer@")
+    assert set(job["stage_timings_ms"]) == {"validate", "retrieve", "generate", "score"}
+    assert job["reason"] is None and 0.5 <= job["confidence"] <= 1
+
+
+def test_an_off_topic_question_is_escalated_to_the_review_queue(api: httpx.Client) -> None:
+    accepted = submit(api, "Which football team won the 1998 world cup?").json()
+    job = finished(api, accepted["id"])
+    assert job["status"] == "escalated"
+    assert job["reason"] == "low_confidence"
+    assert job["answer"] is None  # the draft is for reviewers, not delivered
+    reviews = api.get("/v1/reviews").json()["items"]
+    item = next(i for i in reviews if i["job_id"] == accepted["id"])
+    assert item["reason"] == "low_confidence"
+    assert item["question"] == "Which football team won the 1998 world cup?"
+    assert item["passages"] and item["versions"]["index_version"] == "kb_v1"
+
+
+def test_idempotency_key_replays_and_conflicts(api: httpx.Client) -> None:
+    first = submit(api, "Is MFA mandatory?", key="idem-1")
+    again = submit(api, "Is MFA mandatory?", key="idem-1")
+    assert first.status_code == again.status_code == 202
+    assert first.json()["id"] == again.json()["id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    other = submit(api, "Is VPN mandatory?", key="idem-1")
+    assert other.status_code == 409
+    assert other.headers["content-type"].startswith("application/problem+json")
+
+
+def _job_count(engine: Engine) -> int:
+    with Session(engine) as session:
+        return int(session.exec(select(func.count()).select_from(Job)).one())
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "says"),
+    [
+        ({"question": "x" * 7000, "user_id": "u"}, "question", "limit is 6000"),
+        ({"question": "How much leave?"}, "user_id", "required"),
+        ({"question": "   ", "user_id": "u"}, "question", "empty"),
+        ({"question": 12345, "user_id": "u"}, "question", "string"),
+        ({"question": {"text": "hi"}, "user_id": "u"}, "question", "string"),
+        ({"user_id": "u"}, "question", "required"),
+        ({"question": "ok?", "user_id": "u", "priority": "high"}, "priority", "not permitted"),
+    ],
+)
+def test_invalid_requests_get_422_naming_the_field_and_nothing_is_queued(
+    api: httpx.Client, core: Core, body: dict[str, Any], field: str, says: str
+) -> None:
+    response = api.post("/v1/jobs", json=body)
+    assert response.status_code == 422
+    problem = response.json()
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert any(e["field"] == field for e in problem["errors"]), problem
+    assert says.lower() in problem["detail"].lower(), problem
+    assert _job_count(core.engine) == 0
+
+
+def test_malformed_json_is_a_422_not_a_500(api: httpx.Client) -> None:
+    response = api.post(
+        "/v1/jobs",
+        content=b'{"question": "unterminated',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+
+
+def test_unknown_job_is_404_problem(api: httpx.Client) -> None:
+    response = api.get("/v1/jobs/does-not-exist")
+    assert response.status_code == 404
+    assert response.json()["status"] == 404
+
+
+def test_request_id_is_echoed_and_logs_never_hold_the_question(
+    api: httpx.Client, core: Core
+) -> None:
+    secret_question = "How do I request parental leave, asks zebra-7731?"
+    with structlog.testing.capture_logs(
+        processors=[structlog.contextvars.merge_contextvars]
+    ) as logs:
+        response = api.post(
+            "/v1/jobs",
+            json={"question": secret_question, "user_id": "u"},
+            headers={"X-Request-ID": "req-abc"},
+        )
+        assert response.headers["X-Request-ID"] == "req-abc"
+        job = finished(api, response.json()["id"])
+    assert job["status"] in ("answered", "escalated")
+    assert core.jobs.get(job["id"]).request_id == "req-abc"
+    assert "zebra-7731" not in repr(logs)
+    events = {entry["event"] for entry in logs}
+    assert {"job_admitted", "job_started", "stage_finished", "job_finished"} <= events
+    hashes = [e for e in logs if e["event"] == "prompt_rendered"]
+    assert hashes and len(hashes[0]["prompt_hash"]) == 64
+    stages = [e for e in logs if e["event"] == "stage_finished"]
+    assert all("latency_ms" in e for e in stages)
+    assert all(e.get("job_id") == job["id"] for e in stages)

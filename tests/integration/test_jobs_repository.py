@@ -1,0 +1,162 @@
+"""The job repository on SQLite and PostgreSQL: idempotency, the claim compare-and-set,
+fencing, review items and what the sweeper must send again."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from ragline.errors import Conflict, NotFound
+from ragline.jobs import JobRepository, Outcome
+from ragline.models import JobStatus, utcnow
+from ragline.pipeline.validate import JobRequest
+
+DEADLINE = timedelta(seconds=60)
+LEASE = timedelta(seconds=30)
+
+
+def _request(question: str = "How much leave do I get?") -> JobRequest:
+    return JobRequest(question=question, user_id="u1", feature="handbook", metadata={"a": 1})
+
+
+def test_submit_stores_a_queued_job(engine: Engine) -> None:
+    jobs = JobRepository(engine)
+    job, created = jobs.submit(_request(), deadline=DEADLINE, request_id="r1")
+    assert created
+    stored = jobs.get(job.id)
+    assert stored.status == JobStatus.QUEUED
+    assert stored.meta == {"a": 1}
+    assert stored.request_id == "r1"
+    assert stored.deadline_at - stored.created_at == DEADLINE
+    assert stored.created_at.tzinfo is not None
+
+
+def test_same_key_same_body_returns_the_same_job(engine: Engine) -> None:
+    jobs = JobRepository(engine)
+    first, created = jobs.submit(_request(), deadline=DEADLINE, idempotency_key="k1")
+    again, created_again = jobs.submit(_request(), deadline=DEADLINE, idempotency_key="k1")
+    assert created and not created_again
+    assert again.id == first.id
+
+
+def test_same_key_other_body_is_a_conflict(engine: Engine) -> None:
+    jobs = JobRepository(engine)
+    jobs.submit(_request(), deadline=DEADLINE, idempotency_key="k1")
+    with pytest.raises(Conflict):
+        jobs.submit(_request("Another question?"), deadline=DEADLINE, idempotency_key="k1")
+
+
+def test_concurrent_submissions_with_one_key_make_one_job(engine: Engine) -> None:
+    jobs = JobRepository(engine)
+    ids: list[str] = []
+    errors: list[Exception] = []
+
+    def submit() -> None:
+        try:
+            job, _ = jobs.submit(_request(), deadline=DEADLINE, idempotency_key="race")
+            ids.append(job.id)
+        except Exception as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=submit) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(set(ids)) == 1 and len(ids) == 8
+
+
+def test_missing_job_is_not_found(engine: Engine) -> None:
+    with pytest.raises(NotFound):
+        JobRepository(engine).get("nope")
+
+
+def test_claim_is_a_compare_and_set(engine: Engine) -> None:
+    jobs = JobRepository(engine)
+    job, _ = jobs.submit(_request(), deadline=DEADLINE)
+    claim = jobs.claim(job.id, LEASE)
+    assert claim is not None and claim.attempt == 1
+    assert jobs.claim(job.id, LEASE) is None  # a live lease is not taken twice
+    assert jobs.finish(claim, Outcome(status=JobStatus.ANSWERED, answer="25 days [1]"))
+    assert jobs.claim(job.id, LEASE) is None  # a finished job is never run again
+    assert jobs.get(job.id).answer == "25 days [1]"
+
+
+def test_concurrent_claims_have_one_winner(engine: Engine) -> None:
+    jobs = JobRepository(engine)
+    job, _ = jobs.submit(_request(), deadline=DEADLINE)
+    winners: list[int] = []
+
+    def claim() -> None:
+        if (c := jobs.claim(job.id, LEASE)) is not None:
+            winners.append(c.attempt)
+
+    threads = [threading.Thread(target=claim) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert winners == [1]
+
+
+def test_an_expired_lease_is_taken_over_and_the_stale_worker_is_fenced(engine: Engine) -> None:
+    jobs = JobRepository(engine)
+    job, _ = jobs.submit(_request(), deadline=DEADLINE)
+    stale = jobs.claim(job.id, timedelta(milliseconds=-1))  # already expired
+    assert stale is not None
+    fresh = jobs.claim(job.id, LEASE)
+    assert fresh is not None and fresh.attempt == 2
+    assert not jobs.finish(stale, Outcome(status=JobStatus.ANSWERED, answer="stale"))
+    assert jobs.finish(fresh, Outcome(status=JobStatus.ANSWERED, answer="fresh"))
+    assert jobs.get(job.id).answer == "fresh"
+
+
+def test_release_returns_the_job_to_the_queue(engine: Engine) -> None:
+    jobs = JobRepository(engine)
+    job, _ = jobs.submit(_request(), deadline=DEADLINE)
+    claim = jobs.claim(job.id, LEASE)
+    assert claim is not None
+    jobs.release(claim)
+    assert jobs.get(job.id).status == JobStatus.QUEUED
+    assert jobs.claim(job.id, LEASE) is not None
+
+
+def test_escalation_creates_one_review_item_in_the_same_transaction(engine: Engine) -> None:
+    jobs = JobRepository(engine)
+    answered, _ = jobs.submit(_request("q1?"), deadline=DEADLINE)
+    escalated, _ = jobs.submit(_request("q2?"), deadline=DEADLINE)
+    for job, outcome in (
+        (answered, Outcome(status=JobStatus.ANSWERED, answer="a")),
+        (escalated, Outcome(status=JobStatus.ESCALATED, reason="low_confidence", answer="d")),
+    ):
+        claim = jobs.claim(job.id, LEASE)
+        assert claim is not None and jobs.finish(claim, outcome)
+    queue = jobs.review_queue()
+    assert [(item.job_id, item.reason, job.answer) for item, job in queue] == [
+        (escalated.id, "low_confidence", "d")
+    ]
+
+
+def test_due_for_dispatch_finds_unsent_stale_and_abandoned_jobs(engine: Engine) -> None:
+    jobs = JobRepository(engine)
+    never_sent, _ = jobs.submit(_request("q1?"), deadline=DEADLINE)
+    sent, _ = jobs.submit(_request("q2?"), deadline=DEADLINE)
+    jobs.mark_dispatched(sent.id)
+    abandoned, _ = jobs.submit(_request("q3?"), deadline=DEADLINE)
+    jobs.mark_dispatched(abandoned.id)
+    assert jobs.claim(abandoned.id, timedelta(milliseconds=-1)) is not None
+    finished, _ = jobs.submit(_request("q4?"), deadline=DEADLINE)
+    claim = jobs.claim(finished.id, LEASE)
+    assert claim is not None and jobs.finish(claim, Outcome(status=JobStatus.ANSWERED))
+
+    requeue_after = timedelta(seconds=30)
+    assert jobs.due_for_dispatch(requeue_after=requeue_after) == []  # all too recent
+    later = utcnow() + timedelta(seconds=10)
+    assert set(jobs.due_for_dispatch(requeue_after=requeue_after, now=later)) == {never_sent.id}
+    much_later = utcnow() + timedelta(seconds=60)
+    due = set(jobs.due_for_dispatch(requeue_after=requeue_after, now=much_later))
+    assert due == {never_sent.id, sent.id, abandoned.id}

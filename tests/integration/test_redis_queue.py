@@ -1,0 +1,126 @@
+"""The deployed transport: dramatiq's RedisBroker with a real in-process worker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import dramatiq
+import pytest
+from sqlalchemy.engine import Engine
+
+from ragline.admission import Admission
+from ragline.config import RaglineConfig
+from ragline.jobs import JobRepository
+from ragline.knowledge.embedder import Embedder
+from ragline.knowledge.store import KnowledgeStore
+from ragline.models import Job, JobStatus
+from ragline.pipeline.prompts import PromptTemplate
+from ragline.pipeline.providers.extractive import ExtractiveGenerator
+from ragline.pipeline.retrieve import Retriever
+from ragline.pipeline.runner import Pipeline
+from ragline.pipeline.validate import JobRequest
+from ragline.runtime import Core
+from ragline.settings import Settings
+from tests.conftest import REPO
+from tests.support.waiting import wait_for
+from workers.broker import QUEUE_NAME, make_broker, sender
+from workers.process import AnsweringWorkers
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+def core(sqlite_engine: Engine, repo_config: RaglineConfig, tmp_path) -> Core:
+    return Core(
+        settings=Settings(data_dir=tmp_path),
+        config=repo_config,
+        engine=sqlite_engine,
+        jobs=JobRepository(sqlite_engine),
+    )
+
+
+@pytest.fixture
+def pipeline(core: Core, embedder: Embedder, handbook_store: KnowledgeStore) -> Pipeline:
+    return Pipeline(
+        core.config,
+        core.jobs,
+        Retriever(embedder, handbook_store),
+        ExtractiveGenerator(embedder),
+        PromptTemplate.load(REPO / "prompts", "answer"),
+    )
+
+
+@pytest.fixture
+def broker(redis_url: str) -> Iterator[dramatiq.Broker]:
+    broker = make_broker(redis_url)
+    yield broker
+    broker.close()
+
+
+def _final(jobs: JobRepository, job_id: str) -> Job | None:
+    job = jobs.get(job_id)
+    return job if JobStatus(job.status).final else None
+
+
+def test_jobs_travel_through_redis_to_an_answer(
+    core: Core, pipeline: Pipeline, broker: dramatiq.Broker
+) -> None:
+    workers = AnsweringWorkers(core, broker, pipeline, threads=2)
+    workers.start()
+    try:
+        admission = Admission(core.config, core.jobs, sender(broker))
+        job, _ = admission.submit(
+            JobRequest(question="How long is a free trial?", user_id="u1", feature="sales")
+        )
+        assert core.jobs.get(job.id).dispatched_at is not None
+        done = wait_for(lambda: _final(core.jobs, job.id))
+    finally:
+        workers.stop()
+    assert done.status == JobStatus.ANSWERED
+    assert any(c["document_id"] == "product/free-trials" for c in done.citations)
+    assert done.attempts == 1
+
+
+def test_a_duplicate_message_does_not_answer_twice(
+    core: Core, pipeline: Pipeline, broker: dramatiq.Broker
+) -> None:
+    send = sender(broker)
+    job, _ = core.jobs.submit(
+        JobRequest(question="Is MFA mandatory?", user_id="u1"), deadline=timedelta(seconds=60)
+    )
+    for _ in range(3):
+        send(job.id)
+    workers = AnsweringWorkers(core, broker, pipeline, threads=3)
+    workers.start()
+    try:
+        done = wait_for(lambda: _final(core.jobs, job.id))
+        broker.join(QUEUE_NAME, timeout=30_000)
+    finally:
+        workers.stop()
+    assert done.status == JobStatus.ANSWERED
+    assert core.jobs.get(job.id).attempts == 1
+
+
+def test_a_job_whose_send_failed_is_recovered_by_the_sweeper(
+    core: Core, pipeline: Pipeline, broker: dramatiq.Broker
+) -> None:
+    # A broker on a port where nothing listens: the send fails, the job stays queued.
+    dead = make_broker("redis://127.0.0.1:1/0")
+    admission = Admission(core.config, core.jobs, sender(dead))
+    job, created = admission.submit(
+        JobRequest(question="How do I request parental leave?", user_id="u1")
+    )
+    assert created
+    assert core.jobs.get(job.id).status == JobStatus.QUEUED
+    assert core.jobs.get(job.id).dispatched_at is None
+
+    # The workers' own sweeper (every sweep_interval_ms) finds the never-sent job and sends it.
+    workers = AnsweringWorkers(core, broker, pipeline, threads=2)
+    workers.start()
+    try:
+        done = wait_for(lambda: _final(core.jobs, job.id), timeout_s=60)
+    finally:
+        workers.stop()
+    assert done.status == JobStatus.ANSWERED
+    assert done.dispatched_at is not None

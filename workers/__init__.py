@@ -1,0 +1,1 @@
+"""dramatiq broker set-up and the thin actor that answers jobs."""

@@ -1,0 +1,48 @@
+"""Answering workers for one process: dramatiq worker threads plus the sweeper.
+
+`ragline worker` runs these on the Redis broker; `ragline serve` in embedded mode runs the
+same inside the server on the in-process broker.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import dramatiq
+import structlog
+
+from ragline.pipeline.runner import Pipeline
+from ragline.runtime import Core
+from ragline.sweeper import Sweeper
+from workers.actors import declare_answer_actor
+from workers.broker import sender
+
+log = structlog.get_logger("ragline.workers")
+
+
+class AnsweringWorkers:
+    def __init__(
+        self, core: Core, broker: dramatiq.Broker, pipeline: Pipeline, threads: int
+    ) -> None:
+        jobs_config = core.config.jobs
+        declare_answer_actor(broker, pipeline.answer_job, time_limit_ms=jobs_config.lease_ms)
+        self.broker = broker
+        self.threads = threads
+        self._worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=500)
+        self.sweeper = Sweeper(
+            core.jobs,
+            sender(broker),
+            interval_s=jobs_config.sweep_interval_ms / 1000,
+            requeue_after=timedelta(milliseconds=jobs_config.requeue_after_ms),
+        )
+
+    def start(self) -> None:
+        self._worker.start()
+        self.sweeper.start()
+        log.info("workers_started", threads=self.threads)
+
+    def stop(self, timeout_ms: int = 30_000) -> None:
+        """Stop taking messages and let the ones in flight finish (up to timeout_ms)."""
+        self.sweeper.stop()
+        self._worker.stop(timeout=timeout_ms)
+        log.info("workers_stopped")
