@@ -9,9 +9,10 @@ from typing import Annotated
 
 import typer
 
+from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.versions import IndexManager
 from ragline.observability import configure_logging
-from ragline.runtime import build_core, build_index_manager, load_embedder, open_store
+from ragline.runtime import build_core, build_index_manager, open_store
 from ragline.settings import load_settings
 
 app = typer.Typer(
@@ -20,14 +21,14 @@ app = typer.Typer(
 
 
 @contextmanager
-def _manager(load_model: bool = True) -> Iterator[IndexManager]:
+def _manager() -> Iterator[IndexManager]:
+    """An index manager without the embedding model; `build` loads it only when it builds."""
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
     core = build_core(settings)
     store = open_store(settings)
     try:
-        embedder = load_embedder(core.config) if load_model else None
-        yield build_index_manager(core, store, embedder)
+        yield build_index_manager(core, store, embedder=None)
     finally:
         store.close()
         core.close()
@@ -46,6 +47,7 @@ def build(
         if if_changed and (current := manager.unchanged_since_active(folder)) is not None:
             typer.echo(f"v{current.version} is active and up to date with {folder}; nothing to do")
             return
+        manager.embedder = Embedder(manager.knowledge.embedding_model)
         manifest = manager.build(folder)
         typer.echo(
             f"built v{manifest.version} ({manifest.collection}): {manifest.document_count} "
@@ -62,7 +64,7 @@ def promote_version(
     version: Annotated[int, typer.Argument(help="version number N of kb_vN")],
 ) -> None:
     """Point the alias at VERSION."""
-    with _manager(load_model=False) as manager:
+    with _manager() as manager:
         manager.promote(version)
         typer.echo(f"promoted v{version} to '{manager.alias}'")
 
@@ -70,7 +72,7 @@ def promote_version(
 @app.command("list")
 def list_versions() -> None:
     """Show every version, its status and counts; * marks the active one."""
-    with _manager(load_model=False) as manager:
+    with _manager() as manager:
         listings = manager.list_versions()
         if not listings:
             typer.echo("no index versions yet: run `ragline index build FOLDER --promote`")

@@ -34,8 +34,26 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# Any constant works; it only has to be the same in every ragline process.
+SCHEMA_LOCK_ID = 0x7261676C
+
+
 def create_schema(engine: Engine) -> None:
-    SQLModel.metadata.create_all(engine)
+    """Create missing tables. Processes starting together (API, workers, indexer) would
+    collide on CREATE TABLE: PostgreSQL serialises them with an advisory lock; on SQLite the
+    loser sees "already exists" and checks again."""
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as connection:
+            connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": SCHEMA_LOCK_ID})
+            SQLModel.metadata.create_all(connection)
+        return
+    for attempt in range(5):
+        try:
+            SQLModel.metadata.create_all(engine)
+            return
+        except OperationalError as error:
+            if "already exists" not in str(error) or attempt == 4:
+                raise
 
 
 def ping(engine: Engine) -> None:

@@ -96,7 +96,7 @@ class IndexManager:
         same = (
             manifest.status == "ready"
             and manifest.source_checksum == source_checksum(documents)
-            and manifest.embedding_model == self._embedder.name
+            and manifest.embedding_model == self.knowledge.embedding_model
             and manifest.chunker == self.knowledge.chunking.model_dump()
         )
         return manifest if same else None

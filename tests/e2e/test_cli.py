@@ -3,10 +3,8 @@ fresh data folder, then questions over HTTP (what `make run` does)."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,29 +12,21 @@ import httpx
 import pytest
 
 from tests.conftest import HANDBOOK, REPO
+from tests.support.processes import (
+    ragline_env,
+    run_ragline,
+    start_ragline,
+    stop,
+    wait_healthy,
+)
 from tests.support.server import free_port
 from tests.support.waiting import wait_for
-
-RAGLINE = str(Path(sys.executable).parent / "ragline")
-
-
-def _env(data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGLINE_")}
-    env.update(RAGLINE_DATA_DIR=str(data_dir), RAGLINE_LOG_LEVEL="WARNING")
-    env.update(extra)
-    return env
-
-
-def _ragline(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [RAGLINE, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
-    )
 
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data_dir = tmp_path_factory.mktemp("data")
-    built = _ragline("index", "build", str(HANDBOOK), "--promote", env=_env(data_dir))
+    built = run_ragline("index", "build", str(HANDBOOK), "--promote", env=ragline_env(data_dir))
     assert built.returncode == 0, built.stderr
     assert "built v1 (kb_v1): 30 documents" in built.stdout
     assert "promoted v1" in built.stdout
@@ -47,41 +37,23 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def server(data_dir: Path) -> Iterator[tuple[str, subprocess.Popen[str], Path]]:
     port = free_port()
     log_path = data_dir / "server.log"
-    with log_path.open("w") as log:  # a file, not a pipe: a full pipe would block the server
-        process = subprocess.Popen(
-            [RAGLINE, "serve"],
-            cwd=REPO,
-            env=_env(data_dir, RAGLINE_PORT=str(port), RAGLINE_LOG_LEVEL="INFO"),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+    env = ragline_env(data_dir, RAGLINE_PORT=str(port), RAGLINE_LOG_LEVEL="INFO")
+    process = start_ragline(["serve"], env, log_path)
     base = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"server exited: {log_path.read_text()[-3000:]}")
-        try:
-            return httpx.get(f"{base}/v1/health", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
     try:
-        wait_for(up, timeout_s=120, every_s=0.3)
+        wait_healthy(base, {log_path: process})
         yield base, process, log_path
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=60)
+        stop(process)
 
 
 def test_rebuild_is_skipped_when_nothing_changed(data_dir: Path) -> None:
-    again = _ragline(
-        "index", "build", str(HANDBOOK), "--promote", "--if-changed", env=_env(data_dir)
+    again = run_ragline(
+        "index", "build", str(HANDBOOK), "--promote", "--if-changed", env=ragline_env(data_dir)
     )
     assert again.returncode == 0, again.stderr
     assert "v1 is active and up to date" in again.stdout
-    listing = _ragline("index", "list", env=_env(data_dir))
+    listing = run_ragline("index", "list", env=ragline_env(data_dir))
     assert listing.returncode == 0, listing.stderr
     assert listing.stdout.lstrip().startswith("* v1")
 
@@ -116,7 +88,7 @@ def test_serve_answers_escalates_and_refuses(
 def test_the_store_is_owned_by_the_server_and_the_indexer_says_so(
     server: tuple[str, subprocess.Popen[str], Path], data_dir: Path
 ) -> None:
-    result = _ragline("index", "list", env=_env(data_dir))
+    result = run_ragline("index", "list", env=ragline_env(data_dir))
     assert result.returncode == 75
     assert "open in another process" in result.stderr
 
@@ -137,7 +109,7 @@ def test_a_bad_config_stops_start_up_naming_the_key(tmp_path: Path) -> None:
     config.write_text(
         (REPO / "ragline.yaml").read_text().replace("timeout_ms: 9000", "timeout_ms: -1")
     )
-    result = _ragline("serve", env=_env(tmp_path, RAGLINE_CONFIG=str(config)))
+    result = run_ragline("serve", env=ragline_env(tmp_path, RAGLINE_CONFIG=str(config)))
     assert result.returncode == 78
     assert "assistant_pipeline.generation.timeout_ms" in result.stderr
     assert "Traceback" not in result.stderr

@@ -160,3 +160,27 @@ def test_due_for_dispatch_finds_unsent_stale_and_abandoned_jobs(engine: Engine) 
     much_later = utcnow() + timedelta(seconds=60)
     due = set(jobs.due_for_dispatch(requeue_after=requeue_after, now=much_later))
     assert due == {never_sent.id, sent.id, abandoned.id}
+
+
+def test_processes_starting_together_create_the_schema_once(engine: Engine) -> None:
+    from sqlmodel import SQLModel
+
+    from ragline.db import create_schema
+
+    SQLModel.metadata.drop_all(engine)
+    errors: list[Exception] = []
+
+    def start() -> None:
+        try:
+            create_schema(engine)
+        except Exception as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=start) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    job, _ = JobRepository(engine).submit(_request(), deadline=DEADLINE)
+    assert JobRepository(engine).get(job.id).status == JobStatus.QUEUED

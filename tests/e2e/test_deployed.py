@@ -1,0 +1,124 @@
+"""The deployed topology as processes: `ragline serve` (API only) and `ragline worker`
+(dramatiq on the real Redis), PostgreSQL as the system of record, Qdrant local owned by
+the worker process, the model server on loopback."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+from sqlalchemy import create_engine, text
+
+from tests.conftest import HANDBOOK, POSTGRES_URL, unavailable
+from tests.support.fake_model import FakeModelServer
+from tests.support.processes import ragline_env, run_ragline, start_ragline, stop, wait_healthy
+from tests.support.server import free_port
+from tests.support.waiting import wait_for
+
+REDIS_URL = "redis://127.0.0.1:6379/14"
+DATABASE = "ragline_e2e"
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+
+
+def _fresh_database() -> str:
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
+            connection.execute(text(f"CREATE DATABASE {DATABASE}"))
+    except Exception as error:
+        unavailable("PostgreSQL", error)
+    finally:
+        admin.dispose()
+    return POSTGRES_URL.rsplit("/", 1)[0] + f"/{DATABASE}"
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+    try:
+        client = redis.Redis.from_url(REDIS_URL)
+        client.flushdb()
+        client.close()
+    except redis.ConnectionError as error:
+        unavailable("Redis", error)
+    data_dir = tmp_path_factory.mktemp("deployed")
+    model = FakeModelServer().start()
+    model.behaviour.reply = "Employees receive 25 days of paid annual leave per year [1]."
+    env = ragline_env(
+        data_dir,
+        RAGLINE_DATABASE_URL=_fresh_database(),
+        RAGLINE_REDIS_URL=REDIS_URL,
+        RAGLINE_MODEL_BASE_URL=model.base_url,
+        RAGLINE_MODEL_API_KEY="sk-test-not-a-secret",
+        RAGLINE_LOG_LEVEL="INFO",
+    )
+    built = run_ragline("index", "build", str(HANDBOOK), "--promote", env=env)
+    assert built.returncode == 0, built.stderr
+    port = free_port()
+    worker = start_ragline(["worker", "--threads", "2"], env, data_dir / "worker.log")
+    api = start_ragline(["serve", "--port", str(port)], env, data_dir / "api.log")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base, {data_dir / "worker.log": worker, data_dir / "api.log": api})
+        yield {"base": base, "worker": worker, "api": api, "data_dir": data_dir, "model": model}
+    finally:
+        stop(api)
+        stop(worker)
+        model.stop()
+
+
+def test_health_reports_the_deployed_components(deployment: dict[str, object]) -> None:
+    body = httpx.get(f"{deployment['base']}/v1/health").json()
+    assert body["mode"] == "deployed"
+    assert body["components"]["database"]["detail"] == "postgresql"
+    assert body["components"]["broker"]["detail"] == "redis"
+
+
+def test_a_job_is_answered_by_the_worker_process_with_the_model(
+    deployment: dict[str, object],
+) -> None:
+    base = deployment["base"]
+    with httpx.Client(base_url=str(base), timeout=30) as client:
+        response = client.post(
+            "/v1/jobs",
+            json={
+                "question": "How much annual leave does staff get, asks crm-77?",
+                "user_id": "crm-1",
+            },
+            headers={"Idempotency-Key": "deployed-1"},
+        )
+        assert response.status_code == 202
+        job_id = response.json()["id"]
+
+        def done() -> dict | None:
+            body = client.get(f"/v1/jobs/{job_id}").json()
+            return body if body["status"] not in ("queued", "running") else None
+
+        job = wait_for(done, timeout_s=60)
+    assert job["status"] == "answered", job
+    assert job["versions"]["model_id"] == "meta-llama/Llama-3.1-8B-Instruct"
+    assert job["citations"][0]["document_id"] == "hr/annual-leave"
+    model = deployment["model"]
+    assert isinstance(model, FakeModelServer)
+    sent = model.behaviour.requests[-1]
+    assert sent["headers"]["Authorization"] == "Bearer sk-test-not-a-secret"
+
+
+def test_sigterm_stops_the_worker_gracefully_and_logs_hold_no_secrets(
+    deployment: dict[str, object],
+) -> None:
+    worker = deployment["worker"]
+    assert isinstance(worker, subprocess.Popen)
+    assert stop(worker) == 0
+    data_dir = deployment["data_dir"]
+    assert isinstance(data_dir, Path)
+    logs = (data_dir / "worker.log").read_text() + (data_dir / "api.log").read_text()
+    assert '"event": "workers_stopped"' in logs
+    assert "Traceback" not in logs
+    assert "sk-test-not-a-secret" not in logs
+    assert "asks crm-77" not in logs
