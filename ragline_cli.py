@@ -6,9 +6,17 @@ import sys
 
 import typer
 
+from api.admin_cli import accounts_app, keys_app, usage
 from api.cli import serve
 from indexer.cli import app as index_app
-from ragline.errors import ConfigError, InvalidInput, NotFound, RaglineError, TransientError
+from ragline.errors import (
+    ConfigError,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    RaglineError,
+    TransientError,
+)
 from workers.cli import worker
 
 app = typer.Typer(
@@ -18,12 +26,16 @@ app = typer.Typer(
 app.command()(serve)
 app.command()(worker)
 app.add_typer(index_app, name="index")
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(keys_app, name="keys")
+app.command()(usage)
 
 EXIT_CODES: dict[type[RaglineError], int] = {
     ConfigError: 78,  # EX_CONFIG
     InvalidInput: 65,  # EX_DATAERR
     NotFound: 66,  # EX_NOINPUT
     TransientError: 75,  # EX_TEMPFAIL
+    Conflict: 73,  # EX_CANTCREAT
 }
 
 

@@ -9,11 +9,12 @@ import uvicorn
 
 from api.app import create_app
 from api.wiring import build_services
+from ragline.accounts import Accounts, ensure_demo_key
 from ragline.knowledge.store import KnowledgeStore
 from ragline.observability import configure_logging
 from ragline.pipeline.runner import Pipeline
 from ragline.runtime import build_core, build_pipeline, load_embedder, open_store
-from ragline.settings import load_settings
+from ragline.settings import Settings, load_settings
 from workers.broker import make_broker
 
 
@@ -39,15 +40,8 @@ def serve(
     )
     bind_host = host or settings.host
     bind_port = port or settings.port
-    typer.echo(
-        f"ragline {services.mode} mode: http://{bind_host}:{bind_port}  (OpenAPI at /docs)\n"
-        f"  submit: curl -s -X POST http://{bind_host}:{bind_port}/v1/jobs "
-        "-H 'Content-Type: application/json' -H 'Idempotency-Key: demo-1' "
-        '-d \'{"question": "How many days of annual leave do I get?", '
-        '"user_id": "demo-user", "feature": "handbook"}\'\n'
-        f"  result: curl -s http://{bind_host}:{bind_port}/v1/jobs/<id>",
-        err=True,
-    )
+    base = f"http://{bind_host}:{bind_port}"
+    typer.echo(banner(services.mode, base, settings, services.accounts), err=True)
     try:
         uvicorn.run(
             create_app(services),
@@ -61,3 +55,25 @@ def serve(
         if store is not None:
             store.close()
         core.close()
+
+
+DEMO_QUESTION = (
+    '{"question": "How many days of annual leave do I get?", '
+    '"user_id": "demo-user", "feature": "handbook"}'
+)
+
+
+def banner(mode: str, base: str, settings: Settings, accounts: Accounts) -> str:
+    """What `make run` prints: where the server is and, in embedded mode, a ready key."""
+    lines = [f"ragline {mode} mode: {base}  (OpenAPI at {base}/docs)"]
+    if settings.embedded and settings.demo_key:
+        key = ensure_demo_key(accounts, settings.data_dir / "demo-key")
+        auth = '-H "Authorization: Bearer $RAGLINE_KEY"'
+        lines += [
+            f"  demo key (account 'demo', every role; kept in {settings.data_dir / 'demo-key'}):",
+            f"    export RAGLINE_KEY={key}",
+            f"  submit: curl -s -X POST {base}/v1/jobs {auth} -H 'Content-Type: application/json' "
+            f"-H 'Idempotency-Key: demo-1' -d '{DEMO_QUESTION}'",
+            f"  result: curl -s {auth} {base}/v1/jobs/<id>",
+        ]
+    return "\n".join(lines)

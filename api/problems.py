@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import structlog
@@ -11,14 +12,35 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ragline.errors import Conflict, InvalidInput, NotFound, TransientError
+from ragline.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Overloaded,
+    RateLimited,
+    TransientError,
+    Unauthenticated,
+)
 
 log = structlog.get_logger("ragline.api")
 
 
-def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+    return JSONResponse(
+        body, status_code=status, media_type="application/problem+json", headers=headers
+    )
+
+
+def _retry_after(seconds: float) -> dict[str, str]:
+    return {"Retry-After": str(max(1, math.ceil(seconds)))}
 
 
 def _field_of(location: tuple[Any, ...]) -> str:
@@ -45,6 +67,26 @@ def install(app: FastAPI) -> None:
             str(error),
             errors=[{"field": field, "message": str(error)}],
         )
+
+    @app.exception_handler(Unauthenticated)
+    async def unauthenticated(_: Request, error: Unauthenticated) -> JSONResponse:
+        return problem(
+            401, "Unauthorized", str(error), headers={"WWW-Authenticate": 'Bearer realm="ragline"'}
+        )
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(_: Request, error: Forbidden) -> JSONResponse:
+        return problem(403, "Forbidden", str(error))
+
+    @app.exception_handler(RateLimited)
+    async def rate_limited(_: Request, error: RateLimited) -> JSONResponse:
+        return problem(
+            429, "Too many requests", str(error), headers=_retry_after(error.retry_after_s)
+        )
+
+    @app.exception_handler(Overloaded)
+    async def overloaded(_: Request, error: Overloaded) -> JSONResponse:
+        return problem(503, "Overloaded", str(error), headers=_retry_after(error.retry_after_s))
 
     @app.exception_handler(NotFound)
     async def not_found(_: Request, error: NotFound) -> JSONResponse:

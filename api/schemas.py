@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from ragline.models import Job, JobStatus, ReviewItem
+from ragline.models import ApiKey, Job, JobStatus, ReviewItem, Role
 
 
 class JobAccepted(BaseModel):
@@ -122,3 +122,88 @@ class Health(BaseModel):
     status: str
     mode: str
     components: dict[str, dict[str, str]]
+    queue: dict[str, int | str]
+
+
+class UsageRow(BaseModel):
+    key: str
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    cost: float
+    cost_micros: int
+
+
+class UsageReport(BaseModel):
+    group_by: str
+    start: datetime | None
+    end: datetime | None
+    rows: list[UsageRow]
+    total: UsageRow
+
+
+class AccountCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=64)
+
+
+class AccountView(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    account: str = Field(min_length=1, max_length=64)
+    roles: list[Role] = Field(min_length=1)
+    groups: list[str] = Field(default_factory=lambda: ["everyone"], max_length=100)
+    name: str = Field("", max_length=128)
+    expires_at: AwareDatetime | None = None
+
+
+class KeyView(BaseModel):
+    id: str
+    account: str
+    name: str
+    roles: list[str]
+    groups: list[str]
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, key: ApiKey, account: str) -> KeyView:
+        return cls(
+            id=key.id,
+            account=account,
+            name=key.name,
+            roles=key.roles,
+            groups=key.groups,
+            created_at=key.created_at,
+            expires_at=key.expires_at,
+            revoked_at=key.revoked_at,
+        )
+
+
+class IssuedKeyView(KeyView):
+    key: str = Field(description="the secret key; shown this once, never again")
+
+
+class BudgetSet(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    scope: Literal["account", "feature"]
+    account: str = Field(min_length=1, max_length=64)
+    feature: str | None = Field(None, min_length=1, max_length=255)
+    window: Literal["daily", "monthly"]
+    limit: float | None = Field(ge=0, description="null removes the override (config applies)")
+
+
+class BudgetView(BaseModel):
+    scope: str
+    subject: str
+    window: str
+    period: str
+    limit: float | None
+    spent: float
+    reserved: float

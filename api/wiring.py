@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import dramatiq
+import redis
 
 from api.app import ApiServices, Background, HealthCheck
+from ragline.accounts import Accounts
 from ragline.admission import Admission
+from ragline.budget import BudgetBook
 from ragline.db import ping as ping_database
 from ragline.errors import IndexNotReady
 from ragline.knowledge.store import KnowledgeStore
 from ragline.pipeline.runner import Pipeline
-from ragline.runtime import Core
+from ragline.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
+from ragline.runtime import Core, effective_spec
 from workers import broker as brokers
 from workers.process import AnsweringWorkers
 
@@ -50,9 +54,25 @@ def build_services(
     background: list[Background] = []
     if pipeline is not None:
         background.append(AnsweringWorkers(core, broker, pipeline, threads=worker_threads))
+    budgets = BudgetBook(core.engine, core.config.budgets)
+    generation_model = core.config.assistant_pipeline.generation.model
+    limiter: RateLimiter = (
+        RedisRateLimiter(redis.Redis.from_url(core.settings.redis_url), core.config.rate_limits)
+        if core.settings.redis_url
+        else LocalRateLimiter(core.config.rate_limits)
+    )
     return ApiServices(
-        admission=Admission(core.config, core.jobs, brokers.sender(broker)),
+        admission=Admission(
+            core.config,
+            core.jobs,
+            brokers.sender(broker),
+            budgets,
+            effective_spec(core, generation_model),
+        ),
         jobs=core.jobs,
+        accounts=Accounts(core.engine),
+        budgets=budgets,
+        limiter=limiter,
         mode="embedded" if pipeline is not None else "deployed",
         health_checks=checks,
         background=background,

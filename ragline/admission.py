@@ -1,4 +1,5 @@
-"""Admission: validate a request, store the job, hand it to the broker.
+"""Admission: authorise, validate, apply backpressure and budgets, store the job, hand it to
+the broker.
 
 The job row is committed before the message is sent; if sending fails (broker down) the
 row stays queued with no dispatch time and the sweeper sends it later, so a 202 always
@@ -12,9 +13,12 @@ from datetime import timedelta
 
 import structlog
 
-from ragline.config import RaglineConfig
+from ragline.accounts import Principal
+from ragline.budget import BudgetBook, estimate
+from ragline.config import ModelSpec, RaglineConfig
+from ragline.errors import InvalidInput, OverBudget, Overloaded
 from ragline.jobs import JobRepository
-from ragline.models import Job
+from ragline.models import Job, Role
 from ragline.pipeline.validate import JobRequest, validate_request
 
 log = structlog.get_logger("ragline.admission")
@@ -23,31 +27,78 @@ Send = Callable[[str], None]
 
 
 class Admission:
-    def __init__(self, config: RaglineConfig, jobs: JobRepository, send: Send) -> None:
+    def __init__(
+        self,
+        config: RaglineConfig,
+        jobs: JobRepository,
+        send: Send,
+        budgets: BudgetBook,
+        model: ModelSpec,
+    ) -> None:
         self.config = config
         self.jobs = jobs
         self.send = send
+        self.budgets = budgets
+        self.model = model  # as it will run (see runtime.effective_spec), for prices
 
     def submit(
         self,
+        principal: Principal,
         request: JobRequest,
         *,
         idempotency_key: str | None = None,
         request_id: str | None = None,
     ) -> tuple[Job, bool]:
+        principal.require(Role.SUBMITTER)
         validate_request(request, self.config.assistant_pipeline.input_validation)
+        if idempotency_key is not None:
+            # A retry of an accepted job gets its job back, even while admission is closed.
+            replayed = self.jobs.replay(principal.account_id, idempotency_key, request)
+            if replayed is not None:
+                log.info("job_replayed", job_id=replayed.id)
+                return replayed, False
+        self._check_backlog()
+        self._check_budget(principal, request)
         job, created = self.jobs.submit(
             request,
+            account_id=principal.account_id,
+            key_id=principal.key_id,
+            groups=principal.groups,
             deadline=timedelta(milliseconds=self.config.jobs.deadline_ms),
             idempotency_key=idempotency_key,
             request_id=request_id,
         )
         if created:
             dispatch(self.jobs, self.send, job.id)
-            log.info("job_admitted", job_id=job.id, feature=job.feature)
+            log.info("job_admitted", job_id=job.id, feature=job.feature, key_id=principal.key_id)
         else:
             log.info("job_replayed", job_id=job.id)
         return job, created
+
+    def queue_depth(self) -> int:
+        return self.jobs.queue_depth()
+
+    def _check_backlog(self) -> None:
+        depth = self.queue_depth()
+        if depth >= self.config.jobs.max_queue_depth:
+            raise Overloaded(
+                f"{depth} jobs are waiting (the bound is {self.config.jobs.max_queue_depth}); "
+                "retry later",
+                retry_after_s=self.config.jobs.retry_after_s,
+            )
+
+    def _check_budget(self, principal: Principal, request: JobRequest) -> None:
+        """Refuse now what is known now not to fit, when the configured action is reject:
+        the smallest prompt this question can make, against the per-request caps and the
+        budgets' remaining room. Everything else is decided at the model call."""
+        if self.config.budgets.on_exceeded != "reject":
+            return
+        smallest = estimate(self.model, [request.question])
+        try:
+            self.budgets.check_request(smallest)
+            self.budgets.precheck(principal.account_name, request.feature, smallest.cost_micros)
+        except OverBudget as error:
+            raise InvalidInput(f"over budget: {error}", field="budget") from None
 
 
 def dispatch(jobs: JobRepository, send: Send, job_id: str) -> bool:

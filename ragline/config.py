@@ -64,11 +64,22 @@ class AssistantPipeline(Section):
     observability: Observability = Observability()
 
 
+NonNegative = Annotated[float, Field(ge=0.0)]
+
+
+class Price(Section):
+    """Currency units (whatever the operator bills in) per 1,000 tokens."""
+
+    input_per_1k: NonNegative = 0.0
+    output_per_1k: NonNegative = 0.0
+
+
 class ModelSpec(Section):
     """One entry of the models table: a name the pipeline uses, mapped to a provider."""
 
     provider: Literal["openai_compatible", "extractive"]
     model_id: str = Field("", description="vendor model id sent to the provider")
+    price: Price = Price()
     max_tokens: PositiveInt = 512
     temperature: Annotated[float, Field(ge=0.0, le=2.0)] = 0.0
     max_response_bytes: PositiveInt = 1_000_000
@@ -102,6 +113,37 @@ class Jobs(Section):
     lease_ms: PositiveInt = 120_000
     requeue_after_ms: PositiveInt = 30_000
     sweep_interval_ms: PositiveInt = 5_000
+    # Admission closes (503 + Retry-After) while this many jobs wait in the queue.
+    max_queue_depth: PositiveInt = 10_000
+    retry_after_s: PositiveInt = 5
+
+
+class Windows(Section):
+    """Spending caps per day and per calendar month (UTC); null means no cap."""
+
+    daily: NonNegative | None = None
+    monthly: NonNegative | None = None
+
+
+class PerRequest(Section):
+    max_tokens: PositiveInt | None = None
+    max_cost: NonNegative | None = None
+
+
+class Budgets(Section):
+    on_exceeded: Literal["reject", "route_to_human", "downgrade"] = "reject"
+    downgrade_model: str | None = Field(None, description="a models entry, for downgrade")
+    per_request: PerRequest = PerRequest()
+    # By account name and by feature name; "default" applies to those not listed.
+    accounts: dict[str, Windows] = Field(default_factory=dict)
+    features: dict[str, Windows] = Field(default_factory=dict)
+
+
+class RateLimits(Section):
+    """A token bucket per API key."""
+
+    requests_per_second: Annotated[float, Field(gt=0)] = 20.0
+    burst: PositiveInt = 40
 
 
 class RaglineConfig(Section):
@@ -111,15 +153,21 @@ class RaglineConfig(Section):
     )
     knowledge: Knowledge = Knowledge()
     jobs: Jobs = Jobs()
+    budgets: Budgets = Budgets()
+    rate_limits: RateLimits = RateLimits()
 
     @model_validator(mode="after")
-    def _generation_model_is_known(self) -> RaglineConfig:
-        name = self.assistant_pipeline.generation.model
-        if name not in self.models:
-            known = ", ".join(sorted(self.models)) or "none"
-            raise ValueError(
-                f"assistant_pipeline.generation.model '{name}' is not in models (known: {known})"
-            )
+    def _model_names_are_known(self) -> RaglineConfig:
+        known = ", ".join(sorted(self.models)) or "none"
+        references = {
+            "assistant_pipeline.generation.model": self.assistant_pipeline.generation.model,
+            "budgets.downgrade_model": self.budgets.downgrade_model,
+        }
+        for key, name in references.items():
+            if name is not None and name not in self.models:
+                raise ValueError(f"{key} '{name}' is not in models (known: {known})")
+        if self.budgets.on_exceeded == "downgrade" and self.budgets.downgrade_model is None:
+            raise ValueError("budgets.on_exceeded 'downgrade' needs budgets.downgrade_model")
         return self
 
 

@@ -20,6 +20,34 @@ class InvalidInput(RaglineError):
         self.field = field
 
 
+class Unauthenticated(RaglineError):
+    """No key, an unknown or wrong key, or a revoked or expired one (HTTP 401)."""
+
+
+class Forbidden(RaglineError):
+    """The key is valid but lacks the role the action needs (HTTP 403)."""
+
+
+class RateLimited(RaglineError):
+    """Too many requests for this key (HTTP 429); retry after `retry_after_s`."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class Overloaded(RaglineError):
+    """The backlog is at its bound; new work is refused for now (HTTP 503)."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class OverBudget(RaglineError):
+    """A job would exceed a spending cap."""
+
+
 class NotFound(RaglineError):
     """The thing asked for does not exist (or is not the caller's to see)."""
 

@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, func, or_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from ragline.errors import Conflict, NotFound
-from ragline.models import Job, JobStatus, ReviewItem, utcnow
+from ragline.models import Account, Job, JobStatus, ReviewItem, utcnow
 from ragline.pipeline.validate import JobRequest
 
 
@@ -58,19 +58,26 @@ class JobRepository:
         self,
         request: JobRequest,
         *,
+        account_id: str,
         deadline: timedelta,
+        key_id: str | None = None,
+        groups: tuple[str, ...] = (),
         idempotency_key: str | None = None,
         request_id: str | None = None,
     ) -> tuple[Job, bool]:
-        """Store a new queued job; return (job, created). A replayed key returns the first job."""
+        """Store a new queued job; return (job, created). A replayed key returns the first
+        job. Idempotency keys are per account: two tenants may use the same key."""
         digest = request_hash(request)
         if idempotency_key is not None:
-            existing = self._by_idempotency_key(idempotency_key)
+            existing = self._by_idempotency_key(account_id, idempotency_key)
             if existing is not None:
                 return self._replay(existing, digest), False
         now = utcnow()
         job = Job(
             id=uuid.uuid4().hex,
+            account_id=account_id,
+            key_id=key_id,
+            groups=list(groups),
             idempotency_key=idempotency_key,
             request_hash=digest,
             request_id=request_id,
@@ -91,11 +98,16 @@ class JobRepository:
             # Two requests with the same key raced; the unique index picked the winner.
             if idempotency_key is None:
                 raise
-            existing = self._by_idempotency_key(idempotency_key)
+            existing = self._by_idempotency_key(account_id, idempotency_key)
             if existing is None:
                 raise
             return self._replay(existing, digest), False
         return job, True
+
+    def replay(self, account_id: str, idempotency_key: str, request: JobRequest) -> Job | None:
+        """The job this key already made (Conflict if for another body), or None."""
+        existing = self._by_idempotency_key(account_id, idempotency_key)
+        return None if existing is None else self._replay(existing, request_hash(request))
 
     @staticmethod
     def _replay(existing: Job, digest: str) -> Job:
@@ -103,16 +115,34 @@ class JobRepository:
             raise Conflict("Idempotency-Key was already used with a different request body")
         return existing
 
-    def _by_idempotency_key(self, key: str) -> Job | None:
+    def _by_idempotency_key(self, account_id: str, key: str) -> Job | None:
         with Session(self.engine, expire_on_commit=False) as session:
-            return session.exec(select(Job).where(Job.idempotency_key == key)).first()
+            return session.exec(
+                select(Job).where(Job.account_id == account_id, Job.idempotency_key == key)
+            ).first()
 
-    def get(self, job_id: str) -> Job:
+    def get(self, job_id: str, account_id: str | None = None) -> Job:
+        """The job; with account_id, only if it belongs to that account. Another account's
+        job is NotFound, exactly like a missing one, so ids cannot be probed."""
         with Session(self.engine, expire_on_commit=False) as session:
             job = session.get(Job, job_id)
-        if job is None:
+        if job is None or (account_id is not None and job.account_id != account_id):
             raise NotFound(f"job {job_id} not found")
         return job
+
+    def account_name(self, account_id: str) -> str:
+        with Session(self.engine) as session:
+            account = session.get(Account, account_id)
+        if account is None:
+            raise NotFound(f"account {account_id} not found")
+        return account.name
+
+    def queue_depth(self) -> int:
+        with Session(self.engine) as session:
+            count = session.exec(
+                select(func.count()).select_from(Job).where(col(Job.status) == JobStatus.QUEUED)
+            ).one()
+        return int(count)
 
     def mark_dispatched(self, job_id: str) -> None:
         with Session(self.engine) as session:
@@ -246,13 +276,20 @@ class JobRepository:
             )
             return list(rows)
 
-    def review_queue(self, *, limit: int = 50, offset: int = 0) -> list[tuple[ReviewItem, Job]]:
+    def review_queue(
+        self, *, account_id: str | None = None, limit: int = 50, offset: int = 0
+    ) -> list[tuple[ReviewItem, Job]]:
+        """Open review items, oldest first; with account_id, only that account's."""
+        query = (
+            select(ReviewItem, Job)
+            .join(Job, col(Job.id) == col(ReviewItem.job_id))
+            .where(col(ReviewItem.status) == "open")
+        )
+        if account_id is not None:
+            query = query.where(col(Job.account_id) == account_id)
         with Session(self.engine, expire_on_commit=False) as session:
             rows = session.exec(
-                select(ReviewItem, Job)
-                .join(Job, col(Job.id) == col(ReviewItem.job_id))
-                .where(col(ReviewItem.status) == "open")
-                .order_by(col(ReviewItem.created_at), col(ReviewItem.id))
+                query.order_by(col(ReviewItem.created_at), col(ReviewItem.id))
                 .limit(limit)
                 .offset(offset)
             )

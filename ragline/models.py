@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Text
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Text, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -57,13 +57,51 @@ class EscalationReason(StrEnum):
     LOW_CONFIDENCE = "low_confidence"
     TIMEOUT = "timeout"
     MODEL_ERROR = "model_error"
+    OVER_BUDGET = "over_budget"
+
+
+class Role(StrEnum):
+    SUBMITTER = "submitter"
+    REVIEWER = "reviewer"
+    INDEXER = "indexer"
+    ADMIN = "admin"
+
+
+class Account(SQLModel, table=True):
+    """A tenant: its keys, jobs, reviews and spend are invisible to every other account."""
+
+    __tablename__ = "accounts"
+
+    id: str = Field(primary_key=True, max_length=32)
+    name: str = Field(unique=True, max_length=64)
+    created_at: datetime = _time(default_now=True)
+
+
+class ApiKey(SQLModel, table=True):
+    """An API key: `rl_<id>_<secret>`. Only a hash of the secret is stored."""
+
+    __tablename__ = "api_keys"
+
+    id: str = Field(primary_key=True, max_length=16)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=32)
+    name: str = Field(default="", max_length=128)
+    secret_hash: str = Field(max_length=64)
+    roles: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    groups: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    created_at: datetime = _time(default_now=True)
+    expires_at: datetime | None = _time()
+    revoked_at: datetime | None = _time()
 
 
 class Job(SQLModel, table=True):
     __tablename__ = "jobs"
+    __table_args__ = (UniqueConstraint("account_id", "idempotency_key"),)
 
     id: str = Field(primary_key=True, max_length=32)
-    idempotency_key: str | None = Field(default=None, unique=True, max_length=255)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=32)
+    key_id: str | None = Field(default=None, max_length=16)
+    groups: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    idempotency_key: str | None = Field(default=None, max_length=255)
     request_hash: str = Field(max_length=64)
     request_id: str | None = Field(default=None, max_length=64)
 
@@ -84,6 +122,10 @@ class Job(SQLModel, table=True):
     index_version: str | None = Field(default=None, max_length=64)
     passages: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
     stage_timings: dict[str, float] = Field(default_factory=dict, sa_column=Column(JSON))
+    # A budget reservation not yet settled: released if this attempt dies (see budget.py).
+    reservation: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSON(none_as_null=True))
+    )
 
     attempts: int = 0
     created_at: datetime = _time(index=True, default_now=True)
@@ -129,3 +171,44 @@ class IndexVersion(SQLModel, table=True):
     finished_at: datetime | None = _time()
     duration_ms: float | None = None
     promoted_at: datetime | None = _time()
+
+
+class UsageRecord(SQLModel, table=True):
+    """The usage ledger: one row per model call. Money is in micro-units (1e-6) of the
+    price table's currency, as integers, so sums and caps are exact."""
+
+    __tablename__ = "usage_records"
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=32)
+    feature: str = Field(default="", max_length=255)
+    job_id: str = Field(index=True, max_length=32)
+    model_id: str = Field(max_length=255)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_micros: int = Field(default=0, sa_type=BigInteger)
+    created_at: datetime = _time(index=True, default_now=True)
+
+
+class BudgetCounter(SQLModel, table=True):
+    """Spent and reserved money of one budget in one window, e.g.
+    `account:acme:daily:2026-11-27`. Reservations change it with a single conditional
+    UPDATE, so concurrent jobs can never push spent + reserved past the limit."""
+
+    __tablename__ = "budget_counters"
+
+    id: str = Field(primary_key=True, max_length=400)
+    spent_micros: int = Field(default=0, sa_type=BigInteger)
+    reserved_micros: int = Field(default=0, sa_type=BigInteger)
+    updated_at: datetime = _time(default_now=True)
+
+
+class BudgetLimit(SQLModel, table=True):
+    """A limit set through the admin API; it overrides the config for its budget."""
+
+    __tablename__ = "budget_limits"
+
+    id: str = Field(primary_key=True, max_length=400)  # scope:subject:window
+    limit_micros: int = Field(sa_type=BigInteger)
+    updated_at: datetime = _time(default_now=True)
+    updated_by: str = Field(default="", max_length=64)

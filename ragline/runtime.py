@@ -9,13 +9,14 @@ import httpx
 import structlog
 from sqlalchemy.engine import Engine
 
-from ragline.config import RaglineConfig, load_config
+from ragline.budget import BudgetBook
+from ragline.config import ModelSpec, RaglineConfig, load_config
 from ragline.db import create_schema, make_engine
 from ragline.jobs import JobRepository
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
 from ragline.knowledge.versions import IndexManager
-from ragline.pipeline.generate import Generator
+from ragline.pipeline.generate import ChosenModel, Generator
 from ragline.pipeline.prompts import PromptTemplate
 from ragline.pipeline.providers.extractive import ExtractiveGenerator
 from ragline.pipeline.providers.openai_compatible import OpenAICompatibleGenerator
@@ -55,28 +56,34 @@ def load_embedder(config: RaglineConfig) -> Embedder:
     return Embedder(config.knowledge.embedding_model)
 
 
-def resolve_generator(
-    core: Core, embedder: Embedder, http_client: httpx.Client | None = None
-) -> Generator:
-    """The generation.model entry of the models table, as a provider.
-
-    An openai_compatible model with no endpoint configured (RAGLINE_MODEL_BASE_URL unset)
-    falls back to the extractive provider, and says so: the model id stored on each job is
-    the one that actually answered.
-    """
-    name = core.config.assistant_pipeline.generation.model
+def effective_spec(core: Core, name: str) -> ModelSpec:
+    """The models-table entry as it will run: an openai_compatible model with no endpoint
+    configured (RAGLINE_MODEL_BASE_URL unset) runs as the extractive provider, which costs
+    nothing; the model id stored on each job is the one that actually answered."""
     spec = core.config.models[name]
+    if spec.provider == "openai_compatible" and not core.settings.model_base_url:
+        return ModelSpec(provider="extractive")
+    return spec
+
+
+def choose_model(
+    core: Core, name: str, embedder: Embedder, http_client: httpx.Client | None = None
+) -> ChosenModel:
+    spec = effective_spec(core, name)
     if spec.provider == "openai_compatible":
-        if core.settings.model_base_url:
-            key = core.settings.model_api_key
-            return OpenAICompatibleGenerator(
-                spec,
-                core.settings.model_base_url,
-                api_key=key.get_secret_value() if key else None,
-                client=http_client,
-            )
-        log.warning("model_endpoint_missing", model=name, using="extractive")
-    return ExtractiveGenerator(embedder)
+        assert core.settings.model_base_url is not None
+        key = core.settings.model_api_key
+        generator: Generator = OpenAICompatibleGenerator(
+            spec,
+            core.settings.model_base_url,
+            api_key=key.get_secret_value() if key else None,
+            client=http_client,
+        )
+    else:
+        if core.config.models[name].provider != "extractive":
+            log.warning("model_endpoint_missing", model=name, using="extractive")
+        generator = ExtractiveGenerator(embedder)
+    return ChosenModel(name=name, spec=spec, generator=generator)
 
 
 def build_pipeline(
@@ -86,12 +93,15 @@ def build_pipeline(
     http_client: httpx.Client | None = None,
 ) -> Pipeline:
     generation = core.config.assistant_pipeline.generation
+    downgrade = core.config.budgets.downgrade_model
     return Pipeline(
         config=core.config,
         jobs=core.jobs,
         retriever=Retriever(embedder, store),
-        generator=resolve_generator(core, embedder, http_client),
+        model=choose_model(core, generation.model, embedder, http_client),
         prompt=PromptTemplate.load(core.settings.prompts_dir, generation.prompt),
+        budgets=BudgetBook(core.engine, core.config.budgets),
+        downgrade=choose_model(core, downgrade, embedder, http_client) if downgrade else None,
     )
 
 

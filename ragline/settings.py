@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     model_api_key: SecretStr | None = None
 
     worker_threads: int = Field(4, gt=0, le=64)
+    # Embedded mode only: create (once) and print a demo key with every role.
+    demo_key: bool = True
 
     @property
     def embedded(self) -> bool:

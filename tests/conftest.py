@@ -17,8 +17,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import SQLModel
 
+from ragline.accounts import Accounts, Principal
 from ragline.config import RaglineConfig, load_config
 from ragline.db import create_schema, make_engine
+from ragline.errors import NotFound
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
 from ragline.knowledge.versions import IndexManager
@@ -137,3 +139,19 @@ def fake_model(_model_server: FakeModelServer) -> Iterator[FakeModelServer]:
     _model_server.reset()
     yield _model_server
     _model_server.reset()
+
+
+def make_tenant(
+    engine: Engine,
+    name: str = "acme",
+    roles: tuple[str, ...] = ("submitter", "reviewer"),
+    groups: tuple[str, ...] = ("everyone",),
+) -> tuple[Principal, str]:
+    """An account (created if missing) and a new key for it: (principal, plaintext key)."""
+    accounts = Accounts(engine)
+    try:
+        accounts.account(name)
+    except NotFound:
+        accounts.create_account(name)
+    issued = accounts.create_key(name, roles=roles, groups=groups, name=f"{name} test key")
+    return accounts.authenticate(issued.plaintext), issued.plaintext

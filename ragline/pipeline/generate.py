@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ragline.config import ModelSpec
 from ragline.knowledge.store import Passage
 from ragline.pipeline.prompts import RenderedPrompt
 
@@ -36,6 +37,15 @@ class Generator(Protocol):
     model_id: str
 
     def generate(self, request: GenerationRequest, timeout_s: float) -> Generation: ...
+
+
+@dataclass(frozen=True)
+class ChosenModel:
+    """A models-table entry ready to call: its name, its spec (prices) and its provider."""
+
+    name: str
+    spec: ModelSpec
+    generator: Generator
 
 
 _CITATION = re.compile(r"\[(\d{1,3})\]")

@@ -9,6 +9,7 @@ from typing import Any
 
 import structlog
 
+from ragline.budget import BudgetBook, Estimate, Reservation, cost_micros, estimate
 from ragline.config import RaglineConfig
 from ragline.errors import (
     DeadlineExceeded,
@@ -16,6 +17,7 @@ from ragline.errors import (
     InvalidInput,
     ModelError,
     ModelTimeout,
+    OverBudget,
     TransientError,
 )
 from ragline.jobs import JobRepository, Outcome
@@ -23,8 +25,8 @@ from ragline.knowledge.store import Passage
 from ragline.models import EscalationReason, Job, JobStatus, utcnow
 from ragline.observability import StageClock, prompt_hash
 from ragline.pipeline.confidence import score_confidence
-from ragline.pipeline.generate import GenerationRequest, Generator
-from ragline.pipeline.prompts import PromptTemplate
+from ragline.pipeline.generate import ChosenModel, Generation, GenerationRequest
+from ragline.pipeline.prompts import PromptTemplate, RenderedPrompt
 from ragline.pipeline.retrieve import Retriever
 from ragline.pipeline.validate import JobRequest, validate_request
 
@@ -37,14 +39,18 @@ class Pipeline:
         config: RaglineConfig,
         jobs: JobRepository,
         retriever: Retriever,
-        generator: Generator,
+        model: ChosenModel,
         prompt: PromptTemplate,
+        budgets: BudgetBook,
+        downgrade: ChosenModel | None = None,
     ) -> None:
         self.config = config
         self.jobs = jobs
         self.retriever = retriever
-        self.generator = generator
+        self.model = model
         self.prompt = prompt
+        self.budgets = budgets
+        self.downgrade = downgrade
         self.lease = timedelta(milliseconds=config.jobs.lease_ms)
 
     def answer_job(self, job_id: str) -> JobStatus | None:
@@ -58,6 +64,10 @@ class Pipeline:
             job_id=job_id, request_id=claim.job.request_id, attempt=claim.attempt
         ):
             log.info("job_started")
+            if claim.job.reservation:
+                # An earlier attempt died between reserving and settling: give it back.
+                self.budgets.release(Reservation.of(claim.job.reservation), job_id)
+                log.warning("stale_reservation_released")
             try:
                 outcome = self._run(claim.job)
             except TransientError:
@@ -90,7 +100,7 @@ class Pipeline:
     def _run(self, job: Job) -> Outcome:
         pipeline = self.config.assistant_pipeline
         clock = StageClock(pipeline.observability)
-        progress = _Progress(timings=clock.timings, model_id=self.generator.model_id)
+        progress = _Progress(timings=clock.timings, model_id=self.model.generator.model_id)
         try:
             with clock.stage("validate"):
                 request = JobRequest(
@@ -115,9 +125,16 @@ class Pipeline:
                 progress.prompt_version = prompt.version
                 if pipeline.observability.log_prompt_hash:
                     log.info("prompt_rendered", prompt_hash=prompt_hash(prompt.text))
+                model, reservation, estimated = self._reserve(job, prompt, progress)
+                progress.model_id = model.generator.model_id
                 timeout_s = min(pipeline.generation.timeout_ms / 1000, self._remaining_s(job))
-                generation = self.generator.generate(
-                    GenerationRequest(job.question, retrieval.passages, prompt), timeout_s
+                generation = self._call(
+                    job,
+                    model,
+                    reservation,
+                    estimated,
+                    GenerationRequest(job.question, retrieval.passages, prompt),
+                    timeout_s,
                 )
             progress.model_id = generation.model_id
 
@@ -134,6 +151,10 @@ class Pipeline:
             return progress.escalate(EscalationReason.MODEL_ERROR, error)
         except IndexNotReady as error:
             return progress.outcome(JobStatus.FAILED, None, error=str(error))
+        except OverBudget as error:
+            if self.config.budgets.on_exceeded == "route_to_human":
+                return progress.escalate(EscalationReason.OVER_BUDGET, error)
+            return progress.outcome(JobStatus.REJECTED, "over_budget", error=str(error))
 
         low = confidence.value < pipeline.fallback.min_confidence
         routed_to_human = low and pipeline.fallback.on_low_confidence == "route_to_human"
@@ -143,7 +164,66 @@ class Pipeline:
             answer=generation.text,
             citations=citations,
             confidence=confidence.value,
+            error=progress.note,
         )
+
+    def _reserve(
+        self, job: Job, prompt: RenderedPrompt, progress: _Progress
+    ) -> tuple[ChosenModel, Reservation, Estimate]:
+        """Reserve the worst-case cost of the call; downgrade to the cheaper model when
+        the budgets say so. Raises OverBudget when nothing fits."""
+        account = self.jobs.account_name(job.account_id)
+        candidates = [self.model]
+        if self.config.budgets.on_exceeded == "downgrade" and self.downgrade is not None:
+            candidates.append(self.downgrade)
+        refusal: OverBudget | None = None
+        for model in candidates:
+            estimated = estimate(model.spec, [prompt.system, prompt.user])
+            try:
+                self.budgets.check_request(estimated)
+                reservation = self.budgets.reserve(
+                    job.id, account, job.feature, estimated.cost_micros
+                )
+            except OverBudget as error:
+                log.info("budget_exceeded", model=model.name, detail=str(error))
+                refusal = error
+                continue
+            if refusal is not None:
+                progress.note = f"downgraded to {model.name}: {refusal}"
+            return model, reservation, estimated
+        assert refusal is not None
+        raise refusal
+
+    def _call(
+        self,
+        job: Job,
+        model: ChosenModel,
+        reservation: Reservation,
+        estimated: Estimate,
+        request: GenerationRequest,
+        timeout_s: float,
+    ) -> Generation:
+        """Call the model, then settle the reservation with the cost it reports (or the
+        reserved worst case when it reports no usage) and write the ledger row."""
+        try:
+            generation = model.generator.generate(request, timeout_s)
+        except BaseException:
+            self.budgets.release(reservation, job.id)
+            raise
+        reported = bool(generation.usage)
+        tokens_in = generation.input_tokens if reported else estimated.input_tokens
+        tokens_out = generation.output_tokens if reported else estimated.output_tokens
+        self.budgets.settle(
+            reservation,
+            job_id=job.id,
+            account_id=job.account_id,
+            feature=job.feature,
+            model_id=generation.model_id,
+            input_tokens=tokens_in,
+            output_tokens=tokens_out,
+            actual_micros=cost_micros(model.spec.price, tokens_in, tokens_out),
+        )
+        return generation
 
 
 @dataclass
@@ -156,6 +236,7 @@ class _Progress:
     prompt_version: str | None = None
     index_version: str | None = None
     passages: list[dict[str, Any]] = field(default_factory=list)
+    note: str | None = None
 
     def outcome(self, status: JobStatus, reason: str | None, **result: Any) -> Outcome:
         return Outcome(

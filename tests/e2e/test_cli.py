@@ -61,8 +61,14 @@ def test_rebuild_is_skipped_when_nothing_changed(data_dir: Path) -> None:
 def test_serve_answers_escalates_and_refuses(
     server: tuple[str, subprocess.Popen[str], Path],
 ) -> None:
-    base, _, _ = server
-    with httpx.Client(base_url=base, timeout=30) as client:
+    base, _, log_path = server
+    # The embedded server prints a ready-made demo key and keeps it in the data folder.
+    key = (log_path.parent / "demo-key").read_text().strip()
+    assert key.startswith("rl_") and f"export RAGLINE_KEY={key}" in log_path.read_text()
+    unauthenticated = httpx.post(f"{base}/v1/jobs", json={"question": "Hi?", "user_id": "u"})
+    assert unauthenticated.status_code == 401
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=base, timeout=30, headers=headers) as client:
 
         def ask(question: str) -> dict:
             response = client.post("/v1/jobs", json={"question": question, "user_id": "demo"})

@@ -59,13 +59,25 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, o
     )
     built = run_ragline("index", "build", str(HANDBOOK), "--promote", env=env)
     assert built.returncode == 0, built.stderr
+    # Bootstrap as the README says: an account and a key, straight on the database.
+    assert run_ragline("accounts", "create", "crm", env=env).returncode == 0
+    issued = run_ragline("keys", "create", "--account", "crm", "--role", "submitter", env=env)
+    assert issued.returncode == 0, issued.stderr
+    key = issued.stdout.strip()
     port = free_port()
     worker = start_ragline(["worker", "--threads", "2"], env, data_dir / "worker.log")
     api = start_ragline(["serve", "--port", str(port)], env, data_dir / "api.log")
     base = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(base, {data_dir / "worker.log": worker, data_dir / "api.log": api})
-        yield {"base": base, "worker": worker, "api": api, "data_dir": data_dir, "model": model}
+        yield {
+            "base": base,
+            "key": key,
+            "worker": worker,
+            "api": api,
+            "data_dir": data_dir,
+            "model": model,
+        }
     finally:
         stop(api)
         stop(worker)
@@ -83,7 +95,8 @@ def test_a_job_is_answered_by_the_worker_process_with_the_model(
     deployment: dict[str, object],
 ) -> None:
     base = deployment["base"]
-    with httpx.Client(base_url=str(base), timeout=30) as client:
+    headers = {"Authorization": f"Bearer {deployment['key']}"}
+    with httpx.Client(base_url=str(base), timeout=30, headers=headers) as client:
         response = client.post(
             "/v1/jobs",
             json={
@@ -122,3 +135,4 @@ def test_sigterm_stops_the_worker_gracefully_and_logs_hold_no_secrets(
     assert "Traceback" not in logs
     assert "sk-test-not-a-secret" not in logs
     assert "asks crm-77" not in logs
+    assert str(deployment["key"]).split("_", 2)[2] not in logs  # never the key's secret

@@ -22,7 +22,7 @@ from ragline.knowledge.store import KnowledgeStore
 from ragline.models import Job
 from ragline.runtime import Core, build_pipeline
 from ragline.settings import Settings
-from tests.conftest import REPO
+from tests.conftest import REPO, make_tenant
 from tests.support.server import serving
 from tests.support.waiting import wait_for
 from workers.broker import make_broker
@@ -46,9 +46,11 @@ def api(core: Core, embedder: Embedder, handbook_store: KnowledgeStore) -> Itera
     services = build_services(
         core, make_broker(None), store=handbook_store, pipeline=pipeline, worker_threads=2
     )
+    _, key = make_tenant(core.engine, roles=("submitter", "reviewer"))
+    headers = {"Authorization": f"Bearer {key}"}
     with (
         serving(create_app(services)) as base_url,
-        httpx.Client(base_url=base_url, timeout=30) as client,
+        httpx.Client(base_url=base_url, timeout=30, headers=headers) as client,
     ):
         yield client
 
@@ -77,6 +79,7 @@ def test_health_reports_database_broker_and_store(api: httpx.Client) -> None:
     assert body["components"]["database"]["detail"] == "sqlite"
     assert body["components"]["broker"]["detail"] == "in-process"
     assert body["components"]["store"]["detail"] == "approved-knowledge-base -> kb_v1"
+    assert body["queue"] == {"max_depth": 10000, "depth": 0, "admission": "open"}
 
 
 def test_a_handbook_question_gets_a_cited_answer(api: httpx.Client) -> None:

@@ -13,18 +13,27 @@ from ragline.errors import Conflict, NotFound
 from ragline.jobs import JobRepository, Outcome
 from ragline.models import JobStatus, utcnow
 from ragline.pipeline.validate import JobRequest
+from tests.conftest import make_tenant
 
 DEADLINE = timedelta(seconds=60)
 LEASE = timedelta(seconds=30)
+
+
+@pytest.fixture
+def account_id(engine: Engine) -> str:
+    principal, _ = make_tenant(engine)
+    return principal.account_id
 
 
 def _request(question: str = "How much leave do I get?") -> JobRequest:
     return JobRequest(question=question, user_id="u1", feature="handbook", metadata={"a": 1})
 
 
-def test_submit_stores_a_queued_job(engine: Engine) -> None:
+def test_submit_stores_a_queued_job(engine: Engine, account_id: str) -> None:
     jobs = JobRepository(engine)
-    job, created = jobs.submit(_request(), deadline=DEADLINE, request_id="r1")
+    job, created = jobs.submit(
+        _request(), account_id=account_id, deadline=DEADLINE, request_id="r1"
+    )
     assert created
     stored = jobs.get(job.id)
     assert stored.status == JobStatus.QUEUED
@@ -34,29 +43,40 @@ def test_submit_stores_a_queued_job(engine: Engine) -> None:
     assert stored.created_at.tzinfo is not None
 
 
-def test_same_key_same_body_returns_the_same_job(engine: Engine) -> None:
+def test_same_key_same_body_returns_the_same_job(engine: Engine, account_id: str) -> None:
     jobs = JobRepository(engine)
-    first, created = jobs.submit(_request(), deadline=DEADLINE, idempotency_key="k1")
-    again, created_again = jobs.submit(_request(), deadline=DEADLINE, idempotency_key="k1")
+    first, created = jobs.submit(
+        _request(), account_id=account_id, deadline=DEADLINE, idempotency_key="k1"
+    )
+    again, created_again = jobs.submit(
+        _request(), account_id=account_id, deadline=DEADLINE, idempotency_key="k1"
+    )
     assert created and not created_again
     assert again.id == first.id
 
 
-def test_same_key_other_body_is_a_conflict(engine: Engine) -> None:
+def test_same_key_other_body_is_a_conflict(engine: Engine, account_id: str) -> None:
     jobs = JobRepository(engine)
-    jobs.submit(_request(), deadline=DEADLINE, idempotency_key="k1")
+    jobs.submit(_request(), account_id=account_id, deadline=DEADLINE, idempotency_key="k1")
     with pytest.raises(Conflict):
-        jobs.submit(_request("Another question?"), deadline=DEADLINE, idempotency_key="k1")
+        jobs.submit(
+            _request("Another question?"),
+            account_id=account_id,
+            deadline=DEADLINE,
+            idempotency_key="k1",
+        )
 
 
-def test_concurrent_submissions_with_one_key_make_one_job(engine: Engine) -> None:
+def test_concurrent_submissions_with_one_key_make_one_job(engine: Engine, account_id: str) -> None:
     jobs = JobRepository(engine)
     ids: list[str] = []
     errors: list[Exception] = []
 
     def submit() -> None:
         try:
-            job, _ = jobs.submit(_request(), deadline=DEADLINE, idempotency_key="race")
+            job, _ = jobs.submit(
+                _request(), account_id=account_id, deadline=DEADLINE, idempotency_key="race"
+            )
             ids.append(job.id)
         except Exception as error:  # pragma: no cover - reported below
             errors.append(error)
@@ -70,14 +90,14 @@ def test_concurrent_submissions_with_one_key_make_one_job(engine: Engine) -> Non
     assert len(set(ids)) == 1 and len(ids) == 8
 
 
-def test_missing_job_is_not_found(engine: Engine) -> None:
+def test_missing_job_is_not_found(engine: Engine, account_id: str) -> None:
     with pytest.raises(NotFound):
         JobRepository(engine).get("nope")
 
 
-def test_claim_is_a_compare_and_set(engine: Engine) -> None:
+def test_claim_is_a_compare_and_set(engine: Engine, account_id: str) -> None:
     jobs = JobRepository(engine)
-    job, _ = jobs.submit(_request(), deadline=DEADLINE)
+    job, _ = jobs.submit(_request(), account_id=account_id, deadline=DEADLINE)
     claim = jobs.claim(job.id, LEASE)
     assert claim is not None and claim.attempt == 1
     assert jobs.claim(job.id, LEASE) is None  # a live lease is not taken twice
@@ -86,9 +106,9 @@ def test_claim_is_a_compare_and_set(engine: Engine) -> None:
     assert jobs.get(job.id).answer == "25 days [1]"
 
 
-def test_concurrent_claims_have_one_winner(engine: Engine) -> None:
+def test_concurrent_claims_have_one_winner(engine: Engine, account_id: str) -> None:
     jobs = JobRepository(engine)
-    job, _ = jobs.submit(_request(), deadline=DEADLINE)
+    job, _ = jobs.submit(_request(), account_id=account_id, deadline=DEADLINE)
     winners: list[int] = []
 
     def claim() -> None:
@@ -103,9 +123,11 @@ def test_concurrent_claims_have_one_winner(engine: Engine) -> None:
     assert winners == [1]
 
 
-def test_an_expired_lease_is_taken_over_and_the_stale_worker_is_fenced(engine: Engine) -> None:
+def test_an_expired_lease_is_taken_over_and_the_stale_worker_is_fenced(
+    engine: Engine, account_id: str
+) -> None:
     jobs = JobRepository(engine)
-    job, _ = jobs.submit(_request(), deadline=DEADLINE)
+    job, _ = jobs.submit(_request(), account_id=account_id, deadline=DEADLINE)
     stale = jobs.claim(job.id, timedelta(milliseconds=-1))  # already expired
     assert stale is not None
     fresh = jobs.claim(job.id, LEASE)
@@ -115,9 +137,9 @@ def test_an_expired_lease_is_taken_over_and_the_stale_worker_is_fenced(engine: E
     assert jobs.get(job.id).answer == "fresh"
 
 
-def test_release_returns_the_job_to_the_queue(engine: Engine) -> None:
+def test_release_returns_the_job_to_the_queue(engine: Engine, account_id: str) -> None:
     jobs = JobRepository(engine)
-    job, _ = jobs.submit(_request(), deadline=DEADLINE)
+    job, _ = jobs.submit(_request(), account_id=account_id, deadline=DEADLINE)
     claim = jobs.claim(job.id, LEASE)
     assert claim is not None
     jobs.release(claim)
@@ -125,10 +147,12 @@ def test_release_returns_the_job_to_the_queue(engine: Engine) -> None:
     assert jobs.claim(job.id, LEASE) is not None
 
 
-def test_escalation_creates_one_review_item_in_the_same_transaction(engine: Engine) -> None:
+def test_escalation_creates_one_review_item_in_the_same_transaction(
+    engine: Engine, account_id: str
+) -> None:
     jobs = JobRepository(engine)
-    answered, _ = jobs.submit(_request("q1?"), deadline=DEADLINE)
-    escalated, _ = jobs.submit(_request("q2?"), deadline=DEADLINE)
+    answered, _ = jobs.submit(_request("q1?"), account_id=account_id, deadline=DEADLINE)
+    escalated, _ = jobs.submit(_request("q2?"), account_id=account_id, deadline=DEADLINE)
     for job, outcome in (
         (answered, Outcome(status=JobStatus.ANSWERED, answer="a")),
         (escalated, Outcome(status=JobStatus.ESCALATED, reason="low_confidence", answer="d")),
@@ -141,15 +165,17 @@ def test_escalation_creates_one_review_item_in_the_same_transaction(engine: Engi
     ]
 
 
-def test_due_for_dispatch_finds_unsent_stale_and_abandoned_jobs(engine: Engine) -> None:
+def test_due_for_dispatch_finds_unsent_stale_and_abandoned_jobs(
+    engine: Engine, account_id: str
+) -> None:
     jobs = JobRepository(engine)
-    never_sent, _ = jobs.submit(_request("q1?"), deadline=DEADLINE)
-    sent, _ = jobs.submit(_request("q2?"), deadline=DEADLINE)
+    never_sent, _ = jobs.submit(_request("q1?"), account_id=account_id, deadline=DEADLINE)
+    sent, _ = jobs.submit(_request("q2?"), account_id=account_id, deadline=DEADLINE)
     jobs.mark_dispatched(sent.id)
-    abandoned, _ = jobs.submit(_request("q3?"), deadline=DEADLINE)
+    abandoned, _ = jobs.submit(_request("q3?"), account_id=account_id, deadline=DEADLINE)
     jobs.mark_dispatched(abandoned.id)
     assert jobs.claim(abandoned.id, timedelta(milliseconds=-1)) is not None
-    finished, _ = jobs.submit(_request("q4?"), deadline=DEADLINE)
+    finished, _ = jobs.submit(_request("q4?"), account_id=account_id, deadline=DEADLINE)
     claim = jobs.claim(finished.id, LEASE)
     assert claim is not None and jobs.finish(claim, Outcome(status=JobStatus.ANSWERED))
 
@@ -162,7 +188,9 @@ def test_due_for_dispatch_finds_unsent_stale_and_abandoned_jobs(engine: Engine) 
     assert due == {never_sent.id, sent.id, abandoned.id}
 
 
-def test_processes_starting_together_create_the_schema_once(engine: Engine) -> None:
+def test_processes_starting_together_create_the_schema_once(
+    engine: Engine, account_id: str
+) -> None:
     from sqlmodel import SQLModel
 
     from ragline.db import create_schema
@@ -182,5 +210,47 @@ def test_processes_starting_together_create_the_schema_once(engine: Engine) -> N
     for thread in threads:
         thread.join()
     assert errors == []
-    job, _ = JobRepository(engine).submit(_request(), deadline=DEADLINE)
+    fresh_account, _ = make_tenant(engine, "after-restart")
+    job, _ = JobRepository(engine).submit(
+        _request(), account_id=fresh_account.account_id, deadline=DEADLINE
+    )
     assert JobRepository(engine).get(job.id).status == JobStatus.QUEUED
+
+
+def test_accounts_see_only_their_own_jobs_and_reviews(engine: Engine, account_id: str) -> None:
+    jobs = JobRepository(engine)
+    other, _ = make_tenant(engine, "globex")
+    mine, _ = jobs.submit(_request(), account_id=account_id, deadline=DEADLINE)
+    theirs, _ = jobs.submit(_request(), account_id=other.account_id, deadline=DEADLINE)
+    assert jobs.get(mine.id, account_id=account_id).id == mine.id
+    with pytest.raises(NotFound):
+        jobs.get(theirs.id, account_id=account_id)
+    assert jobs.get(theirs.id).id == theirs.id  # no account: an admin's view
+    for job in (mine, theirs):
+        claim = jobs.claim(job.id, LEASE)
+        assert claim is not None
+        jobs.finish(claim, Outcome(status=JobStatus.ESCALATED, reason="low_confidence"))
+    assert [j.id for _, j in jobs.review_queue(account_id=account_id)] == [mine.id]
+    assert {j.id for _, j in jobs.review_queue()} == {mine.id, theirs.id}
+
+
+def test_idempotency_keys_are_per_account(engine: Engine, account_id: str) -> None:
+    jobs = JobRepository(engine)
+    other, _ = make_tenant(engine, "globex")
+    first, _ = jobs.submit(
+        _request(), account_id=account_id, deadline=DEADLINE, idempotency_key="k"
+    )
+    second, created = jobs.submit(
+        _request(), account_id=other.account_id, deadline=DEADLINE, idempotency_key="k"
+    )
+    assert created and first.id != second.id
+
+
+def test_queue_depth_counts_queued_jobs(engine: Engine, account_id: str) -> None:
+    jobs = JobRepository(engine)
+    for n in range(3):
+        jobs.submit(_request(f"q{n}?"), account_id=account_id, deadline=DEADLINE)
+    assert jobs.queue_depth() == 3
+    job, _ = jobs.submit(_request("q4?"), account_id=account_id, deadline=DEADLINE)
+    assert jobs.claim(job.id, LEASE) is not None
+    assert jobs.queue_depth() == 3

@@ -11,21 +11,22 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Engine
 
-from ragline.config import RaglineConfig, parse_config
+from ragline.budget import BudgetBook
+from ragline.config import ModelSpec, RaglineConfig, parse_config
 from ragline.jobs import JobRepository
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
 from ragline.models import Job, JobStatus
-from ragline.pipeline.generate import Generator
+from ragline.pipeline.generate import ChosenModel
 from ragline.pipeline.prompts import PromptTemplate
 from ragline.pipeline.providers.extractive import ExtractiveGenerator
 from ragline.pipeline.providers.openai_compatible import OpenAICompatibleGenerator
 from ragline.pipeline.retrieve import Retriever
 from ragline.pipeline.runner import Pipeline
 from ragline.pipeline.validate import JobRequest
-from ragline.runtime import Core, resolve_generator
+from ragline.runtime import Core, choose_model, effective_spec
 from ragline.settings import Settings
-from tests.conftest import REPO
+from tests.conftest import REPO, make_tenant
 from tests.support.fake_model import FakeModelServer
 
 LEAVE = "How many days of annual leave do employees get?"
@@ -44,7 +45,7 @@ def _variant(config: RaglineConfig, **sections: dict[str, Any]) -> RaglineConfig
 def _pipeline(
     engine: Engine,
     config: RaglineConfig,
-    generator: Generator,
+    model: ChosenModel,
     store: KnowledgeStore,
     embedder: Embedder,
 ) -> Pipeline:
@@ -52,13 +53,24 @@ def _pipeline(
         config=config,
         jobs=JobRepository(engine),
         retriever=Retriever(embedder, store),
-        generator=generator,
+        model=model,
         prompt=PromptTemplate.load(REPO / "prompts", "answer"),
+        budgets=BudgetBook(engine, config.budgets),
+        downgrade=None,
     )
 
 
-def _remote(fake_model: FakeModelServer, config: RaglineConfig) -> OpenAICompatibleGenerator:
-    return OpenAICompatibleGenerator(config.models["production-default"], fake_model.base_url)
+def _extractive(embedder: Embedder) -> ChosenModel:
+    return ChosenModel(
+        "extractive", ModelSpec(provider="extractive"), ExtractiveGenerator(embedder)
+    )
+
+
+def _remote(fake_model: FakeModelServer, config: RaglineConfig) -> ChosenModel:
+    spec = config.models["production-default"]
+    return ChosenModel(
+        "production-default", spec, OpenAICompatibleGenerator(spec, fake_model.base_url)
+    )
 
 
 def _submit(
@@ -68,8 +80,11 @@ def _submit(
     user_id: str | None = "u-1",
     deadline: timedelta = timedelta(seconds=30),
 ) -> Job:
+    principal, _ = make_tenant(pipeline.jobs.engine, "acme")
     job, created = pipeline.jobs.submit(
-        JobRequest(question=question, user_id=user_id, feature="hr-bot"), deadline=deadline
+        JobRequest(question=question, user_id=user_id, feature="hr-bot"),
+        account_id=principal.account_id,
+        deadline=deadline,
     )
     assert created
     return job
@@ -93,9 +108,7 @@ def test_extractive_answers_with_citations_and_versions(
     handbook_store: KnowledgeStore,
     embedder: Embedder,
 ) -> None:
-    pipeline = _pipeline(
-        engine, repo_config, ExtractiveGenerator(embedder), handbook_store, embedder
-    )
+    pipeline = _pipeline(engine, repo_config, _extractive(embedder), handbook_store, embedder)
     job = _submit(pipeline)
 
     status, stored = _run(pipeline, job)
@@ -130,9 +143,7 @@ def test_extractive_off_topic_is_escalated_for_review(
     handbook_store: KnowledgeStore,
     embedder: Embedder,
 ) -> None:
-    pipeline = _pipeline(
-        engine, repo_config, ExtractiveGenerator(embedder), handbook_store, embedder
-    )
+    pipeline = _pipeline(engine, repo_config, _extractive(embedder), handbook_store, embedder)
     job = _submit(pipeline, OFF_TOPIC)
 
     status, stored = _run(pipeline, job)
@@ -153,9 +164,7 @@ def test_answer_with_warning_answers_low_confidence(
     embedder: Embedder,
 ) -> None:
     config = _variant(repo_config, fallback={"on_low_confidence": "answer_with_warning"})
-    pipeline = _pipeline(
-        sqlite_engine, config, ExtractiveGenerator(embedder), handbook_store, embedder
-    )
+    pipeline = _pipeline(sqlite_engine, config, _extractive(embedder), handbook_store, embedder)
     job = _submit(pipeline, OFF_TOPIC)
 
     status, stored = _run(pipeline, job)
@@ -376,7 +385,7 @@ def test_answer_job_unknown_id_returns_none(
     embedder: Embedder,
 ) -> None:
     pipeline = _pipeline(
-        sqlite_engine, repo_config, ExtractiveGenerator(embedder), handbook_store, embedder
+        sqlite_engine, repo_config, _extractive(embedder), handbook_store, embedder
     )
     assert pipeline.answer_job("0" * 32) is None
 
@@ -425,17 +434,25 @@ def _core(settings: Settings, engine: Engine, config: RaglineConfig) -> Core:
     return Core(settings=settings, config=config, engine=engine, jobs=JobRepository(engine))
 
 
-def test_resolve_generator_without_endpoint_falls_back_to_extractive(
+def test_choose_model_without_endpoint_falls_back_to_extractive(
     tmp_path: Path, sqlite_engine: Engine, repo_config: RaglineConfig, embedder: Embedder
 ) -> None:
     assert repo_config.models["production-default"].provider == "openai_compatible"
     settings = Settings(model_base_url=None, data_dir=tmp_path)
-    generator = resolve_generator(_core(settings, sqlite_engine, repo_config), embedder)
-    assert isinstance(generator, ExtractiveGenerator)
-    assert generator.model_id == "extractive"
+    core = _core(settings, sqlite_engine, repo_config)
+
+    spec = effective_spec(core, "production-default")
+    chosen = choose_model(core, repo_config.assistant_pipeline.generation.model, embedder)
+
+    assert spec == ModelSpec(provider="extractive")
+    assert spec.price.input_per_1k == spec.price.output_per_1k == 0.0  # costs nothing
+    assert chosen.name == "production-default"
+    assert chosen.spec == spec
+    assert isinstance(chosen.generator, ExtractiveGenerator)
+    assert chosen.generator.model_id == "extractive"
 
 
-def test_resolve_generator_with_endpoint_calls_it(
+def test_choose_model_with_endpoint_calls_it(
     tmp_path: Path,
     sqlite_engine: Engine,
     repo_config: RaglineConfig,
@@ -446,11 +463,17 @@ def test_resolve_generator_with_endpoint_calls_it(
     settings = Settings(
         model_base_url=fake_model.base_url, model_api_key="sk-env", data_dir=tmp_path
     )
-    generator = resolve_generator(_core(settings, sqlite_engine, repo_config), embedder)
-    assert isinstance(generator, OpenAICompatibleGenerator)
-    assert generator.model_id == LLAMA
+    core = _core(settings, sqlite_engine, repo_config)
 
-    pipeline = _pipeline(sqlite_engine, repo_config, generator, handbook_store, embedder)
+    spec = effective_spec(core, "production-default")
+    chosen = choose_model(core, repo_config.assistant_pipeline.generation.model, embedder)
+
+    assert spec == repo_config.models["production-default"]
+    assert chosen.spec == spec
+    assert isinstance(chosen.generator, OpenAICompatibleGenerator)
+    assert chosen.generator.model_id == LLAMA
+
+    pipeline = _pipeline(sqlite_engine, repo_config, chosen, handbook_store, embedder)
     status, stored = _run(pipeline, _submit(pipeline))
     assert status == JobStatus.ANSWERED
     assert stored.model_id == LLAMA
@@ -460,7 +483,7 @@ def test_resolve_generator_with_endpoint_calls_it(
     assert headers["authorization"] == "Bearer sk-env"
 
 
-def test_resolve_generator_extractive_model_ignores_endpoint(
+def test_choose_model_extractive_model_ignores_endpoint(
     tmp_path: Path,
     sqlite_engine: Engine,
     repo_config: RaglineConfig,
@@ -469,5 +492,13 @@ def test_resolve_generator_extractive_model_ignores_endpoint(
 ) -> None:
     config = _variant(repo_config, generation={"model": "extractive"})
     settings = Settings(model_base_url=fake_model.base_url, data_dir=tmp_path)
-    generator = resolve_generator(_core(settings, sqlite_engine, config), embedder)
-    assert isinstance(generator, ExtractiveGenerator)
+    core = _core(settings, sqlite_engine, config)
+
+    spec = effective_spec(core, "extractive")
+    chosen = choose_model(core, config.assistant_pipeline.generation.model, embedder)
+
+    assert spec.provider == "extractive"
+    assert chosen.name == "extractive"
+    assert isinstance(chosen.generator, ExtractiveGenerator)
+    assert chosen.generator.model_id == "extractive"
+    assert fake_model.behaviour.requests == []

@@ -9,20 +9,19 @@ import dramatiq
 import pytest
 from sqlalchemy.engine import Engine
 
-from ragline.admission import Admission
+from ragline.accounts import Principal
+from ragline.admission import Admission, Send
+from ragline.budget import BudgetBook
 from ragline.config import RaglineConfig
 from ragline.jobs import JobRepository
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
 from ragline.models import Job, JobStatus
-from ragline.pipeline.prompts import PromptTemplate
-from ragline.pipeline.providers.extractive import ExtractiveGenerator
-from ragline.pipeline.retrieve import Retriever
 from ragline.pipeline.runner import Pipeline
 from ragline.pipeline.validate import JobRequest
-from ragline.runtime import Core
+from ragline.runtime import Core, build_pipeline, effective_spec
 from ragline.settings import Settings
-from tests.conftest import REPO
+from tests.conftest import REPO, make_tenant
 from tests.support.waiting import wait_for
 from workers.broker import QUEUE_NAME, make_broker, sender
 from workers.process import AnsweringWorkers
@@ -33,7 +32,7 @@ pytestmark = pytest.mark.redis
 @pytest.fixture
 def core(sqlite_engine: Engine, repo_config: RaglineConfig, tmp_path) -> Core:
     return Core(
-        settings=Settings(data_dir=tmp_path),
+        settings=Settings(data_dir=tmp_path, prompts_dir=REPO / "prompts"),
         config=repo_config,
         engine=sqlite_engine,
         jobs=JobRepository(sqlite_engine),
@@ -42,12 +41,19 @@ def core(sqlite_engine: Engine, repo_config: RaglineConfig, tmp_path) -> Core:
 
 @pytest.fixture
 def pipeline(core: Core, embedder: Embedder, handbook_store: KnowledgeStore) -> Pipeline:
-    return Pipeline(
-        core.config,
-        core.jobs,
-        Retriever(embedder, handbook_store),
-        ExtractiveGenerator(embedder),
-        PromptTemplate.load(REPO / "prompts", "answer"),
+    return build_pipeline(core, handbook_store, embedder)
+
+
+@pytest.fixture
+def caller(core: Core) -> Principal:
+    principal, _ = make_tenant(core.engine)
+    return principal
+
+
+def _admission(core: Core, send: Send) -> Admission:
+    spec = effective_spec(core, core.config.assistant_pipeline.generation.model)
+    return Admission(
+        core.config, core.jobs, send, BudgetBook(core.engine, core.config.budgets), spec
     )
 
 
@@ -64,14 +70,13 @@ def _final(jobs: JobRepository, job_id: str) -> Job | None:
 
 
 def test_jobs_travel_through_redis_to_an_answer(
-    core: Core, pipeline: Pipeline, broker: dramatiq.Broker
+    core: Core, pipeline: Pipeline, broker: dramatiq.Broker, caller: Principal
 ) -> None:
     workers = AnsweringWorkers(core, broker, pipeline, threads=2)
     workers.start()
     try:
-        admission = Admission(core.config, core.jobs, sender(broker))
-        job, _ = admission.submit(
-            JobRequest(question="How long is a free trial?", user_id="u1", feature="sales")
+        job, _ = _admission(core, sender(broker)).submit(
+            caller, JobRequest(question="How long is a free trial?", user_id="u1", feature="sales")
         )
         assert core.jobs.get(job.id).dispatched_at is not None
         done = wait_for(lambda: _final(core.jobs, job.id))
@@ -83,11 +88,13 @@ def test_jobs_travel_through_redis_to_an_answer(
 
 
 def test_a_duplicate_message_does_not_answer_twice(
-    core: Core, pipeline: Pipeline, broker: dramatiq.Broker
+    core: Core, pipeline: Pipeline, broker: dramatiq.Broker, caller: Principal
 ) -> None:
     send = sender(broker)
     job, _ = core.jobs.submit(
-        JobRequest(question="Is MFA mandatory?", user_id="u1"), deadline=timedelta(seconds=60)
+        JobRequest(question="Is MFA mandatory?", user_id="u1"),
+        account_id=caller.account_id,
+        deadline=timedelta(seconds=60),
     )
     for _ in range(3):
         send(job.id)
@@ -103,13 +110,12 @@ def test_a_duplicate_message_does_not_answer_twice(
 
 
 def test_a_job_whose_send_failed_is_recovered_by_the_sweeper(
-    core: Core, pipeline: Pipeline, broker: dramatiq.Broker
+    core: Core, pipeline: Pipeline, broker: dramatiq.Broker, caller: Principal
 ) -> None:
     # A broker on a port where nothing listens: the send fails, the job stays queued.
     dead = make_broker("redis://127.0.0.1:1/0")
-    admission = Admission(core.config, core.jobs, sender(dead))
-    job, created = admission.submit(
-        JobRequest(question="How do I request parental leave?", user_id="u1")
+    job, created = _admission(core, sender(dead)).submit(
+        caller, JobRequest(question="How do I request parental leave?", user_id="u1")
     )
     assert created
     assert core.jobs.get(job.id).status == JobStatus.QUEUED

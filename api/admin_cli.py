@@ -1,0 +1,135 @@
+"""`ragline accounts|keys|usage`: administration straight on the database, for the host
+that runs ragline (this is how the first admin key is made)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Annotated
+
+import typer
+
+from ragline.accounts import Accounts
+from ragline.budget import BudgetBook
+from ragline.models import Role, utcnow
+from ragline.runtime import Core, build_core
+from ragline.settings import load_settings
+
+accounts_app = typer.Typer(help="Create and list accounts (tenants).", no_args_is_help=True)
+keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+
+
+@contextmanager
+def _core() -> Iterator[Core]:
+    core = build_core(load_settings())
+    try:
+        yield core
+    finally:
+        core.close()
+
+
+@accounts_app.command("create")
+def create_account(name: Annotated[str, typer.Argument(help="lowercase, e.g. acme")]) -> None:
+    """Create an account."""
+    with _core() as core:
+        account = Accounts(core.engine).create_account(name)
+        typer.echo(f"created account {account.name} ({account.id})")
+
+
+@accounts_app.command("list")
+def list_accounts() -> None:
+    """List accounts."""
+    with _core() as core:
+        for account in Accounts(core.engine).accounts():
+            typer.echo(f"{account.name:<24} {account.id}  created {account.created_at:%Y-%m-%d}")
+
+
+@keys_app.command("create")
+def create_key(
+    account: Annotated[str, typer.Option(help="the account the key belongs to")],
+    role: Annotated[
+        list[Role], typer.Option(help="submitter, reviewer, indexer or admin; repeatable")
+    ],
+    group: Annotated[
+        list[str] | None, typer.Option(help="document group for retrieval; repeatable")
+    ] = None,
+    name: Annotated[str, typer.Option(help="what the key is for")] = "",
+    expires_in_days: Annotated[int | None, typer.Option(min=1)] = None,
+) -> None:
+    """Create a key and print it. It is shown this once; only its hash is stored."""
+    expires_at: datetime | None = (
+        utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
+    )
+    with _core() as core:
+        issued = Accounts(core.engine).create_key(
+            account,
+            roles=[r.value for r in role],
+            groups=group or ["everyone"],
+            name=name,
+            expires_at=expires_at,
+        )
+    typer.echo(issued.plaintext)
+    typer.echo(
+        f"key {issued.key.id} for {account}: roles {', '.join(issued.key.roles)}; "
+        "store it now, it cannot be shown again",
+        err=True,
+    )
+
+
+@keys_app.command("list")
+def list_keys(account: Annotated[str | None, typer.Option()] = None) -> None:
+    """List keys (never their secrets)."""
+    with _core() as core:
+        accounts = Accounts(core.engine)
+        account_id = accounts.account(account).id if account else None
+        now = utcnow()
+        for key, owner in accounts.keys(account_id):
+            state = (
+                "revoked"
+                if key.revoked_at
+                else "expired"
+                if key.expires_at and key.expires_at <= now
+                else "active"
+            )
+            typer.echo(
+                f"{key.id}  {owner.name:<16} {state:<8} {','.join(key.roles):<36} "
+                f"groups={','.join(key.groups)} {key.name}"
+            )
+
+
+@keys_app.command("revoke")
+def revoke_key(key_id: Annotated[str, typer.Argument(help="the id shown by `keys list`")]) -> None:
+    """Revoke a key: it stops working at once."""
+    with _core() as core:
+        key = Accounts(core.engine).revoke_key(key_id)
+        typer.echo(f"revoked {key.id}")
+
+
+def usage(
+    group_by: Annotated[str, typer.Option(help="feature, account or model")] = "feature",
+    start: Annotated[datetime | None, typer.Option("--from", help="UTC, inclusive")] = None,
+    end: Annotated[datetime | None, typer.Option("--to", help="UTC, exclusive")] = None,
+    account: Annotated[str | None, typer.Option(help="one account only")] = None,
+) -> None:
+    """Spend from the usage ledger, grouped (the same figures as GET /v1/usage)."""
+    from datetime import UTC
+
+    if group_by not in ("feature", "account", "model"):
+        raise typer.BadParameter("use feature, account or model", param_hint="--group-by")
+    with _core() as core:
+        account_id = Accounts(core.engine).account(account).id if account else None
+        rows = BudgetBook(core.engine, core.config.budgets).usage(
+            group_by,  # type: ignore[arg-type]
+            account_id=account_id,
+            start=start.replace(tzinfo=UTC) if start else None,
+            end=end.replace(tzinfo=UTC) if end else None,
+        )
+    typer.echo(f"{group_by:<32} {'calls':>8} {'tokens in':>12} {'tokens out':>12} {'cost':>14}")
+    for row in rows:
+        typer.echo(
+            f"{row[group_by]!s:<32} {row['calls']:>8} {row['input_tokens']:>12} "
+            f"{row['output_tokens']:>12} {row['cost']:>14.6f}"
+        )
+    total = sum(row["cost_micros"] for row in rows) / 1_000_000
+    typer.echo(f"{'total':<32} {sum(r['calls'] for r in rows):>8} {'':>12} {'':>12} {total:>14.6f}")

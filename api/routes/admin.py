@@ -1,0 +1,105 @@
+"""Administration: accounts, API keys and budget limits. Admin role only."""
+
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from api.auth import authenticator
+from api.schemas import (
+    AccountCreate,
+    AccountView,
+    BudgetSet,
+    BudgetView,
+    IssuedKeyView,
+    KeyCreate,
+    KeyView,
+)
+from ragline.accounts import Principal
+from ragline.budget import BudgetStatus, from_micros
+from ragline.errors import InvalidInput
+from ragline.models import Role
+
+if TYPE_CHECKING:
+    from api.app import ApiServices
+
+
+# No `from __future__ import annotations` here: FastAPI must see the real Annotated
+# dependency types defined inside router().
+def router(services: "ApiServices") -> APIRouter:
+    routes = APIRouter(prefix="/v1/admin", tags=["admin"])
+    authenticate = authenticator(services)
+
+    def admin(caller: Annotated[Principal, Depends(authenticate)]) -> Principal:
+        caller.require(Role.ADMIN)
+        return caller
+
+    Admin = Annotated[Principal, Depends(admin)]
+    accounts = services.accounts
+
+    @routes.post("/accounts", status_code=201, response_model=AccountView)
+    def create_account(body: AccountCreate, _: Admin) -> AccountView:
+        account = accounts.create_account(body.name)
+        return AccountView(id=account.id, name=account.name, created_at=account.created_at)
+
+    @routes.get("/accounts", response_model=list[AccountView])
+    def list_accounts(_: Admin) -> list[AccountView]:
+        return [
+            AccountView(id=a.id, name=a.name, created_at=a.created_at) for a in accounts.accounts()
+        ]
+
+    @routes.post("/keys", status_code=201, response_model=IssuedKeyView)
+    def create_key(body: KeyCreate, _: Admin) -> IssuedKeyView:
+        issued = accounts.create_key(
+            body.account,
+            roles=[r.value for r in body.roles],
+            groups=body.groups,
+            name=body.name,
+            expires_at=body.expires_at,
+        )
+        view = KeyView.of(issued.key, body.account)
+        return IssuedKeyView(**view.model_dump(), key=issued.plaintext)
+
+    @routes.get("/keys", response_model=list[KeyView])
+    def list_keys(_: Admin, account: Annotated[str | None, Query()] = None) -> list[KeyView]:
+        account_id = accounts.account(account).id if account else None
+        return [KeyView.of(key, owner.name) for key, owner in accounts.keys(account_id)]
+
+    @routes.delete("/keys/{key_id}", response_model=KeyView)
+    def revoke_key(key_id: str, _: Admin) -> KeyView:
+        key = accounts.revoke_key(key_id)
+        return KeyView.of(key, services.jobs.account_name(key.account_id))
+
+    @routes.put("/budgets", response_model=list[BudgetView])
+    def set_budget(body: BudgetSet, caller: Admin) -> list[BudgetView]:
+        accounts.account(body.account)  # 404 for an unknown account
+        if (body.scope == "feature") != (body.feature is not None):
+            raise InvalidInput("feature is required for scope 'feature' and only then", "feature")
+        subject = body.account if body.scope == "account" else f"{body.account}/{body.feature}"
+        services.budgets.set_limit(body.scope, subject, body.window, body.limit, by=caller.key_id)
+        return _budgets(services, body.account, body.feature)
+
+    @routes.get("/budgets", response_model=list[BudgetView])
+    def get_budgets(
+        _: Admin, account: Annotated[str, Query()], feature: Annotated[str | None, Query()] = None
+    ) -> list[BudgetView]:
+        accounts.account(account)
+        return _budgets(services, account, feature)
+
+    return routes
+
+
+def _budgets(services: "ApiServices", account: str, feature: str | None) -> list[BudgetView]:
+    return [_view(status) for status in services.budgets.status(account, feature)]
+
+
+def _view(status: BudgetStatus) -> BudgetView:
+    ref = status.ref
+    return BudgetView(
+        scope=ref.scope,
+        subject=ref.subject,
+        window=ref.window,
+        period=ref.period,
+        limit=None if status.limit_micros is None else from_micros(status.limit_micros),
+        spent=from_micros(status.spent_micros),
+        reserved=from_micros(status.reserved_micros),
+    )

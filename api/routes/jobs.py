@@ -1,0 +1,57 @@
+"""Submitting and reading jobs."""
+
+from typing import TYPE_CHECKING, Annotated
+
+import structlog
+from fastapi import APIRouter, Depends, Header, Request, Response
+
+from api.auth import authenticator
+from api.schemas import JobAccepted, JobView
+from ragline.accounts import Principal
+from ragline.models import Role
+from ragline.pipeline.validate import JobRequest
+
+if TYPE_CHECKING:
+    from api.app import ApiServices
+
+
+# No `from __future__ import annotations` here: FastAPI must see the real Annotated
+# dependency types defined inside router().
+def router(services: "ApiServices") -> APIRouter:
+    routes = APIRouter(tags=["jobs"])
+    Caller = Annotated[Principal, Depends(authenticator(services))]
+
+    @routes.post("/v1/jobs", status_code=202, response_model=JobAccepted)
+    def submit_job(
+        body: JobRequest,
+        caller: Caller,
+        request: Request,
+        response: Response,
+        idempotency_key: Annotated[
+            str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
+        ] = None,
+    ) -> JobAccepted:
+        job, created = services.admission.submit(
+            caller, body, idempotency_key=idempotency_key, request_id=_request_id(request)
+        )
+        response.headers["Location"] = f"/v1/jobs/{job.id}"
+        if not created:
+            response.headers["Idempotent-Replayed"] = "true"
+        return JobAccepted(
+            id=job.id,
+            status=job.status,
+            created_at=job.created_at,
+            links={"self": f"/v1/jobs/{job.id}"},
+        )
+
+    @routes.get("/v1/jobs/{job_id}", response_model=JobView)
+    def get_job(job_id: str, caller: Caller) -> JobView:
+        caller.require_any(Role.SUBMITTER, Role.REVIEWER)
+        return JobView.of(services.jobs.get(job_id, account_id=caller.visible_account))
+
+    return routes
+
+
+def _request_id(request: Request) -> str | None:
+    bound = structlog.contextvars.get_contextvars().get("request_id")
+    return str(bound) if bound else request.headers.get("x-request-id")

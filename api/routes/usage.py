@@ -1,0 +1,63 @@
+"""Spend from the usage ledger."""
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query
+
+from api.auth import authenticator
+from api.schemas import UsageReport, UsageRow
+from ragline.accounts import Principal
+from ragline.errors import NotFound
+
+if TYPE_CHECKING:
+    from api.app import ApiServices
+
+
+# No `from __future__ import annotations` here: FastAPI must see the real Annotated
+# dependency types defined inside router().
+def router(services: "ApiServices") -> APIRouter:
+    routes = APIRouter(tags=["usage"])
+    Caller = Annotated[Principal, Depends(authenticator(services))]
+
+    @routes.get("/v1/usage", response_model=UsageReport)
+    def usage(
+        caller: Caller,
+        group_by: Literal["feature", "account", "model"] = "feature",
+        start: Annotated[datetime | None, Query(alias="from")] = None,
+        end: Annotated[datetime | None, Query(alias="to")] = None,
+        account: Annotated[str | None, Query(description="admins: one account")] = None,
+    ) -> UsageReport:
+        """Calls, tokens and cost in [from, to), grouped; the caller's own account only,
+        unless the caller is an admin."""
+        account_id = caller.visible_account
+        if account is not None:
+            if caller.is_admin:
+                account_id = services.accounts.account(account).id
+            elif account != caller.account_name:
+                raise NotFound(f"account '{account}' does not exist")
+        rows = [
+            UsageRow(key=str(r[group_by]), **{k: v for k, v in r.items() if k != group_by})
+            for r in services.budgets.usage(
+                group_by, account_id=account_id, start=_utc(start), end=_utc(end)
+            )
+        ]
+        total = UsageRow(
+            key="total",
+            calls=sum(r.calls for r in rows),
+            input_tokens=sum(r.input_tokens for r in rows),
+            output_tokens=sum(r.output_tokens for r in rows),
+            cost_micros=sum(r.cost_micros for r in rows),
+            cost=sum(r.cost_micros for r in rows) / 1_000_000,
+        )
+        return UsageReport(group_by=group_by, start=start, end=end, rows=rows, total=total)
+
+    return routes
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    from datetime import UTC
+
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -1,0 +1,248 @@
+"""Accounts (tenants) and API keys: creation, listing, revocation, authentication.
+
+A key reads `rl_<id>_<secret>`: the `rl_` prefix lets secret scanners find a leaked key,
+the id finds the row, and only a SHA-256 of the 256-bit random secret is stored (a slow
+password hash adds nothing for a secret that cannot be guessed). The secret is compared in
+constant time, and an unknown id is compared against a dummy hash, so an unknown key and a
+wrong secret take the same path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import secrets
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import select as sql_select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from ragline.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
+from ragline.models import Account, ApiKey, Role, utcnow
+
+KEY_PREFIX = "rl_"
+_ACCOUNT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_GROUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_DUMMY_HASH = hashlib.sha256(b"ragline-no-such-key").hexdigest()
+ALL_ROLES = tuple(Role)
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key, its account, roles and document groups."""
+
+    account_id: str
+    account_name: str
+    key_id: str
+    roles: frozenset[str]
+    groups: tuple[str, ...]
+
+    @property
+    def is_admin(self) -> bool:
+        return Role.ADMIN in self.roles
+
+    def require(self, role: Role) -> None:
+        if role not in self.roles and not self.is_admin:
+            raise Forbidden(f"this API key lacks the '{role.value}' role")
+
+    def require_any(self, *roles: Role) -> None:
+        if not self.is_admin and not any(role in self.roles for role in roles):
+            names = " or ".join(f"'{role.value}'" for role in roles)
+            raise Forbidden(f"this API key needs the {names} role")
+
+    @property
+    def visible_account(self) -> str | None:
+        """The account whose data this caller may see; None means every account (admin)."""
+        return None if self.is_admin else self.account_id
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    key: ApiKey
+    plaintext: str  # shown once, never stored
+
+
+def _check_roles(roles: Iterable[str]) -> list[str]:
+    chosen = sorted(set(roles))
+    unknown = [r for r in chosen if r not in {role.value for role in Role}]
+    if unknown:
+        raise InvalidInput(
+            f"unknown role(s) {', '.join(unknown)}; roles are " + ", ".join(r.value for r in Role),
+            field="roles",
+        )
+    if not chosen:
+        raise InvalidInput("a key needs at least one role", field="roles")
+    return chosen
+
+
+def _check_groups(groups: Iterable[str]) -> list[str]:
+    chosen = sorted(set(groups))
+    bad = [g for g in chosen if not _GROUP_NAME.match(g)]
+    if bad:
+        raise InvalidInput(f"invalid group name(s): {', '.join(bad)}", field="groups")
+    return chosen
+
+
+class Accounts:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def create_account(self, name: str) -> Account:
+        if not _ACCOUNT_NAME.match(name):
+            raise InvalidInput(
+                "account names are 1-64 lowercase letters, digits, '-' or '_'", field="name"
+            )
+        account = Account(id=uuid.uuid4().hex, name=name)
+        try:
+            with Session(self.engine, expire_on_commit=False) as session:
+                session.add(account)
+                session.commit()
+        except IntegrityError:
+            raise Conflict(f"account '{name}' already exists") from None
+        return account
+
+    def account(self, name: str) -> Account:
+        with Session(self.engine, expire_on_commit=False) as session:
+            account = session.exec(select(Account).where(Account.name == name)).first()
+        if account is None:
+            raise NotFound(f"account '{name}' does not exist")
+        return account
+
+    def accounts(self) -> list[Account]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            return list(session.exec(select(Account).order_by(col(Account.name))))
+
+    def create_key(
+        self,
+        account_name: str,
+        *,
+        roles: Iterable[str],
+        groups: Iterable[str] = ("everyone",),
+        name: str = "",
+        expires_at: datetime | None = None,
+    ) -> IssuedKey:
+        account = self.account(account_name)
+        if expires_at is not None and expires_at <= utcnow():
+            raise InvalidInput("expires_at must be in the future", field="expires_at")
+        key_id = secrets.token_hex(6)
+        secret = secrets.token_urlsafe(32)
+        key = ApiKey(
+            id=key_id,
+            account_id=account.id,
+            name=name[:128],
+            secret_hash=_hash(secret),
+            roles=_check_roles(roles),
+            groups=_check_groups(groups),
+            expires_at=expires_at,
+        )
+        with Session(self.engine, expire_on_commit=False) as session:
+            session.add(key)
+            session.commit()
+        return IssuedKey(key=key, plaintext=f"{KEY_PREFIX}{key_id}_{secret}")
+
+    def keys(self, account_id: str | None = None) -> list[tuple[ApiKey, Account]]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            query = select(ApiKey, Account).join(Account, col(Account.id) == col(ApiKey.account_id))
+            if account_id is not None:
+                query = query.where(col(ApiKey.account_id) == account_id)
+            rows = session.exec(query.order_by(col(Account.name), col(ApiKey.created_at)))
+            return [(key, account) for key, account in rows]
+
+    def revoke_key(self, key_id: str, account_id: str | None = None) -> ApiKey:
+        """Revoke a key; with account_id, only a key of that account (else NotFound)."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            key = session.get(ApiKey, key_id)
+            if key is None or (account_id is not None and key.account_id != account_id):
+                raise NotFound(f"API key {key_id} not found")
+            if key.revoked_at is None:
+                key.revoked_at = utcnow()
+                session.add(key)
+                session.commit()
+                session.refresh(key)
+            return key
+
+    def authenticate(self, presented: str | None) -> Principal:
+        if not presented:
+            raise Unauthenticated("an API key is required: send 'Authorization: Bearer rl_…'")
+        key_id, secret = _parse(presented)
+        # The refusal path reads one short column either way, so an unknown id is not
+        # measurably faster to refuse than a wrong secret (bench/auth_timing.py).
+        with self.engine.connect() as connection:
+            stored = connection.execute(
+                sql_select(col(ApiKey.secret_hash)).where(col(ApiKey.id) == key_id)
+            ).scalar()
+            matches = hmac.compare_digest(_hash(secret), stored or _DUMMY_HASH)
+            if stored is None or not matches:
+                raise Unauthenticated("invalid API key")
+            row = connection.execute(
+                sql_select(
+                    col(ApiKey.revoked_at),
+                    col(ApiKey.expires_at),
+                    col(ApiKey.roles),
+                    col(ApiKey.groups),
+                    col(Account.id),
+                    col(Account.name),
+                )
+                .join(Account, col(Account.id) == col(ApiKey.account_id))
+                .where(col(ApiKey.id) == key_id)
+            ).one()
+        if row.revoked_at is not None:
+            raise Unauthenticated("this API key was revoked")
+        if row.expires_at is not None and row.expires_at <= utcnow():
+            raise Unauthenticated("this API key has expired")
+        return Principal(
+            account_id=row.id,
+            account_name=row.name,
+            key_id=key_id,
+            roles=frozenset(row.roles),
+            groups=tuple(row.groups),
+        )
+
+
+def _parse(presented: str) -> tuple[str, str]:
+    if presented.startswith(KEY_PREFIX):
+        parts = presented[len(KEY_PREFIX) :].split("_", 1)
+        if len(parts) == 2 and all(parts):
+            return parts[0], parts[1]
+    # Same work as a well-formed key, so malformed keys are not faster to reject.
+    hmac.compare_digest(_hash(presented), _DUMMY_HASH)
+    raise Unauthenticated("invalid API key")
+
+
+DEMO_ACCOUNT = "demo"
+
+
+def ensure_demo_key(accounts: Accounts, path: Path) -> str:
+    """The embedded mode's ready-made key (every role, demo account), kept in the data dir
+    so that it stays the same across restarts; made again if it was revoked or lost."""
+    if path.exists():
+        saved = path.read_text(encoding="utf-8").strip()
+        try:
+            accounts.authenticate(saved)
+            return saved
+        except Unauthenticated:
+            pass
+    try:
+        accounts.account(DEMO_ACCOUNT)
+    except NotFound:
+        accounts.create_account(DEMO_ACCOUNT)
+    issued = accounts.create_key(DEMO_ACCOUNT, roles=ALL_ROLES, name="demo (embedded mode)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    # Created 0600 from the start: never readable by others, not even for a moment.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(issued.plaintext + "\n")
+    return issued.plaintext
