@@ -103,9 +103,27 @@ class Chunking(Section):
         return self
 
 
+class SmokeQuery(Section):
+    question: str = Field(min_length=1)
+    expected_documents: list[str] = Field(min_length=1)
+    groups: list[str] = Field(default_factory=lambda: ["everyone"], min_length=1)
+
+
+class Gate(Section):
+    """The checks a version must pass before `promote` (or `--force` with a reason)."""
+
+    # Refuse a version with this fraction fewer documents than the active one, or more.
+    max_document_drop: Fraction = 0.2
+    # Smoke evaluation: the share of queries whose expected document is in the top k.
+    smoke_top_k: Annotated[int, Field(gt=0, le=100)] = 5
+    smoke_min_hit_rate: Fraction = 0.8
+    smoke_queries: list[SmokeQuery] = Field(default_factory=list)
+
+
 class Knowledge(Section):
     embedding_model: str = "sentence-transformers/all-MiniLM-L6-v2"
     chunking: Chunking = Chunking()
+    gate: Gate = Gate()
 
 
 class Jobs(Section):

@@ -61,7 +61,7 @@ class JobRepository:
         account_id: str,
         deadline: timedelta,
         key_id: str | None = None,
-        groups: tuple[str, ...] = (),
+        groups: tuple[str, ...] = ("everyone",),
         idempotency_key: str | None = None,
         request_id: str | None = None,
     ) -> tuple[Job, bool]:

@@ -165,6 +165,10 @@ class IndexVersion(SQLModel, table=True):
     embedding_model: str = Field(max_length=255)
     embedding_dim: int
     chunker: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    base_version: int | None = None  # the version whose vectors this build could reuse
+    reused_chunks: int = 0
+    embedded_chunks: int = 0
+    checks: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     built_by: str = Field(default="", max_length=255)
     error: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = _time(default_now=True)
@@ -212,3 +216,18 @@ class BudgetLimit(SQLModel, table=True):
     limit_micros: int = Field(sa_type=BigInteger)
     updated_at: datetime = _time(default_now=True)
     updated_by: str = Field(default="", max_length=64)
+
+
+class IndexPromotion(SQLModel, table=True):
+    """Every move of the alias: promotions, forced ones with their reason, and rollbacks."""
+
+    __tablename__ = "index_promotions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    version: int
+    previous_version: int | None = None
+    action: str = Field(max_length=16)  # promote | rollback
+    forced: bool = False
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False))
+    by: str = Field(default="", max_length=255)
+    at: datetime = _time(default_now=True)

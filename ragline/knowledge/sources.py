@@ -1,17 +1,75 @@
-"""Reading a folder of documents: Markdown and text files with optional YAML front matter."""
+"""Reading a folder of documents for the indexer.
+
+Formats (by suffix, case-insensitive; files and folders whose name starts with "." are
+ignored):
+
+- ``.md``/``.markdown``/``.txt``: UTF-8 text with optional YAML front matter.
+- ``.html``/``.htm``: text extracted with the standard library's ``html.parser``; script,
+  style, nav, header, footer, aside, form, noscript and template are dropped;
+  ``<h1>``..``<h6>`` become Markdown headings so the chunker still sees sections;
+  paragraphs, list items (``- item``) and table rows (cells joined by `` | ``) become
+  separate paragraphs. Title: ``<title>``, else the first ``<h1>``, else the file name.
+- ``.pdf`` (pypdf): the text of each page, pages joined by a blank line. Title: the PDF's
+  metadata title, else the file name. A PDF that cannot be opened with an empty password
+  is an InvalidInput ("encrypted PDF"); a PDF without extractable text (a scan) is
+  skipped like an empty file, with a ``pdf_without_text`` warning in the log.
+- ``.jsonl``: a BEIR-style corpus, one JSON object per line with ``_id``, ``text`` and an
+  optional ``title``; blank lines are ignored. Every other key of a line is metadata; a
+  ``metadata`` object is merged in first, so ``{"metadata": {"allowed_groups": [...]}}``
+  and a top-level ``"allowed_groups"`` both work (top level wins).
+
+Ids. A file's id is its path relative to the root without its extension (``hr/leave.md``
+-> ``hr/leave``). A corpus line's id is its ``_id`` exactly when the file is
+``corpus.jsonl`` directly in the root; for any other ``.jsonl`` it is the file's id, "/",
+and the ``_id`` (``extra/more.jsonl`` -> ``extra/more/<_id>``). Two documents with the
+same id anywhere in the folder (``a.md`` and ``a.txt``, a repeated ``_id``) are an
+InvalidInput naming both sources. Documents with no text are skipped before this check.
+
+Metadata. A file ``<name>.meta.yaml`` next to a source file (any format, including a
+corpus, where it applies to every line) is a YAML mapping merged over the file's own
+metadata (front matter, corpus line): on a key in both, the sidecar wins. Sidecars are not
+documents (one without its file is ignored). Known keys: ``title``, ``allowed_groups``
+(default ``["everyone"]``) and ``tags`` (a string or a list of strings); the others are
+kept in ``Document.metadata``.
+
+Content hash: sha256 of the file's raw bytes (a corpus line's bytes) and, when there is a
+sidecar, of the sidecar's bytes too; so editing a sidecar changes the hash. Without a
+sidecar the hash is the sha256 of the raw bytes alone.
+
+Every bad input is an InvalidInput naming the file (and the line, for a corpus): a file
+that cannot be read, text that is not UTF-8, an encrypted or unreadable PDF, invalid front
+matter or sidecar YAML, a corpus line that is not a JSON object or lacks ``_id``/``text``.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import io
+import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import structlog
 import yaml
+from pypdf import PdfReader
+from pypdf.errors import DependencyError, FileNotDecryptedError
 
 from ragline.errors import InvalidInput
 
-SUPPORTED_SUFFIXES = (".md", ".markdown", ".txt")
+log = structlog.get_logger("ragline.sources")
+
+TEXT_SUFFIXES = (".md", ".markdown", ".txt")
+HTML_SUFFIXES = (".html", ".htm")
+PDF_SUFFIXES = (".pdf",)
+CORPUS_SUFFIXES = (".jsonl",)
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES + HTML_SUFFIXES + PDF_SUFFIXES + CORPUS_SUFFIXES
+SIDECAR_SUFFIX = ".meta.yaml"
+ROOT_CORPUS = "corpus.jsonl"
+
+_KNOWN_KEYS = frozenset({"title", "allowed_groups", "tags"})
 
 
 @dataclass(frozen=True)
@@ -46,48 +104,406 @@ def _first_heading(text: str) -> str | None:
     return None
 
 
-def _as_strings(value: Any, default: tuple[str, ...]) -> tuple[str, ...]:
+def _as_strings(value: Any, default: tuple[str, ...], key: str) -> tuple[str, ...]:
     if value is None:
         return default
     if isinstance(value, str):
         return (value,)
-    return tuple(str(v) for v in value)
+    if isinstance(value, list | tuple) and all(
+        isinstance(v, str | int | float) and not isinstance(v, bool) for v in value
+    ):
+        return tuple(str(v) for v in value)
+    raise ValueError(f"`{key}` must be a string or a list of strings")
+
+
+# -- reading bytes -------------------------------------------------------------------------
+
+
+def _read_bytes(path: Path, label: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except PermissionError:
+        raise InvalidInput(f"{label}: cannot read file: permission denied") from None
+    except OSError as error:
+        raise InvalidInput(f"{label}: cannot read file: {error.strerror or error}") from None
+
+
+def _decode(raw: bytes, label: str) -> str:
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise InvalidInput(f"{label}: not UTF-8 text (line {line})") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _sidecar_path(path: Path) -> Path:
+    return path.with_name(path.name + SIDECAR_SUFFIX)
+
+
+def _load_sidecar(path: Path, root: Path) -> tuple[dict[str, Any], bytes]:
+    """The sidecar's mapping and raw bytes ({} and b"" when there is none)."""
+    sidecar = _sidecar_path(path)
+    if not sidecar.is_file():
+        return {}, b""
+    label = _relative(sidecar, root)
+    raw = _read_bytes(sidecar, label)
+    try:
+        data = yaml.safe_load(_decode(raw, label))
+    except yaml.YAMLError as error:
+        raise InvalidInput(f"{label}: invalid sidecar YAML: {error}") from None
+    if data is None:
+        return {}, raw
+    if not isinstance(data, dict):
+        raise InvalidInput(f"{label}: invalid sidecar YAML: must be a mapping")
+    return data, raw
+
+
+def _hash(raw: bytes, sidecar: bytes) -> str:
+    digest = hashlib.sha256(raw)
+    if sidecar:
+        digest.update(b"\0sidecar\0")
+        digest.update(sidecar)
+    return digest.hexdigest()
+
+
+def _relative(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+def _document(
+    *,
+    doc_id: str,
+    source: str,
+    label: str,
+    fallback_title: str,
+    text: str,
+    content_hash: str,
+    meta: dict[str, Any],
+) -> Document:
+    try:
+        allowed = _as_strings(meta.get("allowed_groups"), ("everyone",), "allowed_groups")
+        tags = _as_strings(meta.get("tags"), (), "tags")
+    except ValueError as error:
+        raise InvalidInput(f"{label}: invalid metadata: {error}") from None
+    title = meta.get("title")
+    return Document(
+        id=doc_id,
+        source=source,
+        title=(str(title).strip() if title is not None else "") or fallback_title,
+        text=text.strip(),
+        content_hash=content_hash,
+        allowed_groups=allowed,
+        tags=tags,
+        metadata={k: v for k, v in meta.items() if k not in _KNOWN_KEYS},
+    )
+
+
+# -- HTML ----------------------------------------------------------------------------------
+
+_DROPPED = frozenset(
+    {"script", "style", "nav", "header", "footer", "aside", "form", "noscript", "template"}
+)
+_HEADINGS = {f"h{level}": level for level in range(1, 7)}
+_BLOCKS = frozenset(
+    {
+        "p", "div", "section", "article", "main", "blockquote", "pre", "br", "hr",
+        "ul", "ol", "li", "dl", "dt", "dd", "table", "thead", "tbody", "tfoot", "tr",
+        "caption", "figure", "figcaption", "address", "details", "summary", "body",
+    }
+)  # fmt: skip
+
+
+class _HtmlText(HTMLParser):
+    """Readable text of an HTML page as Markdown-ish paragraphs."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.blocks: list[str] = []
+        self.title: str | None = None
+        self.first_h1: str | None = None
+        self._buffer: list[str] = []
+        self._dropped = 0  # depth inside dropped elements
+        self._in_title = False
+        self._title_parts: list[str] = []
+        self._heading = 0
+        self._h1_parts: list[str] | None = None
+        self._prefix = ""
+        self._row_cells = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "title":
+            self._in_title = True
+            return
+        if tag in _DROPPED:
+            self._dropped += 1
+            return
+        if tag == "h1" and self.first_h1 is None:
+            self._h1_parts = []
+        if self._dropped:
+            return
+        if tag in _HEADINGS:
+            self._flush()
+            self._heading = _HEADINGS[tag]
+        elif tag == "li":
+            self._flush()
+            self._prefix = "- "
+        elif tag == "tr":
+            self._flush()
+            self._row_cells = 0
+        elif tag in ("td", "th"):
+            if self._row_cells:
+                self._buffer.append(" | ")
+            self._row_cells += 1
+        elif tag in _BLOCKS:
+            self._flush()
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if not self._dropped and tag in ("br", "hr"):
+            self._flush()
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "title":
+            self._in_title = False
+            if self.title is None:
+                self.title = " ".join("".join(self._title_parts).split()) or None
+            return
+        if tag in _DROPPED:
+            self._dropped = max(0, self._dropped - 1)
+            return
+        if tag == "h1" and self._h1_parts is not None:
+            self.first_h1 = " ".join("".join(self._h1_parts).split()) or None
+            self._h1_parts = None
+        if self._dropped:
+            return
+        if tag in _HEADINGS:
+            self._flush()
+            self._heading = 0
+        elif tag in _BLOCKS:
+            self._flush()
+            if tag == "li":
+                self._prefix = ""
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self._title_parts.append(data)
+            return
+        if self._h1_parts is not None:
+            self._h1_parts.append(data)
+        if not self._dropped:
+            self._buffer.append(data)
+
+    def close(self) -> None:
+        super().close()
+        self._flush()
+
+    def _flush(self) -> None:
+        text = " ".join("".join(self._buffer).split())
+        self._buffer.clear()
+        if not text.replace("|", "").strip():
+            return
+        if self._heading:
+            self.blocks.append(f"{'#' * self._heading} {text}")
+        else:
+            self.blocks.append(self._prefix + text)
+            self._prefix = ""
+
+
+def html_to_text(html: str) -> tuple[str | None, str]:
+    """(title, text) of an HTML page; see the module docstring for the rules."""
+    parser = _HtmlText()
+    parser.feed(html)
+    parser.close()
+    return parser.title or parser.first_h1, "\n\n".join(parser.blocks)
+
+
+# -- PDF -----------------------------------------------------------------------------------
+
+
+def pdf_to_text(raw: bytes, label: str) -> tuple[str | None, str]:
+    """(metadata title, text) of a PDF: pages joined by a blank line."""
+    try:
+        reader = PdfReader(io.BytesIO(raw))
+        if reader.is_encrypted:
+            try:
+                opened = reader.decrypt("")
+            except DependencyError as error:
+                raise InvalidInput(f"{label}: encrypted PDF ({error})") from None
+            if not opened:
+                raise InvalidInput(f"{label}: encrypted PDF (cannot be opened without a password)")
+        pages = [(page.extract_text() or "").strip() for page in reader.pages]
+        info = reader.metadata
+        title = info.title if info is not None else None
+    except InvalidInput:
+        raise
+    except FileNotDecryptedError:
+        raise InvalidInput(f"{label}: encrypted PDF") from None
+    except Exception as error:  # pypdf raises many kinds of error on a damaged file
+        raise InvalidInput(f"{label}: not a readable PDF: {error}") from None
+    text = "\n\n".join(page for page in pages if page)
+    return (title.strip() or None) if isinstance(title, str) else None, text
+
+
+# -- corpus (.jsonl) -----------------------------------------------------------------------
+
+
+def _corpus_lines(
+    path: Path, root: Path, sidecar: dict[str, Any], sidecar_raw: bytes
+) -> Iterator[tuple[int, Document]]:
+    source = _relative(path, root)
+    stem = source[: -len(path.suffix)]
+    prefix = "" if source == ROOT_CORPUS else stem + "/"
+    raw = _read_bytes(path, source)
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        line = line.rstrip(b"\r")
+        if not line.strip():
+            continue
+        label = f"{source} line {number}"
+        try:
+            record = json.loads(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise InvalidInput(f"{label}: not UTF-8 text") from None
+        except json.JSONDecodeError as error:
+            raise InvalidInput(f"{label}: not valid JSON: {error.msg}") from None
+        if not isinstance(record, dict):
+            raise InvalidInput(f"{label}: not a JSON object")
+        doc_id = record.get("_id")
+        if isinstance(doc_id, bool) or not isinstance(doc_id, str | int) or doc_id == "":
+            raise InvalidInput(f"{label}: missing `_id` (a non-empty string)")
+        text = record.get("text")
+        if not isinstance(text, str):
+            raise InvalidInput(f"{label}: missing `text` (a string)")
+        title = record.get("title")
+        if title is not None and not isinstance(title, str):
+            raise InvalidInput(f"{label}: `title` must be a string")
+        nested = record.get("metadata")
+        if nested is not None and not isinstance(nested, dict):
+            raise InvalidInput(f"{label}: `metadata` must be an object")
+        meta = {
+            **(nested or {}),
+            **{k: v for k, v in record.items() if k not in ("_id", "text", "metadata")},
+            **sidecar,
+        }
+        yield (
+            number,
+            _document(
+                doc_id=prefix + str(doc_id),
+                source=source,
+                label=label,
+                fallback_title=str(doc_id),
+                text=text,
+                content_hash=_hash(line, sidecar_raw),
+                meta=meta,
+            ),
+        )
+
+
+def read_corpus(path: Path, root: Path) -> list[Document]:
+    """The documents of one BEIR-style .jsonl corpus file (empty texts dropped)."""
+    sidecar, sidecar_raw = _load_sidecar(path, root)
+    located = [
+        (f"{doc.source} line {number}", doc)
+        for number, doc in _corpus_lines(path, root, sidecar, sidecar_raw)
+    ]
+    return _unique(located)
+
+
+# -- single files --------------------------------------------------------------------------
+
+
+def _read_single(path: Path, root: Path, sidecar: dict[str, Any], sidecar_raw: bytes) -> Document:
+    relative = _relative(path, root)
+    suffix = path.suffix.lower()
+    doc_id = relative[: -len(path.suffix)]
+    stem = path.stem.replace("-", " ")
+    raw = _read_bytes(path, relative)
+    meta: dict[str, Any]
+    if suffix in PDF_SUFFIXES:
+        found_title, text = pdf_to_text(raw, relative)
+        meta = {}
+    elif suffix in HTML_SUFFIXES:
+        found_title, text = html_to_text(_decode(raw, relative))
+        meta = {}
+    elif suffix in TEXT_SUFFIXES:
+        decoded = _decode(raw, relative)
+        try:
+            meta, text = split_front_matter(decoded)
+        except (yaml.YAMLError, ValueError) as error:
+            raise InvalidInput(f"{relative}: invalid front matter: {error}") from None
+        found_title = _first_heading(text)
+    else:
+        raise InvalidInput(f"{relative}: unsupported file type {path.suffix!r}")
+    return _document(
+        doc_id=doc_id,
+        source=relative,
+        label=relative,
+        fallback_title=found_title or stem,
+        text=text,
+        content_hash=_hash(raw, sidecar_raw),
+        meta={**meta, **sidecar},
+    )
 
 
 def read_document(path: Path, root: Path) -> Document:
-    relative = path.relative_to(root).as_posix()
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise InvalidInput(f"{relative}: not UTF-8 text") from None
-    try:
-        front, body = split_front_matter(raw)
-    except (yaml.YAMLError, ValueError) as error:
-        raise InvalidInput(f"{relative}: invalid front matter: {error}") from None
-    title = str(front.get("title") or _first_heading(body) or path.stem.replace("-", " "))
-    known = {"title", "allowed_groups", "tags"}
-    return Document(
-        id=relative.rsplit(".", 1)[0],
-        source=relative,
-        title=title,
-        text=body.strip(),
-        content_hash=hashlib.sha256(raw.encode("utf-8")).hexdigest(),
-        allowed_groups=_as_strings(front.get("allowed_groups"), ("everyone",)),
-        tags=_as_strings(front.get("tags"), ()),
-        metadata={k: v for k, v in front.items() if k not in known},
-    )
+    """One Markdown, text, HTML or PDF file (a .jsonl corpus holds many: see read_corpus)."""
+    if path.suffix.lower() in CORPUS_SUFFIXES:
+        raise InvalidInput(
+            f"{_relative(path, root)}: a .jsonl corpus holds many documents; use read_corpus"
+        )
+    sidecar, sidecar_raw = _load_sidecar(path, root)
+    return _read_single(path, root, sidecar, sidecar_raw)
+
+
+# -- folders -------------------------------------------------------------------------------
+
+
+def _unique(located: Iterable[tuple[str, Document]]) -> list[Document]:
+    """The documents with text, in order; a repeated id is an InvalidInput naming both."""
+    seen: dict[str, str] = {}
+    documents: list[Document] = []
+    for where, doc in located:
+        if not doc.text:
+            continue
+        if doc.id in seen:
+            raise InvalidInput(f"duplicate document id {doc.id!r}: {seen[doc.id]} and {where}")
+        seen[doc.id] = where
+        documents.append(doc)
+    return documents
+
+
+def _source_files(root: Path) -> list[Path]:
+    paths = []
+    for path in root.rglob("*"):
+        parts = path.relative_to(root).parts
+        if (
+            path.suffix.lower() in SUPPORTED_SUFFIXES
+            and not any(part.startswith(".") for part in parts)
+            and path.is_file()
+        ):
+            paths.append(path)
+    return sorted(paths)
+
+
+def _located(root: Path) -> Iterator[tuple[str, Document]]:
+    for path in _source_files(root):
+        sidecar, sidecar_raw = _load_sidecar(path, root)
+        if path.suffix.lower() in CORPUS_SUFFIXES:
+            for number, doc in _corpus_lines(path, root, sidecar, sidecar_raw):
+                yield f"{doc.source} line {number}", doc
+            continue
+        doc = _read_single(path, root, sidecar, sidecar_raw)
+        if not doc.text and path.suffix.lower() in PDF_SUFFIXES:
+            log.warning("pdf_without_text", source=doc.source)
+        yield doc.source, doc
 
 
 def read_folder(root: Path) -> list[Document]:
-    """Every supported file under root, recursively, in a stable order."""
+    """Every document under root, recursively, in a stable order (empty ones dropped)."""
     if not root.is_dir():
         raise InvalidInput(f"{root} is not a folder")
-    paths = sorted(
-        p
-        for p in root.rglob("*")
-        if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES and not p.name.startswith(".")
-    )
-    return [doc for doc in (read_document(p, root) for p in paths) if doc.text]
+    return _unique(_located(root))
 
 
 def source_checksum(documents: list[Document]) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,8 +35,9 @@ class Passage:
 
 
 class KnowledgeStore:
-    def __init__(self, client: QdrantClient) -> None:
+    def __init__(self, client: QdrantClient, remote: bool = False) -> None:
         self._client = client
+        self.remote = remote
         self._lock = threading.Lock()
 
     @classmethod
@@ -44,7 +45,7 @@ class KnowledgeStore:
         cls, *, url: str | None = None, path: Path | None = None, api_key: str | None = None
     ) -> KnowledgeStore:
         if url:
-            return cls(QdrantClient(url=url, api_key=api_key, timeout=10))
+            return cls(QdrantClient(url=url, api_key=api_key, timeout=10), remote=True)
         if path is None:
             raise ValueError("either a Qdrant URL or a local path is required")
         path.mkdir(parents=True, exist_ok=True)
@@ -76,6 +77,30 @@ class KnowledgeStore:
                 name,
                 vectors_config=models.VectorParams(size=dimension, distance=models.Distance.COSINE),
             )
+            if self.remote:  # local mode has no payload indexes (and warns about them)
+                self._client.create_payload_index(
+                    name, "allowed_groups", field_schema=models.PayloadSchemaType.KEYWORD
+                )
+
+    def points(
+        self, collection: str, with_vectors: bool = True, batch: int = 1000
+    ) -> Iterator[tuple[dict[str, Any], list[float] | None]]:
+        """Every point of a collection as (payload, vector), in pages."""
+        offset: Any = None
+        while True:
+            with self._lock:
+                records, offset = self._client.scroll(
+                    collection,
+                    limit=batch,
+                    offset=offset,
+                    with_payload=True,
+                    with_vectors=with_vectors,
+                )
+            for record in records:
+                vector: Any = record.vector
+                yield dict(record.payload or {}), vector if isinstance(vector, list) else None
+            if offset is None:
+                return
 
     def delete_collection(self, name: str) -> None:
         with self._lock:
@@ -121,20 +146,36 @@ class KnowledgeStore:
         with self._lock:
             self._client.update_collection_aliases(change_aliases_operations=operations)
 
-    def search(self, alias: str, vector: Sequence[float], limit: int) -> tuple[str, list[Passage]]:
+    def search(
+        self, alias: str, vector: Sequence[float], limit: int, groups: Sequence[str]
+    ) -> tuple[str, list[Passage]]:
         """Query the collection behind the alias; return (collection, passages best first).
 
+        Only chunks whose allowed_groups meet the caller's groups can match: the filter is
+        part of the query, so a restricted passage never comes back to be filtered later.
         The alias is resolved first and the collection queried by name, so the version
         recorded on the job is the one that answered even if a promotion happens meanwhile.
         """
         collection = self.resolve_alias(alias)
         if collection is None:
             raise IndexNotReady(f"no index version is promoted behind '{alias}'")
+        return collection, self.search_collection(collection, vector, limit, groups)
+
+    def search_collection(
+        self, collection: str, vector: Sequence[float], limit: int, groups: Sequence[str]
+    ) -> list[Passage]:
+        if not groups:
+            return []
+        allowed = models.Filter(
+            must=[
+                models.FieldCondition(key="allowed_groups", match=models.MatchAny(any=list(groups)))
+            ]
+        )
         with self._lock:
             result = self._client.query_points(
-                collection, query=list(vector), limit=limit, with_payload=True
+                collection, query=list(vector), query_filter=allowed, limit=limit, with_payload=True
             )
-        passages = [
+        return [
             Passage(
                 chunk_id=str(p.payload["chunk_id"]),
                 document_id=str(p.payload["document_id"]),
@@ -146,4 +187,3 @@ class KnowledgeStore:
             for p in result.points
             if p.payload is not None
         ]
-        return collection, passages

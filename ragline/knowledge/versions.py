@@ -1,13 +1,23 @@
-"""Index versions: build a new collection kb_v{N} with a manifest row, promote it behind the
-alias. A build that fails never touches the alias."""
+"""Index versions: each build is a new, immutable collection kb_v{N} with a manifest row;
+the alias moves only on promote or rollback, in one call.
+
+A build reuses what the previous version already computed: a document whose content hash
+is unchanged keeps its chunks and vectors (no chunking, no embedding), and a changed
+document's chunks reuse vectors by chunk hash. Every build is then checked (not empty, no
+large drop in documents, a retrieval smoke evaluation) and `promote` refuses a version that
+failed unless forced with a reason, which is recorded.
+"""
 
 from __future__ import annotations
 
 import getpass
 import socket
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import structlog
 from sqlalchemy import func
@@ -20,11 +30,14 @@ from ragline.knowledge.chunking import Chunk, chunk_document
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.sources import Document, read_folder, source_checksum
 from ragline.knowledge.store import KnowledgeStore
-from ragline.models import IndexVersion, utcnow
+from ragline.models import IndexPromotion, IndexVersion, utcnow
 
 log = structlog.get_logger("ragline.index")
 
 UPSERT_BATCH = 256
+ABANDONED_AFTER = timedelta(hours=1)  # a version still "building" this long was killed
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
 def collection_name(version: int) -> str:
@@ -44,6 +57,31 @@ class VersionListing:
     active: bool
 
 
+@dataclass(frozen=True)
+class VersionDiff:
+    added: list[str]
+    removed: list[str]
+    changed: list[str]
+
+
+@dataclass
+class _Point:
+    payload: dict[str, Any]
+    vector: list[float] | None
+
+
+@dataclass
+class _Reusable:
+    """What a build may take from its base version."""
+
+    documents: dict[str, tuple[str, list[_Point]]] = field(default_factory=dict)
+    vectors: dict[str, list[float]] = field(default_factory=dict)  # by chunk content hash
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    pass
+
+
 class IndexManager:
     def __init__(
         self,
@@ -53,7 +91,7 @@ class IndexManager:
         knowledge: Knowledge,
         alias: str,
     ) -> None:
-        """Listing and promoting need no embedder; building does (load it only then)."""
+        """Listing, promoting and diffing need no embedder; building does (load it then)."""
         self.engine = engine
         self.store = store
         self.embedder = embedder
@@ -65,6 +103,8 @@ class IndexManager:
         if self.embedder is None:
             raise RuntimeError("this IndexManager was built without an embedder")
         return self.embedder
+
+    # -- reading -------------------------------------------------------------------------------
 
     def active_version(self) -> int | None:
         collection = self.store.resolve_alias(self.alias)
@@ -83,6 +123,14 @@ class IndexManager:
             rows = session.exec(select(IndexVersion).order_by(col(IndexVersion.version)))
             return [VersionListing(m, m.version == active) for m in rows]
 
+    def previous_version(self) -> int | None:
+        """The version the alias pointed at before the current one (what rollback restores)."""
+        with Session(self.engine) as session:
+            last = session.exec(
+                select(IndexPromotion).order_by(col(IndexPromotion.id).desc()).limit(1)
+            ).first()
+        return last.previous_version if last else None
+
     def unchanged_since_active(self, folder: Path) -> IndexVersion | None:
         """The active version if it was built from exactly these files with these settings."""
         active = self.active_version()
@@ -92,43 +140,189 @@ class IndexManager:
             manifest = self.get(active)
         except NotFound:
             return None
-        documents = read_folder(folder)
         same = (
             manifest.status == "ready"
-            and manifest.source_checksum == source_checksum(documents)
+            and manifest.source_checksum == source_checksum(read_folder(folder))
             and manifest.embedding_model == self.knowledge.embedding_model
             and manifest.chunker == self.knowledge.chunking.model_dump()
         )
         return manifest if same else None
 
-    def build(self, folder: Path) -> IndexVersion:
+    def diff(self, a: int, b: int) -> VersionDiff:
+        """Documents added, removed and changed from version a to version b."""
+        old, new = self._documents(self.get(a)), self._documents(self.get(b))
+        return VersionDiff(
+            added=sorted(new.keys() - old.keys()),
+            removed=sorted(old.keys() - new.keys()),
+            changed=sorted(d for d in old.keys() & new.keys() if old[d] != new[d]),
+        )
+
+    def _documents(self, manifest: IndexVersion) -> dict[str, str]:
+        self._require_collection(manifest)
+        return {
+            str(payload["document_id"]): str(payload.get("document_hash", ""))
+            for payload, _ in self.store.points(manifest.collection, with_vectors=False)
+        }
+
+    def _require_collection(self, manifest: IndexVersion) -> None:
+        if manifest.collection not in self.store.collection_names():
+            raise InvalidInput(
+                f"version {manifest.version} has no collection {manifest.collection} "
+                f"(it is {manifest.status})"
+            )
+
+    # -- building ------------------------------------------------------------------------------
+
+    def build(self, folder: Path, progress: Progress = _no_progress) -> IndexVersion:
         started = time.perf_counter()
         documents = read_folder(folder)
         if not documents:
-            raise InvalidInput(f"{folder} holds no .md or .txt documents")
-        manifest = self._start_manifest(folder, documents)
-        collection = manifest.collection
-        log.info("index_build_started", version=manifest.version, documents=len(documents))
+            raise InvalidInput(f"{folder} holds no documents ragline can read")
         embedder = self._embedder
+        base = self._base_version()
+        manifest = self._start_manifest(folder, documents, base)
+        log.info(
+            "index_build_started",
+            version=manifest.version,
+            documents=len(documents),
+            base_version=base.version if base else None,
+        )
         try:
-            self.store.create_collection(collection, embedder.dimension)
-            chunks = [
-                (doc, chunk)
-                for doc in documents
-                for chunk in chunk_document(doc, self.knowledge.chunking, embedder.count_tokens)
-            ]
-            for start in range(0, len(chunks), UPSERT_BATCH):
-                batch = chunks[start : start + UPSERT_BATCH]
-                vectors = embedder.embed([chunk.text for _, chunk in batch])
-                self.store.upsert(
-                    collection, [_payload(doc, chunk) for doc, chunk in batch], vectors.tolist()
-                )
-        except BaseException as error:
+            self.store.create_collection(manifest.collection, embedder.dimension)
+            points = self._plan(documents, self._reusable(base), progress)
+            reused = sum(1 for p in points if p.vector is not None)
+            self._write(manifest.collection, points, progress)
+            counts = {
+                "chunk_count": len(points),
+                "token_count": sum(int(p.payload.get("token_count", 0)) for p in points),
+                "reused_chunks": reused,
+                "embedded_chunks": len(points) - reused,
+            }
+            progress("checks", 0, 1)
+            checks = self._check(manifest.collection, len(documents), len(points))
+            progress("checks", 1, 1)
+        except BaseException as error:  # Ctrl-C included: the version is marked failed
             self._fail(manifest, error)
             raise
-        return self._finish(manifest, chunks, started)
+        return self._finish(manifest, counts, checks, started)
 
-    def _start_manifest(self, folder: Path, documents: list[Document]) -> IndexVersion:
+    def _base_version(self) -> IndexVersion | None:
+        """The version to reuse from: the active one, else the newest ready one, if it was
+        embedded with the same model."""
+        candidates: list[IndexVersion] = []
+        active = self.active_version()
+        with Session(self.engine, expire_on_commit=False) as session:
+            if active is not None and (row := session.get(IndexVersion, active)) is not None:
+                candidates.append(row)
+            candidates += session.exec(
+                select(IndexVersion)
+                .where(col(IndexVersion.status) == "ready")
+                .order_by(col(IndexVersion.version).desc())
+            )
+        names = set(self.store.collection_names())
+        for candidate in candidates:
+            if (
+                candidate.status == "ready"
+                and candidate.collection in names
+                and candidate.embedding_model == self.knowledge.embedding_model
+                and candidate.embedding_dim == self._embedder.dimension
+            ):
+                return candidate
+        return None
+
+    def _reusable(self, base: IndexVersion | None) -> _Reusable:
+        reusable = _Reusable()
+        if base is None:
+            return reusable
+        same_chunker = base.chunker == self.knowledge.chunking.model_dump()
+        for payload, vector in self.store.points(base.collection):
+            if vector is None:
+                continue
+            reusable.vectors[str(payload.get("content_hash"))] = vector
+            if same_chunker:
+                doc_id = str(payload["document_id"])
+                doc_hash = str(payload.get("document_hash", ""))
+                entry = reusable.documents.setdefault(doc_id, (doc_hash, []))
+                entry[1].append(_Point(payload, vector))
+        return reusable
+
+    def _plan(
+        self, documents: list[Document], reusable: _Reusable, progress: Progress
+    ) -> list[_Point]:
+        """Every point of the new version; those without a vector still need embedding."""
+        count = self._embedder.count_tokens
+        points: list[_Point] = []
+        for done, document in enumerate(documents, start=1):
+            previous = reusable.documents.get(document.id)
+            if previous is not None and previous[0] == document.content_hash:
+                kept = sorted(previous[1], key=lambda p: int(p.payload.get("chunk_index", 0)))
+                points += [_Point(dict(p.payload), p.vector) for p in kept]
+            else:
+                for chunk in chunk_document(document, self.knowledge.chunking, count):
+                    points.append(
+                        _Point(_payload(document, chunk), reusable.vectors.get(chunk.content_hash))
+                    )
+            progress("documents", done, len(documents))
+        return points
+
+    def _write(self, collection: str, points: list[_Point], progress: Progress) -> None:
+        embedder = self._embedder
+        for start in range(0, len(points), UPSERT_BATCH):
+            batch = points[start : start + UPSERT_BATCH]
+            missing = [p for p in batch if p.vector is None]
+            if missing:
+                vectors = embedder.embed([p.payload["text"] for p in missing])
+                for point, vector in zip(missing, vectors.tolist(), strict=True):
+                    point.vector = vector
+            self.store.upsert(
+                collection,
+                [p.payload for p in batch],
+                [p.vector for p in batch if p.vector is not None],
+            )
+            progress("chunks", start + len(batch), len(points))
+
+    def _check(self, collection: str, documents: int, chunks: int) -> dict[str, Any]:
+        gate = self.knowledge.gate
+        failures: list[str] = []
+        if chunks == 0:
+            failures.append("empty: the version has no chunks")
+        drop = 0.0
+        active = self.active_version()
+        if active is not None:
+            before = self.get(active).document_count
+            drop = max(0.0, (before - documents) / before) if before else 0.0
+            if drop > gate.max_document_drop:
+                failures.append(
+                    f"document count dropped {drop:.0%} (from {before} to {documents}); "
+                    f"the gate allows {gate.max_document_drop:.0%}"
+                )
+        smoke: dict[str, Any] = {"queries": len(gate.smoke_queries)}
+        if gate.smoke_queries:
+            missed = []
+            for query in gate.smoke_queries:
+                vector = self._embedder.embed_one(query.question).tolist()
+                found = self.store.search_collection(
+                    collection, vector, gate.smoke_top_k, query.groups
+                )
+                if not {p.document_id for p in found} & set(query.expected_documents):
+                    missed.append(query.question)
+            hit_rate = 1 - len(missed) / len(gate.smoke_queries)
+            smoke.update(hit_rate=round(hit_rate, 4), missed=missed)
+            if hit_rate < gate.smoke_min_hit_rate:
+                failures.append(
+                    f"smoke evaluation hit rate {hit_rate:.0%} is below "
+                    f"{gate.smoke_min_hit_rate:.0%} (missed: {'; '.join(missed)})"
+                )
+        return {
+            "passed": not failures,
+            "failures": failures,
+            "document_drop": round(drop, 4),
+            "smoke": smoke,
+        }
+
+    def _start_manifest(
+        self, folder: Path, documents: list[Document], base: IndexVersion | None
+    ) -> IndexVersion:
         existing = {v for c in self.store.collection_names() if (v := version_of(c)) is not None}
         with Session(self.engine, expire_on_commit=False) as session:
             last = session.exec(select(func.max(IndexVersion.version))).one()
@@ -140,9 +334,10 @@ class IndexManager:
                 source=str(folder.resolve()),
                 source_checksum=source_checksum(documents),
                 document_count=len(documents),
-                embedding_model=self._embedder.name,
+                embedding_model=self.knowledge.embedding_model,
                 embedding_dim=self._embedder.dimension,
                 chunker=self.knowledge.chunking.model_dump(),
+                base_version=base.version if base else None,
                 built_by=f"{getpass.getuser()}@{socket.gethostname()}",
             )
             session.add(manifest)
@@ -150,14 +345,19 @@ class IndexManager:
         return manifest
 
     def _finish(
-        self, manifest: IndexVersion, chunks: list[tuple[Document, Chunk]], started: float
+        self,
+        manifest: IndexVersion,
+        counts: dict[str, int],
+        checks: dict[str, Any],
+        started: float,
     ) -> IndexVersion:
         with Session(self.engine, expire_on_commit=False) as session:
             row = session.get(IndexVersion, manifest.version)
             assert row is not None
+            for name, value in counts.items():
+                setattr(row, name, value)
+            row.checks = checks
             row.status = "ready"
-            row.chunk_count = len(chunks)
-            row.token_count = sum(chunk.token_count for _, chunk in chunks)
             row.finished_at = utcnow()
             row.duration_ms = round((time.perf_counter() - started) * 1000, 1)
             session.add(row)
@@ -167,48 +367,131 @@ class IndexManager:
             "index_build_finished",
             version=row.version,
             chunks=row.chunk_count,
+            reused_chunks=row.reused_chunks,
+            checks_passed=checks["passed"],
             latency_ms=row.duration_ms,
         )
         return row
 
     def _fail(self, manifest: IndexVersion, error: BaseException) -> None:
+        reason = "interrupted" if isinstance(error, KeyboardInterrupt) else type(error).__name__
         with Session(self.engine) as session:
             row = session.get(IndexVersion, manifest.version)
             if row is not None:
                 row.status = "failed"
-                row.error = f"{type(error).__name__}: {error}"[:2000]
+                row.error = f"{reason}: {error}"[:2000]
                 row.finished_at = utcnow()
                 session.add(row)
                 session.commit()
-        log.error("index_build_failed", version=manifest.version, error=type(error).__name__)
+        log.error("index_build_failed", version=manifest.version, error=reason)
 
-    def promote(self, version: int) -> IndexVersion:
+    # -- moving the alias ------------------------------------------------------------------------
+
+    def promote(
+        self, version: int, *, force: bool = False, reason: str = "", by: str = ""
+    ) -> IndexVersion:
         manifest = self.get(version)
         if manifest.status != "ready":
             raise InvalidInput(f"index version {version} is {manifest.status}, not ready")
-        if manifest.collection not in self.store.collection_names():
-            raise InvalidInput(f"collection {manifest.collection} is missing from the store")
+        passed = bool(manifest.checks.get("passed", False))
+        if not passed and not force:
+            failures = "; ".join(manifest.checks.get("failures", [])) or "not checked"
+            raise InvalidInput(
+                f"index version {version} failed its checks: {failures}. "
+                "Promote anyway with --force --reason '…'"
+            )
+        if not passed and not reason.strip():
+            raise InvalidInput("--force needs --reason: it is recorded with the promotion")
+        self._require_collection(manifest)
+        return self._move_alias(manifest, "promote", forced=not passed, reason=reason, by=by)
+
+    def rollback(self, *, by: str = "", reason: str = "") -> IndexVersion:
+        target = self.previous_version()
+        if target is None:
+            raise InvalidInput("there is no earlier promoted version to roll back to")
+        manifest = self.get(target)
+        self._require_collection(manifest)
+        return self._move_alias(manifest, "rollback", forced=False, reason=reason, by=by)
+
+    def _move_alias(
+        self, manifest: IndexVersion, action: str, *, forced: bool, reason: str, by: str
+    ) -> IndexVersion:
+        previous = self.active_version()
         self.store.point_alias(self.alias, manifest.collection)
         with Session(self.engine, expire_on_commit=False) as session:
-            row = session.get(IndexVersion, version)
+            session.add(
+                IndexPromotion(
+                    version=manifest.version,
+                    previous_version=previous,
+                    action=action,
+                    forced=forced,
+                    reason=reason,
+                    by=by or getpass.getuser(),
+                )
+            )
+            row = session.get(IndexVersion, manifest.version)
             assert row is not None
             row.promoted_at = utcnow()
             session.add(row)
             session.commit()
             session.refresh(row)
-        log.info("index_promoted", version=version, alias=self.alias)
+        log.info(
+            f"index_{action}d" if action == "promote" else "index_rolled_back",
+            version=manifest.version,
+            previous_version=previous,
+            alias=self.alias,
+            forced=forced,
+            reason=reason or None,
+        )
         return row
 
+    # -- clean-up ------------------------------------------------------------------------------
 
-def _payload(document: Document, chunk: Chunk) -> dict[str, object]:
+    def gc(self, keep: int) -> list[int]:
+        """Drop the collections of all but the newest `keep` ready versions, of failed and
+        abandoned builds; never the active or the previous version. Returns the versions
+        dropped (their manifests stay, marked deleted)."""
+        if keep < 1:
+            raise InvalidInput("--keep must be at least 1", field="keep")
+        protected = {self.active_version(), self.previous_version()}
+        listings = [listing.manifest for listing in self.list_versions()]
+        ready = sorted((m.version for m in listings if m.status == "ready"), reverse=True)
+        protected |= set(ready[:keep])
+        now = utcnow()
+        dropped = []
+        for manifest in listings:
+            abandoned = (
+                manifest.status == "building" and now - manifest.created_at > ABANDONED_AFTER
+            )
+            if manifest.version in protected or manifest.status == "deleted":
+                continue
+            if manifest.status in ("ready", "failed") or abandoned:
+                self.store.delete_collection(manifest.collection)
+                self._mark_deleted(manifest.version)
+                dropped.append(manifest.version)
+        log.info("index_gc", dropped=dropped, keep=keep)
+        return dropped
+
+    def _mark_deleted(self, version: int) -> None:
+        with Session(self.engine) as session:
+            row = session.get(IndexVersion, version)
+            if row is not None:
+                row.status = "deleted"
+                session.add(row)
+                session.commit()
+
+
+def _payload(document: Document, chunk: Chunk) -> dict[str, Any]:
     return {
         "chunk_id": chunk.chunk_id,
         "document_id": document.id,
+        "document_hash": document.content_hash,
         "chunk_index": chunk.index,
         "title": document.title,
         "source": document.source,
         "text": chunk.text,
         "content_hash": chunk.content_hash,
+        "token_count": chunk.token_count,
         "allowed_groups": list(document.allowed_groups),
         "tags": list(document.tags),
     }

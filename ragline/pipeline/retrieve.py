@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ragline.knowledge.embedder import Embedder, Vectors
@@ -20,7 +21,10 @@ class Retriever:
         self.embedder = embedder
         self.store = store
 
-    def retrieve(self, question: str, alias: str, top_k: int) -> Retrieval:
+    def retrieve(
+        self, question: str, alias: str, top_k: int, groups: Sequence[str] = ("everyone",)
+    ) -> Retrieval:
+        """Passages the caller's document groups may see, best first."""
         vector = self.embedder.embed_one(question)
-        collection, passages = self.store.search(alias, vector.tolist(), top_k)
+        collection, passages = self.store.search(alias, vector.tolist(), top_k, groups)
         return Retrieval(index_version=collection, passages=passages, question_vector=vector)

@@ -114,7 +114,10 @@ class Pipeline:
 
             with clock.stage("retrieve"):
                 retrieval = self.retriever.retrieve(
-                    job.question, pipeline.retrieval.source, pipeline.retrieval.top_k
+                    job.question,
+                    pipeline.retrieval.source,
+                    pipeline.retrieval.top_k,
+                    groups=job.groups,
                 )
             progress.index_version = retrieval.index_version
             progress.passages = [_passage_ref(p) for p in retrieval.passages]
