@@ -31,6 +31,9 @@ class InputValidation(Section):
 class Retrieval(Section):
     source: str = Field("approved-knowledge-base", min_length=1)
     top_k: Annotated[int, Field(gt=0, le=100)] = 5
+    # dense: MiniLM cosine; sparse: BM25 (lexical); hybrid: both fused by reciprocal rank.
+    # hybrid measured best on SciFact (README: Retrieval quality) and on the handbook smoke set.
+    mode: Literal["dense", "sparse", "hybrid"] = "hybrid"
 
 
 class Generation(Section):
@@ -92,6 +95,10 @@ class ModelSpec(Section):
 
 
 class Chunking(Section):
+    # sections: by heading and paragraph, packed up to max_tokens, with overlap.
+    # document: one chunk per document, (title + " " + text) cut at max_tokens: how MTEB
+    # embeds BEIR corpora (use it to reproduce published figures, not for long documents).
+    strategy: Literal["sections", "document"] = "sections"
     # 254 word pieces + [CLS] + [SEP] = the 256 MiniLM reads; more would be cut silently.
     max_tokens: Annotated[int, Field(gt=32, le=254)] = 200
     overlap_tokens: Annotated[int, Field(ge=0)] = 32

@@ -97,7 +97,7 @@ def build_pipeline(
     return Pipeline(
         config=core.config,
         jobs=core.jobs,
-        retriever=Retriever(embedder, store),
+        retriever=Retriever(embedder, store, core.config.assistant_pipeline.retrieval.mode),
         model=choose_model(core, generation.model, embedder, http_client),
         prompt=PromptTemplate.load(core.settings.prompts_dir, generation.prompt),
         budgets=BudgetBook(core.engine, core.config.budgets),
@@ -114,4 +114,5 @@ def build_index_manager(
         embedder,
         core.config.knowledge,
         alias=core.config.assistant_pipeline.retrieval.source,
+        retrieval_mode=core.config.assistant_pipeline.retrieval.mode,
     )

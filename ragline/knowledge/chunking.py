@@ -17,6 +17,7 @@ from ragline.config import Chunking
 from ragline.knowledge.sources import Document
 
 TokenCounter = Callable[[str], int]
+Truncator = Callable[[str, int], str]  # (text, max word pieces) -> the text's longest prefix
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])")
@@ -95,7 +96,17 @@ def _split_long(unit: str, budget: int, count: TokenCounter) -> list[str]:
     return pieces
 
 
-def chunk_document(document: Document, params: Chunking, count: TokenCounter) -> list[Chunk]:
+def chunk_document(
+    document: Document,
+    params: Chunking,
+    count: TokenCounter,
+    truncate: Truncator | None = None,
+) -> list[Chunk]:
+    if params.strategy == "document":
+        if truncate is None:
+            raise ValueError("the document strategy needs a truncator")
+        whole = truncate(f"{document.title} {document.text}".strip(), params.max_tokens)
+        return _numbered(document, [whole], count)
     chunks: list[str] = []
     for section in _sections(document.text):
         headings = [h for h in section.path if h != document.title]
@@ -114,6 +125,10 @@ def chunk_document(document: Document, params: Chunking, count: TokenCounter) ->
             body.append(unit)
         if body:
             chunks.append(header + "\n" + "\n".join(body))
+    return _numbered(document, chunks, count)
+
+
+def _numbered(document: Document, chunks: list[str], count: TokenCounter) -> list[Chunk]:
     result = []
     for index, text in enumerate(chunks):
         result.append(

@@ -58,6 +58,22 @@ class Embedder:
         vector: Vectors = self.embed([text])[0]
         return vector
 
+    def truncate(self, text: str, max_tokens: int) -> str:
+        """The longest prefix of text within max_tokens word pieces, cut at a token
+        boundary of the original string (the model itself would drop the rest)."""
+        with self._lock:
+            encoding = self._tokenizer(
+                text,
+                add_special_tokens=False,
+                return_offsets_mapping=True,
+                truncation=False,
+                verbose=False,
+            )
+        offsets = encoding["offset_mapping"]
+        if len(offsets) <= max_tokens:
+            return text
+        return text[: offsets[max_tokens - 1][1]]
+
     def count_tokens(self, text: str) -> int:
         """Word pieces without the [CLS]/[SEP] the model adds (two more)."""
         with self._lock:

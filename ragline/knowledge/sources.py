@@ -159,8 +159,11 @@ def _load_sidecar(path: Path, root: Path) -> tuple[dict[str, Any], bytes]:
     return data, raw
 
 
-def _hash(raw: bytes, sidecar: bytes) -> str:
-    digest = hashlib.sha256(raw)
+def _hash(origin: str, raw: bytes, sidecar: bytes) -> str:
+    """Of the file it came from (so a rename to another format is a change), its bytes and
+    its sidecar's."""
+    digest = hashlib.sha256(origin.encode("utf-8") + b"\0")
+    digest.update(raw)
     if sidecar:
         digest.update(b"\0sidecar\0")
         digest.update(sidecar)
@@ -394,7 +397,7 @@ def _corpus_lines(
                 label=label,
                 fallback_title=str(doc_id),
                 text=text,
-                content_hash=_hash(line, sidecar_raw),
+                content_hash=_hash(source, line, sidecar_raw),
                 meta=meta,
             ),
         )
@@ -441,7 +444,7 @@ def _read_single(path: Path, root: Path, sidecar: dict[str, Any], sidecar_raw: b
         label=relative,
         fallback_title=found_title or stem,
         text=text,
-        content_hash=_hash(raw, sidecar_raw),
+        content_hash=_hash(relative, raw, sidecar_raw),
         meta={**meta, **sidecar},
     )
 

@@ -11,13 +11,18 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import numpy as np
 from qdrant_client import QdrantClient, models
 
 from ragline.errors import IndexNotReady, TransientError
+from ragline.knowledge.lexical import SparseVector
 
 POINT_NAMESPACE = uuid.UUID("6f1c9a52-4b7e-4f0e-9a53-2d4f7a0c9e11")
+DENSE = "dense"
+LEXICAL = "lexical"
+RetrievalMode = Literal["dense", "sparse", "hybrid"]
 
 
 def point_id(chunk_id: str) -> str:
@@ -39,6 +44,19 @@ class KnowledgeStore:
         self._client = client
         self.remote = remote
         self._lock = threading.Lock()
+        self._layouts: dict[str, bool] = {}
+
+    def has_lexical(self, collection: str) -> bool:
+        return self._named(collection)
+
+    def _named(self, collection: str) -> bool:
+        """Whether the collection has named vectors (dense + lexical); collections built
+        before hybrid retrieval have one unnamed dense vector. Collections never change."""
+        if collection not in self._layouts:
+            with self._lock:
+                info = self._client.get_collection(collection)
+            self._layouts[collection] = isinstance(info.config.params.vectors, dict)
+        return self._layouts[collection]
 
     @classmethod
     def open(
@@ -75,7 +93,12 @@ class KnowledgeStore:
         with self._lock:
             self._client.create_collection(
                 name,
-                vectors_config=models.VectorParams(size=dimension, distance=models.Distance.COSINE),
+                vectors_config={
+                    DENSE: models.VectorParams(size=dimension, distance=models.Distance.COSINE)
+                },
+                sparse_vectors_config={
+                    LEXICAL: models.SparseVectorParams(modifier=models.Modifier.IDF)
+                },
             )
             if self.remote:  # local mode has no payload indexes (and warns about them)
                 self._client.create_payload_index(
@@ -85,19 +108,18 @@ class KnowledgeStore:
     def points(
         self, collection: str, with_vectors: bool = True, batch: int = 1000
     ) -> Iterator[tuple[dict[str, Any], list[float] | None]]:
-        """Every point of a collection as (payload, vector), in pages."""
+        """Every point of a collection as (payload, dense vector), in pages."""
         offset: Any = None
+        vectors: Any = [DENSE] if with_vectors and self._named(collection) else with_vectors
         while True:
             with self._lock:
                 records, offset = self._client.scroll(
-                    collection,
-                    limit=batch,
-                    offset=offset,
-                    with_payload=True,
-                    with_vectors=with_vectors,
+                    collection, limit=batch, offset=offset, with_payload=True, with_vectors=vectors
                 )
             for record in records:
                 vector: Any = record.vector
+                if isinstance(vector, dict):  # named vectors: the dense one
+                    vector = vector.get(DENSE)
                 yield dict(record.payload or {}), vector if isinstance(vector, list) else None
             if offset is None:
                 return
@@ -112,11 +134,18 @@ class KnowledgeStore:
         collection: str,
         payloads: Sequence[dict[str, Any]],
         vectors: Sequence[Sequence[float]],
+        lexical: Sequence[SparseVector] | None = None,
     ) -> None:
-        points = [
-            models.PointStruct(id=point_id(p["chunk_id"]), vector=list(v), payload=p)
-            for p, v in zip(payloads, vectors, strict=True)
-        ]
+        points = []
+        for i, (payload, vector) in enumerate(zip(payloads, vectors, strict=True)):
+            named: dict[str, Any] = {DENSE: list(vector)}
+            if lexical is not None:
+                named[LEXICAL] = models.SparseVector(
+                    indices=lexical[i].indices, values=lexical[i].values
+                )
+            points.append(
+                models.PointStruct(id=point_id(payload["chunk_id"]), vector=named, payload=payload)
+            )
         with self._lock:
             self._client.upsert(collection, points=points, wait=True)
 
@@ -147,23 +176,40 @@ class KnowledgeStore:
             self._client.update_collection_aliases(change_aliases_operations=operations)
 
     def search(
-        self, alias: str, vector: Sequence[float], limit: int, groups: Sequence[str]
+        self,
+        alias: str,
+        vector: Sequence[float],
+        limit: int,
+        groups: Sequence[str],
+        lexical: SparseVector | None = None,
+        mode: RetrievalMode = "dense",
     ) -> tuple[str, list[Passage]]:
         """Query the collection behind the alias; return (collection, passages best first).
 
         Only chunks whose allowed_groups meet the caller's groups can match: the filter is
-        part of the query, so a restricted passage never comes back to be filtered later.
-        The alias is resolved first and the collection queried by name, so the version
-        recorded on the job is the one that answered even if a promotion happens meanwhile.
+        part of the query (and of each prefetch), so a restricted passage never comes back
+        to be filtered later. The alias is resolved first and the collection queried by
+        name, so the version recorded on the job is the one that answered even if a
+        promotion happens meanwhile.
         """
         collection = self.resolve_alias(alias)
         if collection is None:
             raise IndexNotReady(f"no index version is promoted behind '{alias}'")
-        return collection, self.search_collection(collection, vector, limit, groups)
+        return collection, self.search_collection(
+            collection, vector, limit, groups, lexical=lexical, mode=mode
+        )
 
     def search_collection(
-        self, collection: str, vector: Sequence[float], limit: int, groups: Sequence[str]
+        self,
+        collection: str,
+        vector: Sequence[float],
+        limit: int,
+        groups: Sequence[str],
+        lexical: SparseVector | None = None,
+        mode: RetrievalMode = "dense",
     ) -> list[Passage]:
+        """Passages ranked by the mode; each passage's score is its cosine similarity to
+        the question whatever the mode, so confidence means the same in every mode."""
         if not groups:
             return []
         allowed = models.Filter(
@@ -171,10 +217,58 @@ class KnowledgeStore:
                 models.FieldCondition(key="allowed_groups", match=models.MatchAny(any=list(groups)))
             ]
         )
-        with self._lock:
-            result = self._client.query_points(
-                collection, query=list(vector), query_filter=allowed, limit=limit, with_payload=True
+        named = self._named(collection)  # before taking the lock below: it takes it too
+        if mode != "dense" and not named:
+            raise IndexNotReady(
+                f"{collection} has no lexical vectors (built by an older ragline): rebuild it"
             )
+        if mode != "dense" and lexical is None:
+            raise ValueError(f"mode {mode} needs the question's lexical vector")
+        dense_query = list(vector)
+        sparse_query = (
+            models.SparseVector(indices=lexical.indices, values=lexical.values)
+            if lexical is not None
+            else None
+        )
+        using = DENSE if named else None
+        with self._lock:
+            if mode == "dense":
+                result = self._client.query_points(
+                    collection,
+                    query=dense_query,
+                    using=using,
+                    query_filter=allowed,
+                    limit=limit,
+                    with_payload=True,
+                )
+            elif mode == "sparse":
+                result = self._client.query_points(
+                    collection,
+                    query=sparse_query,
+                    using=LEXICAL,
+                    query_filter=allowed,
+                    limit=limit,
+                    with_payload=True,
+                    with_vectors=[DENSE],
+                )
+            else:
+                candidates = max(limit * 4, 20)
+                result = self._client.query_points(
+                    collection,
+                    prefetch=[
+                        models.Prefetch(
+                            query=dense_query, using=DENSE, filter=allowed, limit=candidates
+                        ),
+                        models.Prefetch(
+                            query=sparse_query, using=LEXICAL, filter=allowed, limit=candidates
+                        ),
+                    ],
+                    query=models.FusionQuery(fusion=models.Fusion.RRF),
+                    query_filter=allowed,
+                    limit=limit,
+                    with_payload=True,
+                    with_vectors=[DENSE],
+                )
         return [
             Passage(
                 chunk_id=str(p.payload["chunk_id"]),
@@ -182,8 +276,17 @@ class KnowledgeStore:
                 title=str(p.payload.get("title", "")),
                 source=str(p.payload.get("source", "")),
                 text=str(p.payload["text"]),
-                score=float(p.score),
+                score=float(p.score) if mode == "dense" else _cosine(p.vector, dense_query),
             )
             for p in result.points
             if p.payload is not None
         ]
+
+
+def _cosine(vector: Any, query: list[float]) -> float:
+    if isinstance(vector, dict):
+        vector = vector.get(DENSE)
+    if not isinstance(vector, list) or not vector:
+        return 0.0
+    a, b = np.asarray(vector, dtype=np.float32), np.asarray(query, dtype=np.float32)
+    return float(a @ b / ((np.linalg.norm(a) * np.linalg.norm(b)) or 1.0))

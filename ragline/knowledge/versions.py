@@ -28,8 +28,9 @@ from ragline.config import Knowledge
 from ragline.errors import InvalidInput, NotFound
 from ragline.knowledge.chunking import Chunk, chunk_document
 from ragline.knowledge.embedder import Embedder
+from ragline.knowledge.lexical import LexicalEncoder
 from ragline.knowledge.sources import Document, read_folder, source_checksum
-from ragline.knowledge.store import KnowledgeStore
+from ragline.knowledge.store import KnowledgeStore, RetrievalMode
 from ragline.models import IndexPromotion, IndexVersion, utcnow
 
 log = structlog.get_logger("ragline.index")
@@ -90,13 +91,17 @@ class IndexManager:
         embedder: Embedder | None,
         knowledge: Knowledge,
         alias: str,
+        retrieval_mode: RetrievalMode = "dense",
     ) -> None:
-        """Listing, promoting and diffing need no embedder; building does (load it then)."""
+        """Listing, promoting and diffing need no embedder; building does (load it then).
+        The smoke evaluation retrieves the way the pipeline will (retrieval_mode)."""
         self.engine = engine
         self.store = store
         self.embedder = embedder
         self.knowledge = knowledge
         self.alias = alias
+        self.retrieval_mode = retrieval_mode
+        self.lexical = LexicalEncoder()
 
     @property
     def _embedder(self) -> Embedder:
@@ -142,6 +147,7 @@ class IndexManager:
             return None
         same = (
             manifest.status == "ready"
+            and self.store.has_lexical(manifest.collection)  # else built before hybrid search
             and manifest.source_checksum == source_checksum(read_folder(folder))
             and manifest.embedding_model == self.knowledge.embedding_model
             and manifest.chunker == self.knowledge.chunking.model_dump()
@@ -250,7 +256,7 @@ class IndexManager:
         self, documents: list[Document], reusable: _Reusable, progress: Progress
     ) -> list[_Point]:
         """Every point of the new version; those without a vector still need embedding."""
-        count = self._embedder.count_tokens
+        count, truncate = self._embedder.count_tokens, self._embedder.truncate
         points: list[_Point] = []
         for done, document in enumerate(documents, start=1):
             previous = reusable.documents.get(document.id)
@@ -258,7 +264,7 @@ class IndexManager:
                 kept = sorted(previous[1], key=lambda p: int(p.payload.get("chunk_index", 0)))
                 points += [_Point(dict(p.payload), p.vector) for p in kept]
             else:
-                for chunk in chunk_document(document, self.knowledge.chunking, count):
+                for chunk in chunk_document(document, self.knowledge.chunking, count, truncate):
                     points.append(
                         _Point(_payload(document, chunk), reusable.vectors.get(chunk.content_hash))
                     )
@@ -266,7 +272,12 @@ class IndexManager:
         return points
 
     def _write(self, collection: str, points: list[_Point], progress: Progress) -> None:
+        """Embed what has no vector yet, weigh every chunk's terms (BM25 needs this
+        version's average chunk length, so lexical vectors are never reused) and upsert, in
+        batches."""
         embedder = self._embedder
+        terms = [len(self.lexical.terms(p.payload["text"])) for p in points]
+        average_length = sum(terms) / len(terms) if terms else 1.0
         for start in range(0, len(points), UPSERT_BATCH):
             batch = points[start : start + UPSERT_BATCH]
             missing = [p for p in batch if p.vector is None]
@@ -278,6 +289,7 @@ class IndexManager:
                 collection,
                 [p.payload for p in batch],
                 [p.vector for p in batch if p.vector is not None],
+                lexical=[self.lexical.document(p.payload["text"], average_length) for p in batch],
             )
             progress("chunks", start + len(batch), len(points))
 
@@ -302,7 +314,12 @@ class IndexManager:
             for query in gate.smoke_queries:
                 vector = self._embedder.embed_one(query.question).tolist()
                 found = self.store.search_collection(
-                    collection, vector, gate.smoke_top_k, query.groups
+                    collection,
+                    vector,
+                    gate.smoke_top_k,
+                    query.groups,
+                    lexical=self.lexical.query(query.question),
+                    mode=self.retrieval_mode,
                 )
                 if not {p.document_id for p in found} & set(query.expected_documents):
                     missed.append(query.question)
@@ -417,6 +434,11 @@ class IndexManager:
         self, manifest: IndexVersion, action: str, *, forced: bool, reason: str, by: str
     ) -> IndexVersion:
         previous = self.active_version()
+        if previous == manifest.version:
+            # Already there (a retried deploy): recording it would make the version its own
+            # rollback target and leave the real previous one unprotected from gc.
+            log.info("index_already_active", version=manifest.version)
+            return manifest
         self.store.point_alias(self.alias, manifest.collection)
         with Session(self.engine, expire_on_commit=False) as session:
             session.add(

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ragline.knowledge.embedder import Embedder, Vectors
-from ragline.knowledge.store import KnowledgeStore, Passage
+from ragline.knowledge.lexical import LexicalEncoder
+from ragline.knowledge.store import KnowledgeStore, Passage, RetrievalMode
 
 
 @dataclass(frozen=True)
@@ -17,14 +18,21 @@ class Retrieval:
 
 
 class Retriever:
-    def __init__(self, embedder: Embedder, store: KnowledgeStore) -> None:
+    def __init__(
+        self, embedder: Embedder, store: KnowledgeStore, mode: RetrievalMode = "dense"
+    ) -> None:
         self.embedder = embedder
         self.store = store
+        self.mode = mode
+        self.lexical = LexicalEncoder()
 
     def retrieve(
         self, question: str, alias: str, top_k: int, groups: Sequence[str] = ("everyone",)
     ) -> Retrieval:
-        """Passages the caller's document groups may see, best first."""
+        """Passages the caller's document groups may see, best first (by self.mode)."""
         vector = self.embedder.embed_one(question)
-        collection, passages = self.store.search(alias, vector.tolist(), top_k, groups)
+        lexical = self.lexical.query(question) if self.mode != "dense" else None
+        collection, passages = self.store.search(
+            alias, vector.tolist(), top_k, groups, lexical=lexical, mode=self.mode
+        )
         return Retrieval(index_version=collection, passages=passages, question_vector=vector)

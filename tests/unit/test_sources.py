@@ -126,7 +126,7 @@ def test_pdf_text_and_title_from_metadata(tmp_path: Path) -> None:
     assert doc.title == "Tiny Refund Policy"
     assert doc.text == "Refunds are paid within 14 days."
     raw = (FIXTURES / "tiny.pdf").read_bytes()
-    assert doc.content_hash == hashlib.sha256(raw).hexdigest()
+    assert doc.content_hash == hashlib.sha256(b"policy.pdf\0" + raw).hexdigest()
 
 
 def test_pdf_pages_joined_and_title_from_file_name(tmp_path: Path) -> None:
@@ -193,7 +193,8 @@ def test_jsonl_corpus_in_the_root_keeps_bare_ids(tmp_path: Path) -> None:
     first, second, third = docs
     assert (first.title, first.text, first.source) == ("First", "Alpha text.", "corpus.jsonl")
     assert first.allowed_groups == ("everyone",)
-    assert first.content_hash == hashlib.sha256(json.dumps(lines[0]).encode()).hexdigest()
+    expected = hashlib.sha256(b"corpus.jsonl\0" + json.dumps(lines[0]).encode()).hexdigest()
+    assert first.content_hash == expected
     assert second.title == "7"
     assert second.tags == ("t",)
     assert second.metadata == {"source_url": "https://x"}

@@ -1,0 +1,129 @@
+"""The operator's path through `ragline index …` as real subprocesses: a fresh data folder,
+a copy of a few handbook files and a config whose smoke set fits them."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import HANDBOOK, REPO
+from tests.support.processes import ragline_env, run_ragline
+
+FILES = [
+    "hr/annual-leave.md",
+    "hr/training-budget.md",
+    "product/free-trials.md",
+    "security/passwords-and-mfa.md",
+]
+SMOKE = [
+    {
+        "question": "How many days of annual leave do employees get?",
+        "expected_documents": ["hr/annual-leave"],
+    },
+    {
+        "question": "How much is the yearly training budget?",
+        "expected_documents": ["hr/training-budget"],
+    },
+    {
+        "question": "Is multi-factor authentication mandatory?",
+        "expected_documents": ["security/passwords-and-mfa"],
+    },
+]
+BUILT = re.compile(
+    r"built v(?P<version>\d+) \(kb_v\d+\): (?P<documents>\d+) documents, (?P<chunks>\d+) chunks "
+    r"\((?P<reused>\d+) reused, (?P<embedded>\d+) embedded\)"
+)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    docs = tmp_path / "docs"
+    for name in FILES:
+        (docs / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(HANDBOOK / name, docs / name)
+    config = yaml.safe_load((REPO / "ragline.yaml").read_text())
+    config["knowledge"]["gate"]["smoke_queries"] = SMOKE
+    config_path = tmp_path / "ragline.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    return docs, ragline_env(tmp_path / "data", RAGLINE_CONFIG=str(config_path))
+
+
+def ragline(*args: str, env: dict[str, str], code: int = 0) -> subprocess.CompletedProcess[str]:
+    result = run_ragline(*args, env=env)
+    assert result.returncode == code, (
+        f"ragline {' '.join(args)}: exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    )
+    return result
+
+
+def built(result: subprocess.CompletedProcess[str]) -> dict[str, int]:
+    match = BUILT.search(result.stdout)
+    assert match, result.stdout
+    print(result.stdout.splitlines()[0])  # the build's duration is on this line
+    assert "checks passed" in result.stdout, result.stdout
+    return {k: int(v) for k, v in match.groupdict().items()}
+
+
+def listing(env: dict[str, str]) -> list[str]:
+    return ragline("index", "list", env=env).stdout.splitlines()
+
+
+def test_build_reuse_diff_promote_rollback_and_gc(workspace: tuple[Path, dict[str, str]]) -> None:
+    docs, env = workspace
+
+    first = ragline("index", "build", str(docs), "--promote", env=env)
+    v1 = built(first)
+    assert (v1["version"], v1["documents"], v1["reused"]) == (1, len(FILES), 0)
+    assert v1["embedded"] == v1["chunks"] > 0
+    assert "promoted v1 to 'approved-knowledge-base'" in first.stdout
+
+    second = built(ragline("index", "build", str(docs), env=env))
+    assert second == {**v1, "version": 2, "reused": v1["chunks"], "embedded": 0}
+
+    leave = docs / "hr" / "annual-leave.md"
+    leave.write_text(
+        leave.read_text() + "\n## Leave for volunteering\n\nEmployees get 2 extra days "
+        "of paid leave each year for volunteering with a registered charity.\n"
+    )
+    third = built(ragline("index", "build", str(docs), env=env))
+    assert third["version"] == 3
+    assert third["chunks"] > v1["chunks"]
+    assert 0 < third["embedded"] < third["chunks"]
+    assert third["reused"] + third["embedded"] == third["chunks"]
+
+    diff = ragline("index", "diff", "1", "3", env=env)
+    assert diff.stdout.splitlines() == ["~ hr/annual-leave"]
+    assert "0 added, 0 removed, 1 changed" in diff.stderr
+    assert ragline("index", "diff", "1", "2", env=env).stdout == ""
+
+    assert "promoted v3" in ragline("index", "promote", "3", env=env).stdout
+    rolled = ragline("index", "rollback", "--reason", "volunteering text not approved", env=env)
+    assert "now points at v1" in rolled.stdout
+
+    lines = listing(env)
+    assert [line[:4] for line in lines] == ["* v1", "  v2", "  v3"]
+    assert all(" ready " in line and "checks=pass" in line for line in lines)
+
+    missing = ragline("index", "promote", "99", env=env, code=66)
+    assert "index version 99 does not exist" in missing.stderr
+
+    empty = docs.parent / "empty"
+    empty.mkdir()
+    refused = ragline("index", "build", str(empty), env=env, code=65)
+    assert f"ragline: error: {empty} holds no documents ragline can read" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert listing(env) == lines
+
+    # Kept: v1 (active) and v3 (the previous one, and the newest ready); v2 goes.
+    gc = ragline("index", "gc", "--keep", "1", env=env)
+    assert gc.stdout.strip() == "dropped v2"
+    after = listing(env)
+    assert after[0] == lines[0] and after[2] == lines[2]
+    assert after[1].startswith("  v2") and " deleted " in after[1]
+    assert ragline("index", "gc", "--keep", "1", env=env).stdout.strip() == "nothing to drop"
+    assert "now points at v3" in ragline("index", "rollback", env=env).stdout
