@@ -77,4 +77,4 @@ class Embedder:
     def count_tokens(self, text: str) -> int:
         """Word pieces without the [CLS]/[SEP] the model adds (two more)."""
         with self._lock:
-            return len(self._tokenizer.encode(text, add_special_tokens=False))
+            return len(self._tokenizer.encode(text, add_special_tokens=False, verbose=False))

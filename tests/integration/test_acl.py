@@ -12,22 +12,20 @@ from sqlalchemy.engine import Engine
 
 from ragline.accounts import Principal
 from ragline.admission import Admission
-from ragline.budget import BudgetBook
 from ragline.config import Gate, RaglineConfig, SmokeQuery
 from ragline.db import create_schema, make_engine
-from ragline.jobs import JobRepository
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore, Passage, RetrievalMode
 from ragline.knowledge.versions import IndexManager
 from ragline.models import Job
 from ragline.pipeline.generate import ChosenModel
-from ragline.pipeline.prompts import PromptTemplate
 from ragline.pipeline.providers.openai_compatible import OpenAICompatibleGenerator
 from ragline.pipeline.retrieve import Retriever
 from ragline.pipeline.runner import Pipeline
 from ragline.pipeline.validate import JobRequest
-from tests.conftest import REPO, make_tenant
+from tests.conftest import make_tenant
 from tests.support.fake_model import FakeModelServer
+from tests.support.pipelines import pipeline_for
 
 PUBLIC = "finance/bonus-policy"
 RESTRICTED = "finance/bonus-pool-2025"
@@ -213,15 +211,7 @@ def _pipeline(
     model = ChosenModel(
         "production-default", spec, OpenAICompatibleGenerator(spec, fake_model.base_url)
     )
-    return Pipeline(
-        config=config,
-        jobs=JobRepository(engine),
-        retriever=Retriever(embedder, store),
-        model=model,
-        prompt=PromptTemplate.load(REPO / "prompts", "answer"),
-        budgets=BudgetBook(engine, config.budgets),
-        downgrade=None,
-    )
+    return pipeline_for(engine, config, model, store, embedder)
 
 
 def _ask(

@@ -45,14 +45,13 @@ from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
 from ragline.models import BudgetCounter, BudgetLimit, Job, JobStatus, UsageRecord
 from ragline.pipeline.generate import ChosenModel
-from ragline.pipeline.prompts import PromptTemplate
 from ragline.pipeline.providers.extractive import ExtractiveGenerator
 from ragline.pipeline.providers.openai_compatible import OpenAICompatibleGenerator
-from ragline.pipeline.retrieve import Retriever
 from ragline.pipeline.runner import Pipeline
 from ragline.pipeline.validate import JobRequest
 from tests.conftest import REPO, make_tenant
 from tests.support.fake_model import FakeModelServer
+from tests.support.pipelines import pipeline_for
 
 LEAVE = "How many days of annual leave do employees get?"
 FEATURE = "hr-bot"
@@ -106,25 +105,6 @@ def _fake(config: RaglineConfig, fake_model: FakeModelServer, client: httpx.Clie
     spec = config.models["fake"]
     return ChosenModel(
         "fake", spec, OpenAICompatibleGenerator(spec, fake_model.base_url, client=client)
-    )
-
-
-def _pipeline(
-    engine: Engine,
-    config: RaglineConfig,
-    model: ChosenModel,
-    store: KnowledgeStore,
-    embedder: Embedder,
-    downgrade: ChosenModel | None = None,
-) -> Pipeline:
-    return Pipeline(
-        config=config,
-        jobs=JobRepository(engine),
-        retriever=Retriever(embedder, store),
-        model=model,
-        prompt=PromptTemplate.load(REPO / "prompts", "answer"),
-        budgets=BudgetBook(engine, config.budgets),
-        downgrade=downgrade,
     )
 
 
@@ -521,7 +501,7 @@ def test_answered_job_settles_its_reported_usage(
     http_client: httpx.Client,
 ) -> None:
     config = _config(features={"default": {"monthly": 100.0}})
-    pipeline = _pipeline(
+    pipeline = pipeline_for(
         engine, config, _fake(config, fake_model, http_client), handbook_store, embedder
     )
     principal, _ = make_tenant(engine, "acme")
@@ -567,7 +547,7 @@ def test_over_budget_with_reject_rejects_without_calling_the_model(
     http_client: httpx.Client,
 ) -> None:
     config = _config(on_exceeded="reject")
-    pipeline = _pipeline(
+    pipeline = pipeline_for(
         engine, config, _fake(config, fake_model, http_client), handbook_store, embedder
     )
     job = _exhausted(engine, pipeline)
@@ -593,7 +573,7 @@ def test_over_budget_with_route_to_human_escalates(
     http_client: httpx.Client,
 ) -> None:
     config = _config(on_exceeded="route_to_human")
-    pipeline = _pipeline(
+    pipeline = pipeline_for(
         engine, config, _fake(config, fake_model, http_client), handbook_store, embedder
     )
     job = _exhausted(engine, pipeline)
@@ -617,7 +597,7 @@ def test_per_request_cap_also_rejects(
     http_client: httpx.Client,
 ) -> None:
     config = _config(per_request={"max_tokens": 100})  # the prompt alone is larger
-    pipeline = _pipeline(
+    pipeline = pipeline_for(
         engine, config, _fake(config, fake_model, http_client), handbook_store, embedder
     )
     principal, _ = make_tenant(engine, "acme")
@@ -643,7 +623,7 @@ def test_over_budget_with_downgrade_answers_with_the_cheaper_model(
     extractive = ChosenModel(
         "extractive", config.models["extractive"], ExtractiveGenerator(embedder)
     )
-    pipeline = _pipeline(
+    pipeline = pipeline_for(
         engine,
         config,
         _fake(config, fake_model, http_client),
@@ -674,7 +654,7 @@ def test_model_error_releases_the_reservation(
 ) -> None:
     fake_model.behaviour.mode = "error"
     config = _config(features={"default": {"daily": 50.0}})
-    pipeline = _pipeline(
+    pipeline = pipeline_for(
         engine, config, _fake(config, fake_model, http_client), handbook_store, embedder
     )
     principal, _ = make_tenant(engine, "acme")
@@ -700,7 +680,7 @@ def test_a_dead_attempts_reservation_is_released(
     http_client: httpx.Client,
 ) -> None:
     config = _config(features={"default": {"daily": 50.0}})
-    pipeline = _pipeline(
+    pipeline = pipeline_for(
         engine, config, _fake(config, fake_model, http_client), handbook_store, embedder
     )
     principal, _ = make_tenant(engine, "acme")
@@ -727,7 +707,7 @@ def test_a_slow_attempt_settling_after_its_lease_does_not_free_budget_twice(
     http_client: httpx.Client,
 ) -> None:
     config = _config(accounts={"default": {"daily": 1.0}})
-    pipeline = _pipeline(
+    pipeline = pipeline_for(
         engine, config, _fake(config, fake_model, http_client), handbook_store, embedder
     )
     principal, _ = make_tenant(engine, "acme")
@@ -789,7 +769,7 @@ def test_concurrent_jobs_never_overshoot_the_caps(
         max_tokens=16,
         top_k=1,
     )
-    pipeline = _pipeline(
+    pipeline = pipeline_for(
         engine, config, _fake(config, fake_model, http_client), handbook_store, embedder
     )
     principal, _ = make_tenant(engine, "acme")

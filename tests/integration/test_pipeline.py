@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Engine
 
-from ragline.budget import BudgetBook
 from ragline.config import ModelSpec, RaglineConfig, parse_config
 from ragline.jobs import JobRepository
 from ragline.knowledge.embedder import Embedder
@@ -21,13 +20,13 @@ from ragline.pipeline.generate import ChosenModel
 from ragline.pipeline.prompts import PromptTemplate
 from ragline.pipeline.providers.extractive import ExtractiveGenerator
 from ragline.pipeline.providers.openai_compatible import OpenAICompatibleGenerator
-from ragline.pipeline.retrieve import Retriever
 from ragline.pipeline.runner import Pipeline
 from ragline.pipeline.validate import JobRequest
 from ragline.runtime import Core, choose_model, effective_spec
 from ragline.settings import Settings
 from tests.conftest import REPO, make_tenant
 from tests.support.fake_model import FakeModelServer
+from tests.support.pipelines import pipeline_for
 
 LEAVE = "How many days of annual leave do employees get?"
 OFF_TOPIC = "Which football team won the 1998 world cup?"
@@ -40,24 +39,6 @@ def _variant(config: RaglineConfig, **sections: dict[str, Any]) -> RaglineConfig
     for section, values in sections.items():
         data["assistant_pipeline"][section].update(values)
     return parse_config(data)
-
-
-def _pipeline(
-    engine: Engine,
-    config: RaglineConfig,
-    model: ChosenModel,
-    store: KnowledgeStore,
-    embedder: Embedder,
-) -> Pipeline:
-    return Pipeline(
-        config=config,
-        jobs=JobRepository(engine),
-        retriever=Retriever(embedder, store),
-        model=model,
-        prompt=PromptTemplate.load(REPO / "prompts", "answer"),
-        budgets=BudgetBook(engine, config.budgets),
-        downgrade=None,
-    )
 
 
 def _extractive(embedder: Embedder) -> ChosenModel:
@@ -108,7 +89,7 @@ def test_extractive_answers_with_citations_and_versions(
     handbook_store: KnowledgeStore,
     embedder: Embedder,
 ) -> None:
-    pipeline = _pipeline(engine, repo_config, _extractive(embedder), handbook_store, embedder)
+    pipeline = pipeline_for(engine, repo_config, _extractive(embedder), handbook_store, embedder)
     job = _submit(pipeline)
 
     status, stored = _run(pipeline, job)
@@ -143,7 +124,7 @@ def test_extractive_off_topic_is_escalated_for_review(
     handbook_store: KnowledgeStore,
     embedder: Embedder,
 ) -> None:
-    pipeline = _pipeline(engine, repo_config, _extractive(embedder), handbook_store, embedder)
+    pipeline = pipeline_for(engine, repo_config, _extractive(embedder), handbook_store, embedder)
     job = _submit(pipeline, OFF_TOPIC)
 
     status, stored = _run(pipeline, job)
@@ -164,7 +145,7 @@ def test_answer_with_warning_answers_low_confidence(
     embedder: Embedder,
 ) -> None:
     config = _variant(repo_config, fallback={"on_low_confidence": "answer_with_warning"})
-    pipeline = _pipeline(sqlite_engine, config, _extractive(embedder), handbook_store, embedder)
+    pipeline = pipeline_for(sqlite_engine, config, _extractive(embedder), handbook_store, embedder)
     job = _submit(pipeline, OFF_TOPIC)
 
     status, stored = _run(pipeline, job)
@@ -186,7 +167,7 @@ def test_remote_model_answer_is_answered_and_cited(
 ) -> None:
     fake_model.behaviour.reply = "Employees receive 25 days of paid annual leave [1]."
     generator = _remote(fake_model, repo_config)
-    pipeline = _pipeline(sqlite_engine, repo_config, generator, handbook_store, embedder)
+    pipeline = pipeline_for(sqlite_engine, repo_config, generator, handbook_store, embedder)
     job = _submit(pipeline)
 
     status, stored = _run(pipeline, job)
@@ -219,7 +200,7 @@ def test_model_slower_than_generation_timeout_escalates_timeout(
 ) -> None:
     fake_model.behaviour.delay_s = 1.5
     config = _variant(repo_config, generation={"timeout_ms": 300})
-    pipeline = _pipeline(
+    pipeline = pipeline_for(
         sqlite_engine, config, _remote(fake_model, config), handbook_store, embedder
     )
     job = _submit(pipeline)
@@ -247,7 +228,7 @@ def test_model_call_is_bounded_by_the_job_deadline(
 ) -> None:
     # generation.timeout_ms is 9 s, but the job has about 1 s left: the remaining budget wins.
     fake_model.behaviour.mode = "hang"
-    pipeline = _pipeline(
+    pipeline = pipeline_for(
         sqlite_engine, repo_config, _remote(fake_model, repo_config), handbook_store, embedder
     )
     job = _submit(pipeline, deadline=timedelta(seconds=1))
@@ -273,7 +254,7 @@ def test_model_failure_escalates_model_error(
 ) -> None:
     fake_model.behaviour.mode = mode
     fake_model.behaviour.status = status
-    pipeline = _pipeline(
+    pipeline = pipeline_for(
         sqlite_engine, repo_config, _remote(fake_model, repo_config), handbook_store, embedder
     )
     job = _submit(pipeline)
@@ -308,7 +289,7 @@ def test_ungrounded_model_answer_is_escalated(
     reply: str,
 ) -> None:
     fake_model.behaviour.reply = reply
-    pipeline = _pipeline(
+    pipeline = pipeline_for(
         sqlite_engine, repo_config, _remote(fake_model, repo_config), handbook_store, embedder
     )
     job = _submit(pipeline)
@@ -333,7 +314,7 @@ def test_expired_job_is_escalated_without_calling_the_model(
     embedder: Embedder,
     fake_model: FakeModelServer,
 ) -> None:
-    pipeline = _pipeline(
+    pipeline = pipeline_for(
         sqlite_engine, repo_config, _remote(fake_model, repo_config), handbook_store, embedder
     )
     job = _submit(pipeline, deadline=timedelta(milliseconds=1))
@@ -359,7 +340,7 @@ def test_answer_job_twice_runs_once(
     embedder: Embedder,
     fake_model: FakeModelServer,
 ) -> None:
-    pipeline = _pipeline(
+    pipeline = pipeline_for(
         engine, repo_config, _remote(fake_model, repo_config), handbook_store, embedder
     )
     job = _submit(pipeline)
@@ -384,7 +365,7 @@ def test_answer_job_unknown_id_returns_none(
     handbook_store: KnowledgeStore,
     embedder: Embedder,
 ) -> None:
-    pipeline = _pipeline(
+    pipeline = pipeline_for(
         sqlite_engine, repo_config, _extractive(embedder), handbook_store, embedder
     )
     assert pipeline.answer_job("0" * 32) is None
@@ -411,7 +392,7 @@ def test_invalid_stored_question_is_rejected(
     question: str,
     user_id: str | None,
 ) -> None:
-    pipeline = _pipeline(
+    pipeline = pipeline_for(
         sqlite_engine, repo_config, _remote(fake_model, repo_config), handbook_store, embedder
     )
     job = _submit(pipeline, question, user_id=user_id)
@@ -473,7 +454,7 @@ def test_choose_model_with_endpoint_calls_it(
     assert isinstance(chosen.generator, OpenAICompatibleGenerator)
     assert chosen.generator.model_id == LLAMA
 
-    pipeline = _pipeline(sqlite_engine, repo_config, chosen, handbook_store, embedder)
+    pipeline = pipeline_for(sqlite_engine, repo_config, chosen, handbook_store, embedder)
     status, stored = _run(pipeline, _submit(pipeline))
     assert status == JobStatus.ANSWERED
     assert stored.model_id == LLAMA
