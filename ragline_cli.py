@@ -12,10 +12,12 @@ from indexer.cli import app as index_app
 from ragline.errors import (
     ConfigError,
     Conflict,
+    Forbidden,
     InvalidInput,
     NotFound,
     RaglineError,
     TransientError,
+    Unauthenticated,
 )
 from workers.cli import worker
 
@@ -36,6 +38,8 @@ EXIT_CODES: dict[type[RaglineError], int] = {
     NotFound: 66,  # EX_NOINPUT
     TransientError: 75,  # EX_TEMPFAIL
     Conflict: 73,  # EX_CANTCREAT
+    Unauthenticated: 77,  # EX_NOPERM
+    Forbidden: 77,
 }
 
 

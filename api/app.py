@@ -18,6 +18,7 @@ from ragline.accounts import Accounts
 from ragline.admission import Admission
 from ragline.budget import BudgetBook
 from ragline.jobs import JobRepository
+from ragline.knowledge.versions import IndexManager
 from ragline.ratelimit import RateLimiter
 
 log = structlog.get_logger("ragline.api")
@@ -40,10 +41,11 @@ class ApiServices:
     mode: str
     health_checks: dict[str, HealthCheck]
     background: list[Background] = field(default_factory=list)
+    index: IndexManager | None = None  # only where this process owns the store
 
 
 def create_app(services: ApiServices) -> FastAPI:
-    from api.routes import admin, health, jobs, reviews, usage
+    from api.routes import admin, health, index, jobs, reviews, usage
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -82,6 +84,6 @@ def create_app(services: ApiServices) -> FastAPI:
         response.headers["X-Request-ID"] = request_id
         return response
 
-    for module in (jobs, reviews, usage, admin, health):
+    for module in (jobs, reviews, usage, admin, index, health):
         app.include_router(module.router(services))
     return app

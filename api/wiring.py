@@ -14,7 +14,7 @@ from ragline.errors import IndexNotReady
 from ragline.knowledge.store import KnowledgeStore
 from ragline.pipeline.runner import Pipeline
 from ragline.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
-from ragline.runtime import Core, effective_spec
+from ragline.runtime import Core, build_index_manager, effective_spec
 from workers import broker as brokers
 from workers.process import AnsweringWorkers
 
@@ -61,7 +61,13 @@ def build_services(
         if core.settings.redis_url
         else LocalRateLimiter(core.config.rate_limits)
     )
+    index = None
+    if pipeline is not None and store is not None:
+        # The process that owns the store (embedded mode) also builds into it, with the
+        # embedder it already has: `ragline index … --via-server`.
+        index = build_index_manager(core, store, pipeline.retriever.embedder)
     return ApiServices(
+        index=index,
         admission=Admission(
             core.config,
             core.jobs,

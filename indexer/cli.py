@@ -6,13 +6,15 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from indexer.progress import terminal_progress
+from indexer.remote import IndexServer
+from ragline.errors import TransientError
 from ragline.knowledge.embedder import Embedder
-from ragline.knowledge.versions import IndexManager
+from ragline.knowledge.versions import IndexManager, VersionDiff, VersionListing
 from ragline.models import IndexVersion
 from ragline.observability import configure_logging
 from ragline.runtime import build_core, build_index_manager, open_store
@@ -24,13 +26,40 @@ app = typer.Typer(
 )
 
 
+ViaServer = Annotated[
+    bool,
+    typer.Option(
+        "--via-server",
+        help="run it in the server that owns the store (embedded mode); needs RAGLINE_KEY",
+    ),
+]
+ServerUrl = Annotated[
+    str | None, typer.Option("--server", help="default http://RAGLINE_HOST:RAGLINE_PORT")
+]
+Key = Annotated[
+    str | None, typer.Option("--key", envvar="RAGLINE_KEY", help="a key with the indexer role")
+]
+
+
+def _server(url: str | None, key: str | None) -> IndexServer:
+    settings = load_settings()
+    return IndexServer(url or f"http://{settings.host}:{settings.port}", key)
+
+
 @contextmanager
 def _manager() -> Iterator[IndexManager]:
     """An index manager without the embedding model; `build` loads it only when it builds."""
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
     core = build_core(settings)
-    store = open_store(settings)
+    try:
+        store = open_store(settings)
+    except TransientError as error:
+        core.close()
+        raise TransientError(
+            f"{error}. The running server can do it: add --via-server (with RAGLINE_KEY set to "
+            "a key with the indexer role, e.g. the demo key in the data folder)"
+        ) from None
     try:
         yield build_index_manager(core, store, embedder=None)
     finally:
@@ -38,7 +67,9 @@ def _manager() -> Iterator[IndexManager]:
         core.close()
 
 
-def _describe(m: IndexVersion) -> str:
+def _describe(m: IndexVersion | dict[str, Any]) -> str:
+    if isinstance(m, dict):
+        m = IndexVersion.model_validate(m)
     checks = m.checks or {}
     verdict = "checks passed" if checks.get("passed") else "CHECKS FAILED"
     smoke = checks.get("smoke", {})
@@ -57,8 +88,19 @@ def build(
     if_changed: Annotated[
         bool, typer.Option(help="do nothing when the active version has the same sources")
     ] = False,
+    via_server: ViaServer = False,
+    server: ServerUrl = None,
+    key: Key = None,
 ) -> None:
     """Build a new index version (collection kb_vN) from FOLDER, reusing unchanged vectors."""
+    if via_server:
+        built = _server(server, key).build(str(folder.resolve()), promote)
+        typer.echo(f"built {_describe(built)}")
+        for failure in built.get("checks", {}).get("failures", []):
+            typer.echo(f"  check failed: {failure}", err=True)
+        if built.get("active"):
+            typer.echo(f"promoted v{built['version']}")
+        return
     with _manager() as manager:
         if if_changed and (current := manager.unchanged_since_active(folder)) is not None:
             typer.echo(f"v{current.version} is active and up to date with {folder}; nothing to do")
@@ -79,8 +121,15 @@ def promote_version(
     version: Annotated[int, typer.Argument(help="version number N of kb_vN")],
     force: Annotated[bool, typer.Option(help="promote although the checks failed")] = False,
     reason: Annotated[str, typer.Option(help="why (required with --force; recorded)")] = "",
+    via_server: ViaServer = False,
+    server: ServerUrl = None,
+    key: Key = None,
 ) -> None:
     """Point the alias at VERSION (it must have passed its checks, or --force --reason)."""
+    if via_server:
+        _server(server, key).promote(version, force, reason)
+        typer.echo(f"promoted v{version}")
+        return
     with _manager() as manager:
         manager.promote(version, force=force, reason=reason)
         typer.echo(f"promoted v{version} to '{manager.alias}'")
@@ -89,52 +138,74 @@ def promote_version(
 @app.command()
 def rollback(
     reason: Annotated[str, typer.Option(help="why (recorded)")] = "",
+    via_server: ViaServer = False,
+    server: ServerUrl = None,
+    key: Key = None,
 ) -> None:
     """Point the alias back at the version it pointed at before."""
+    if via_server:
+        restored = _server(server, key).rollback(reason)
+        typer.echo(f"rolled back: the alias now points at v{restored['version']}")
+        return
     with _manager() as manager:
         manifest = manager.rollback(reason=reason)
         typer.echo(f"rolled back: '{manager.alias}' now points at v{manifest.version}")
 
 
 @app.command("list")
-def list_versions() -> None:
+def list_versions(via_server: ViaServer = False, server: ServerUrl = None, key: Key = None) -> None:
     """Show every version, its status, counts and checks; * marks the active one."""
+    if via_server:
+        rows = _server(server, key).versions()
+        listings = [VersionListing(IndexVersion.model_validate(r), bool(r["active"])) for r in rows]
+        _print_versions(listings)
+        return
     with _manager() as manager:
-        listings = manager.list_versions()
-        if not listings:
-            typer.echo("no index versions yet: run `ragline index build FOLDER --promote`")
-            return
-        for listing in listings:
-            m = listing.manifest
-            mark = "*" if listing.active else " "
-            checks = "-" if not m.checks else ("pass" if m.checks.get("passed") else "FAIL")
-            typer.echo(
-                f"{mark} v{m.version:<4} {m.status:<9} checks={checks:<4} "
-                f"docs={m.document_count:<6} chunks={m.chunk_count:<7} "
-                f"reused={m.reused_chunks:<7} created={m.created_at:%Y-%m-%d %H:%M:%S} {m.source}"
-            )
+        _print_versions(manager.list_versions())
+
+
+def _print_versions(listings: list[VersionListing]) -> None:
+    if not listings:
+        typer.echo("no index versions yet: run `ragline index build FOLDER --promote`")
+        return
+    for listing in listings:
+        m = listing.manifest
+        mark = "*" if listing.active else " "
+        checks = "-" if not m.checks else ("pass" if m.checks.get("passed") else "FAIL")
+        typer.echo(
+            f"{mark} v{m.version:<4} {m.status:<9} checks={checks:<4} "
+            f"docs={m.document_count:<6} chunks={m.chunk_count:<7} "
+            f"reused={m.reused_chunks:<7} created={m.created_at:%Y-%m-%d %H:%M:%S} {m.source}"
+        )
 
 
 @app.command()
 def diff(
     a: Annotated[int, typer.Argument(help="older version")],
     b: Annotated[int, typer.Argument(help="newer version")],
+    via_server: ViaServer = False,
+    server: ServerUrl = None,
+    key: Key = None,
 ) -> None:
     """Documents added, removed and changed from version A to version B."""
-    with _manager() as manager:
-        changes = manager.diff(a, b)
-        for mark, documents in (
-            ("+", changes.added),
-            ("-", changes.removed),
-            ("~", changes.changed),
-        ):
-            for document in documents:
-                typer.echo(f"{mark} {document}")
-        typer.echo(
-            f"v{a} -> v{b}: {len(changes.added)} added, {len(changes.removed)} removed, "
-            f"{len(changes.changed)} changed",
-            err=True,
-        )
+    if via_server:
+        found = _server(server, key).diff(a, b)
+        changes = VersionDiff(found["added"], found["removed"], found["changed"])
+    else:
+        with _manager() as manager:
+            changes = manager.diff(a, b)
+    for mark, documents in (
+        ("+", changes.added),
+        ("-", changes.removed),
+        ("~", changes.changed),
+    ):
+        for document in documents:
+            typer.echo(f"{mark} {document}")
+    typer.echo(
+        f"v{a} -> v{b}: {len(changes.added)} added, {len(changes.removed)} removed, "
+        f"{len(changes.changed)} changed",
+        err=True,
+    )
 
 
 @app.command()

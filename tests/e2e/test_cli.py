@@ -3,6 +3,8 @@ fresh data folder, then questions over HTTP (what `make run` does)."""
 
 from __future__ import annotations
 
+import re
+import shutil
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -97,6 +99,61 @@ def test_the_store_is_owned_by_the_server_and_the_indexer_says_so(
     result = run_ragline("index", "list", env=ragline_env(data_dir))
     assert result.returncode == 75
     assert "open in another process" in result.stderr
+
+
+def test_versions_are_built_promoted_and_rolled_back_through_the_running_server(
+    server: tuple[str, subprocess.Popen[str], Path], data_dir: Path, tmp_path: Path
+) -> None:
+    base, _, log_path = server
+    key = (log_path.parent / "demo-key").read_text().strip()
+    env = ragline_env(data_dir, RAGLINE_KEY=key)
+    via = ["--via-server", "--server", base]
+    source = tmp_path / "handbook"
+    shutil.copytree(HANDBOOK, source)
+
+    refused = run_ragline("index", "build", str(source), env=env)
+    assert refused.returncode == 75 and "--via-server" in refused.stderr
+
+    same = run_ragline("index", "build", str(source), *via, env=env)
+    assert same.returncode == 0, same.stderr
+    assert "(249 reused, 0 embedded)" in same.stdout
+    leave = source / "hr" / "annual-leave.md"
+    leave.write_text(leave.read_text().replace("25 days of paid", "28 days of paid"))
+    edited = run_ragline("index", "build", str(source), *via, env=env)
+    assert edited.returncode == 0, edited.stderr
+    assert "1 embedded" in edited.stdout
+    versions = run_ragline("index", "list", *via, env=env).stdout.splitlines()
+    old, new = (int(re.search(r"\bv(\d+)\b", line).group(1)) for line in versions[-2:])  # type: ignore[union-attr]
+    changes = run_ragline("index", "diff", str(old), str(new), *via, env=env)
+    assert changes.stdout.strip() == "~ hr/annual-leave"
+
+    def leave_days() -> str:
+        with httpx.Client(
+            base_url=base, timeout=30, headers={"Authorization": f"Bearer {key}"}
+        ) as client:
+            job_id = client.post(
+                "/v1/jobs",
+                json={
+                    "question": "How many days of annual leave do employees get?",
+                    "user_id": "u",
+                },
+            ).json()["id"]
+
+            def done() -> dict | None:
+                body = client.get(f"/v1/jobs/{job_id}").json()
+                return body if body["status"] not in ("queued", "running") else None
+
+            job = wait_for(done, timeout_s=60)
+        assert job["status"] == "answered", job
+        return str(job["answer"])
+
+    assert run_ragline("index", "promote", str(new), *via, env=env).returncode == 0
+    assert "28 days" in leave_days()
+    rolled = run_ragline("index", "rollback", *via, env=env)
+    assert rolled.returncode == 0, rolled.stderr
+    assert "25 days" in leave_days()
+    no_key = run_ragline("index", "list", *via, env=ragline_env(data_dir))
+    assert no_key.returncode == 77 and "RAGLINE_KEY" in no_key.stderr
 
 
 def test_sigterm_stops_the_server_cleanly(server: tuple[str, subprocess.Popen[str], Path]) -> None:

@@ -274,6 +274,20 @@ ROUTES: dict[tuple[str, str], RouteCase] = {
     ("GET", "/v1/admin/budgets"): RouteCase(
         "/v1/admin/budgets", ADMINS_ONLY, params={"account": "acme"}
     ),
+    # Index operations through the store's owner: the indexer role (and admins).
+    ("POST", "/v1/index/builds"): RouteCase(
+        "/v1/index/builds", ("submitter", "reviewer"), json={"folder": "/no/such/folder"}
+    ),
+    ("GET", "/v1/index/versions"): RouteCase("/v1/index/versions", ("submitter", "reviewer")),
+    ("POST", "/v1/index/promote"): RouteCase(
+        "/v1/index/promote", ("submitter", "reviewer"), json={"version": 99}
+    ),
+    ("POST", "/v1/index/rollback"): RouteCase(
+        "/v1/index/rollback", ("submitter", "reviewer"), json={}
+    ),
+    ("GET", "/v1/index/diff"): RouteCase(
+        "/v1/index/diff", ("submitter", "reviewer"), params={"a": "1", "b": "2"}
+    ),
     ("GET", "/v1/health"): RouteCase("/v1/health", (), public=True),
 }
 PROTECTED = [route for route, case in ROUTES.items() if not case.public]

@@ -1,0 +1,92 @@
+"""Index operations through the process that owns the store (embedded mode: Qdrant local
+allows one owner). `ragline index … --via-server` calls these. Indexer role; the folder is
+read on the server's own filesystem."""
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.auth import authenticator
+from ragline.accounts import Principal
+from ragline.errors import TransientError
+from ragline.knowledge.versions import IndexManager
+from ragline.models import IndexVersion, Role
+
+if TYPE_CHECKING:
+    from api.app import ApiServices
+
+
+class BuildRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    folder: str = Field(min_length=1, max_length=4096)
+    promote: bool = False
+
+
+class PromoteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int = Field(gt=0)
+    force: bool = False
+    reason: str = Field("", max_length=2000)
+
+
+class RollbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field("", max_length=2000)
+
+
+def manifest_view(manifest: IndexVersion, active: bool | None = None) -> dict[str, Any]:
+    view = manifest.model_dump(mode="json")
+    if active is not None:
+        view["active"] = active
+    return view
+
+
+# No `from __future__ import annotations` here: FastAPI must see the real Annotated
+# dependency types defined inside router().
+def router(services: "ApiServices") -> APIRouter:
+    routes = APIRouter(prefix="/v1/index", tags=["index"])
+    authenticate = authenticator(services)
+    one_build_at_a_time = threading.Lock()
+
+    def indexer(caller: Annotated[Principal, Depends(authenticate)]) -> IndexManager:
+        caller.require(Role.INDEXER)
+        if services.index is None:
+            raise TransientError(
+                "this server does not own the knowledge store; run `ragline index …` directly "
+                "(with RAGLINE_QDRANT_URL, any process can build)"
+            )
+        return services.index
+
+    Manager = Annotated[IndexManager, Depends(indexer)]
+
+    @routes.post("/builds", status_code=201)
+    def build(body: BuildRequest, manager: Manager) -> dict[str, Any]:
+        """Build a new version from a folder on the server (waits until it is done)."""
+        with one_build_at_a_time:
+            manifest = manager.build(Path(body.folder))
+            if body.promote:
+                manifest = manager.promote(manifest.version)
+        return manifest_view(manifest, active=manager.active_version() == manifest.version)
+
+    @routes.get("/versions")
+    def versions(manager: Manager) -> list[dict[str, Any]]:
+        return [manifest_view(v.manifest, v.active) for v in manager.list_versions()]
+
+    @routes.post("/promote")
+    def promote(body: PromoteRequest, manager: Manager) -> dict[str, Any]:
+        manifest = manager.promote(body.version, force=body.force, reason=body.reason)
+        return manifest_view(manifest, active=True)
+
+    @routes.post("/rollback")
+    def rollback(body: RollbackRequest, manager: Manager) -> dict[str, Any]:
+        return manifest_view(manager.rollback(reason=body.reason), active=True)
+
+    @routes.get("/diff")
+    def diff(a: int, b: int, manager: Manager) -> dict[str, list[str]]:
+        changes = manager.diff(a, b)
+        return {"added": changes.added, "removed": changes.removed, "changed": changes.changed}
+
+    return routes
