@@ -230,45 +230,29 @@ class KnowledgeStore:
             if lexical is not None
             else None
         )
-        using = DENSE if named else None
+        query: dict[str, Any]
+        if mode == "dense":
+            query = {"query": dense_query, "using": DENSE if named else None}
+        elif mode == "sparse":
+            query = {"query": sparse_query, "using": LEXICAL, "with_vectors": [DENSE]}
+        else:
+            candidates = max(limit * 4, 20)
+            query = {
+                "prefetch": [
+                    models.Prefetch(
+                        query=dense_query, using=DENSE, filter=allowed, limit=candidates
+                    ),
+                    models.Prefetch(
+                        query=sparse_query, using=LEXICAL, filter=allowed, limit=candidates
+                    ),
+                ],
+                "query": models.FusionQuery(fusion=models.Fusion.RRF),
+                "with_vectors": [DENSE],
+            }
         with self._lock:
-            if mode == "dense":
-                result = self._client.query_points(
-                    collection,
-                    query=dense_query,
-                    using=using,
-                    query_filter=allowed,
-                    limit=limit,
-                    with_payload=True,
-                )
-            elif mode == "sparse":
-                result = self._client.query_points(
-                    collection,
-                    query=sparse_query,
-                    using=LEXICAL,
-                    query_filter=allowed,
-                    limit=limit,
-                    with_payload=True,
-                    with_vectors=[DENSE],
-                )
-            else:
-                candidates = max(limit * 4, 20)
-                result = self._client.query_points(
-                    collection,
-                    prefetch=[
-                        models.Prefetch(
-                            query=dense_query, using=DENSE, filter=allowed, limit=candidates
-                        ),
-                        models.Prefetch(
-                            query=sparse_query, using=LEXICAL, filter=allowed, limit=candidates
-                        ),
-                    ],
-                    query=models.FusionQuery(fusion=models.Fusion.RRF),
-                    query_filter=allowed,
-                    limit=limit,
-                    with_payload=True,
-                    with_vectors=[DENSE],
-                )
+            result = self._client.query_points(
+                collection, query_filter=allowed, limit=limit, with_payload=True, **query
+            )
         return [
             Passage(
                 chunk_id=str(p.payload["chunk_id"]),
