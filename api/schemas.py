@@ -30,6 +30,15 @@ class Versions(BaseModel):
     model_id: str | None
     index_version: str | None
 
+    @classmethod
+    def of(cls, job: Job) -> Versions:
+        """The triple that produced (or was to produce) the job's answer."""
+        return cls(
+            prompt_version=job.prompt_version,
+            model_id=job.model_id,
+            index_version=job.index_version,
+        )
+
 
 class JobView(BaseModel):
     id: str
@@ -63,11 +72,7 @@ class JobView(BaseModel):
             answer=job.answer if answered else None,
             citations=[Citation(**c) for c in job.citations] if answered else [],
             confidence=job.confidence,
-            versions=Versions(
-                prompt_version=job.prompt_version,
-                model_id=job.model_id,
-                index_version=job.index_version,
-            ),
+            versions=Versions.of(job),
             stage_timings_ms=job.stage_timings,
             created_at=job.created_at,
             finished_at=job.finished_at,
@@ -104,11 +109,7 @@ class ReviewView(BaseModel):
             draft_citations=[Citation(**c) for c in job.citations],
             confidence=job.confidence,
             passages=job.passages,
-            versions=Versions(
-                prompt_version=job.prompt_version,
-                model_id=job.model_id,
-                index_version=job.index_version,
-            ),
+            versions=Versions.of(job),
         )
 
 
