@@ -53,6 +53,8 @@ class JobView(BaseModel):
     confidence: float | None
     versions: Versions
     stage_timings_ms: dict[str, float]
+    # Per stage (input, passages, output): placeholder counts and policy verdicts by rule id.
+    guardrails: dict[str, Any]
     created_at: datetime
     finished_at: datetime | None
     deadline_at: datetime
@@ -74,6 +76,7 @@ class JobView(BaseModel):
             confidence=job.confidence,
             versions=Versions.of(job),
             stage_timings_ms=job.stage_timings,
+            guardrails=job.guardrails,
             created_at=job.created_at,
             finished_at=job.finished_at,
             deadline_at=job.deadline_at,
@@ -91,6 +94,10 @@ class ReviewView(BaseModel):
     draft_answer: str | None
     draft_citations: list[Citation]
     confidence: float | None
+    # The formula's inputs and each draft sentence's grounding (unsupported ones flagged).
+    confidence_inputs: dict[str, Any]
+    guardrails: dict[str, Any]
+    detail: str | None
     passages: list[dict[str, Any]]
     versions: Versions
 
@@ -108,6 +115,9 @@ class ReviewView(BaseModel):
             draft_answer=job.answer,
             draft_citations=[Citation(**c) for c in job.citations],
             confidence=job.confidence,
+            confidence_inputs=job.confidence_inputs,
+            guardrails=job.guardrails,
+            detail=job.error,
             passages=job.passages,
             versions=Versions.of(job),
         )

@@ -14,7 +14,7 @@ from ragline.errors import IndexNotReady
 from ragline.knowledge.store import KnowledgeStore
 from ragline.pipeline.runner import Pipeline
 from ragline.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
-from ragline.runtime import Core, build_index_manager, effective_spec
+from ragline.runtime import Core, build_guardrails, build_index_manager, effective_spec
 from workers import broker as brokers
 from workers.process import AnsweringWorkers
 
@@ -74,6 +74,8 @@ def build_services(
             brokers.sender(broker),
             budgets,
             effective_spec(core, generation_model),
+            # Admission only redacts; the embedded pipeline's layer does that as well.
+            pipeline.guardrails if pipeline is not None else build_guardrails(core, None),
         ),
         jobs=core.jobs,
         accounts=Accounts(core.engine),

@@ -1,5 +1,8 @@
-"""Admission: authorise, validate, apply backpressure and budgets, store the job, hand it to
-the broker.
+"""Admission: authorise, validate, redact, apply backpressure and budgets, store the job,
+hand it to the broker.
+
+PII and credentials in the question are replaced by placeholders here, before anything is
+stored or logged: the database, the queue and every later stage only see the redacted text.
 
 The job row is committed before the message is sent; if sending fails (broker down) the
 row stays queued with no dispatch time and the sweeper sends it later, so a 202 always
@@ -17,6 +20,7 @@ from ragline.accounts import Principal
 from ragline.budget import BudgetBook, estimate
 from ragline.config import ModelSpec, RaglineConfig
 from ragline.errors import InvalidInput, OverBudget, Overloaded
+from ragline.guardrails.layer import GuardrailLayer
 from ragline.jobs import JobRepository
 from ragline.models import Job, Role
 from ragline.pipeline.validate import JobRequest, validate_request
@@ -34,12 +38,14 @@ class Admission:
         send: Send,
         budgets: BudgetBook,
         model: ModelSpec,
+        guardrails: GuardrailLayer,
     ) -> None:
         self.config = config
         self.jobs = jobs
         self.send = send
         self.budgets = budgets
         self.model = model  # as it will run (see runtime.effective_spec), for prices
+        self.guardrails = guardrails
 
     def submit(
         self,
@@ -51,6 +57,8 @@ class Admission:
     ) -> tuple[Job, bool]:
         principal.require(Role.SUBMITTER)
         validate_request(request, self.config.assistant_pipeline.input_validation)
+        admitted = self.guardrails.admit(request.question)
+        request = request.model_copy(update={"question": admitted.text})
         if idempotency_key is not None:
             # A retry of an accepted job gets its job back, even while admission is closed.
             replayed = self.jobs.replay(principal.account_id, idempotency_key, request)
@@ -67,6 +75,7 @@ class Admission:
             deadline=timedelta(milliseconds=self.config.jobs.deadline_ms),
             idempotency_key=idempotency_key,
             request_id=request_id,
+            guardrails={"input": admitted.record},
         )
         if created:
             dispatch(self.jobs, self.send, job.id)

@@ -7,11 +7,19 @@ that a typo stops start-up instead of being silently ignored.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from ragline.errors import ConfigError
 
@@ -42,9 +50,142 @@ class Generation(Section):
     prompt: str = Field("answer", min_length=1, description="template name under prompts/")
 
 
+# What `pii` finds by default: Presidio's pattern recognizers, no NER model needed. Dates are
+# left alone on purpose: they are rarely personal and redacting them breaks answers.
+DEFAULT_PII_ENTITIES = (
+    "EMAIL_ADDRESS",
+    "PHONE_NUMBER",
+    "CREDIT_CARD",
+    "IBAN_CODE",
+    "IP_ADDRESS",
+    "US_SSN",
+)
+Action = Literal["reject", "route_to_human", "redact"]
+_ENTITY_NAME = r"^[A-Z][A-Z0-9_]{1,39}$"
+_RULE_ID = r"^[a-z][a-z0-9_]*(\.[a-z0-9_-]+)*$"
+
+
+def _check_regex(pattern: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as error:
+        raise ValueError(f"not a valid regular expression ({error}): {pattern!r}") from None
+    return pattern
+
+
+Regex = Annotated[str, Field(min_length=1), AfterValidator(_check_regex)]
+
+
+class CustomPattern(Section):
+    """An entity Presidio does not know, e.g. employee ids: redacted as <NAME_1>."""
+
+    name: str = Field(pattern=_ENTITY_NAME)
+    pattern: Regex
+    score: Fraction = 0.9
+
+
+class NlpEngine(Section):
+    """Presidio's NLP engine. no_op needs nothing downloaded and finds pattern entities
+    only; `{name: spacy, model: en_core_web_lg}` (model installed with pip) adds person,
+    location and organisation names."""
+
+    name: Literal["no_op", "spacy", "stanza", "transformers"] = "no_op"
+    model: str = "no_op"
+    entities: list[str] = Field(
+        default_factory=lambda: ["PERSON", "LOCATION", "NRP"],
+        description="the NER entities to redact when the engine has a model",
+    )
+
+
+class Pii(Section):
+    entities: list[Annotated[str, Field(pattern=_ENTITY_NAME)]] = Field(
+        default_factory=lambda: list(DEFAULT_PII_ENTITIES)
+    )
+    custom_patterns: list[CustomPattern] = Field(default_factory=list)
+    # Presidio's scores: validated cards/IBANs/emails 1.0, IPs 0.6, SSNs and phones 0.4-0.5.
+    min_score: Fraction = 0.4
+    # Values never redacted (regular expressions, whole match), e.g. the company's own
+    # role addresses that answers should be able to give out.
+    allow: list[Regex] = Field(default_factory=list)
+    # Passages of these documents (glob on the document id, "*" = all) are redacted before
+    # they enter the prompt. Off by default: the knowledge base is approved content.
+    passage_documents: list[str] = Field(default_factory=list)
+    nlp_engine: NlpEngine = NlpEngine()
+
+
+class DenyTopic(Section):
+    """A topic ragline must not answer. Matched by whole-word keywords, regular
+    expressions, or similarity of the question to example phrases (MiniLM cosine)."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
+    keywords: list[str] = Field(default_factory=list)
+    patterns: list[Regex] = Field(default_factory=list)
+    examples: list[str] = Field(default_factory=list)
+    threshold: Annotated[float, Field(gt=0.0, le=1.0)] = 0.6
+
+    @model_validator(mode="after")
+    def _has_a_matcher(self) -> DenyTopic:
+        if not (self.keywords or self.patterns or self.examples):
+            raise ValueError(f"deny topic {self.id} needs keywords, patterns or examples")
+        return self
+
+
+class OutputRules(Section):
+    require_citation: bool = True
+    # Hosts an answer may link to ("docs.example.com", or "*.example.com" for subdomains);
+    # any other URL is a verdict. Empty: no URL may appear.
+    allowed_url_hosts: list[str] = Field(default_factory=list)
+
+
+# A verdict's rule id is looked up here, most specific prefix first (`injection.base64` then
+# `injection`). Rules with no span to remove cannot be redacted.
+DEFAULT_ACTIONS: dict[str, Action] = {
+    "deny_topic": "reject",
+    "injection": "reject",
+    "injection.invisible_unicode": "redact",  # often pasted from documents by accident
+    "injection.base64_blob": "route_to_human",
+    "secret": "redact",
+    "output.citation_missing": "route_to_human",
+    "output.url_not_allowed": "redact",
+    "output.secret": "redact",
+}
+_UNREDACTABLE = ("deny_topic", "output.citation_missing")
+
+
+class Policy(Section):
+    deny_topics: list[DenyTopic] = Field(default_factory=list)
+    injection: bool = True
+    secrets: bool = True
+    output: OutputRules = OutputRules()
+    actions: dict[Annotated[str, Field(pattern=_RULE_ID)], Action] = Field(
+        default_factory=dict, description="overrides of DEFAULT_ACTIONS by rule id prefix"
+    )
+
+    @model_validator(mode="after")
+    def _redact_needs_a_span(self) -> Policy:
+        for rule, action in self.actions.items():
+            if action == "redact" and rule.startswith(_UNREDACTABLE):
+                raise ValueError(
+                    f"actions.{rule}: redact needs a span to remove; use reject or route_to_human"
+                )
+        return self
+
+    def action_for(self, rule: str) -> Action:
+        """The configured action for a rule id; an unknown rule fails closed."""
+        table = {**DEFAULT_ACTIONS, **self.actions}
+        parts = rule.split(".")
+        for end in range(len(parts), 0, -1):
+            action = table.get(".".join(parts[:end]))
+            if action is not None:
+                return action
+        return "route_to_human"
+
+
 class Guardrails(Section):
     pii_redaction: bool = True
     policy_check: bool = True
+    pii: Pii = Pii()
+    policy: Policy = Policy()
 
 
 class Fallback(Section):

@@ -40,6 +40,8 @@ class Outcome:
     passages: list[dict[str, Any]] = field(default_factory=list)
     stage_timings: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    guardrails: dict[str, Any] = field(default_factory=dict)
+    confidence_inputs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -64,9 +66,12 @@ class JobRepository:
         groups: tuple[str, ...] = ("everyone",),
         idempotency_key: str | None = None,
         request_id: str | None = None,
+        guardrails: dict[str, Any] | None = None,
     ) -> tuple[Job, bool]:
         """Store a new queued job; return (job, created). A replayed key returns the first
-        job. Idempotency keys are per account: two tenants may use the same key."""
+        job. Idempotency keys are per account: two tenants may use the same key.
+        request is as admitted (its question already redacted); guardrails is what
+        admission's redaction recorded."""
         digest = request_hash(request)
         if idempotency_key is not None:
             existing = self._by_idempotency_key(account_id, idempotency_key)
@@ -85,6 +90,7 @@ class JobRepository:
             user_id=request.user_id,
             feature=request.feature,
             meta=dict(request.metadata),
+            guardrails=dict(guardrails or {}),
             status=JobStatus.QUEUED,
             created_at=now,
             updated_at=now,
@@ -214,6 +220,8 @@ class JobRepository:
                     passages=outcome.passages,
                     stage_timings=outcome.stage_timings,
                     error=outcome.error,
+                    guardrails=outcome.guardrails,
+                    confidence_inputs=outcome.confidence_inputs,
                     finished_at=now,
                     updated_at=now,
                     lease_expires_at=None,

@@ -58,6 +58,7 @@ class EscalationReason(StrEnum):
     TIMEOUT = "timeout"
     MODEL_ERROR = "model_error"
     OVER_BUDGET = "over_budget"
+    POLICY = "policy"
 
 
 class Role(StrEnum):
@@ -122,6 +123,10 @@ class Job(SQLModel, table=True):
     index_version: str | None = Field(default=None, max_length=64)
     passages: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
     stage_timings: dict[str, float] = Field(default_factory=dict, sa_column=Column(JSON))
+    # What the guardrails found and did: redaction counts per stage, verdicts with rule ids.
+    guardrails: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    # The confidence formula's inputs and the per-sentence grounding (pipeline/confidence.py).
+    confidence_inputs: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     # A budget reservation not yet settled: released if this attempt dies (see budget.py).
     reservation: dict[str, Any] | None = Field(
         default=None, sa_column=Column(JSON(none_as_null=True))

@@ -1,6 +1,7 @@
 """structlog set-up, prompt hashing and stage timing.
 
-Logs carry ids, hashes, counts and timings; never a raw question, prompt or answer.
+Logs carry ids, hashes, counts and timings; never a raw question, prompt or answer. As a
+second line of defence every other string value is scrubbed of PII and credentials.
 """
 
 from __future__ import annotations
@@ -9,13 +10,38 @@ import hashlib
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
 import structlog
 
 from ragline.config import Observability
+
+# Values of these keys are ids, hashes, versions and enums we generate: never PII.
+_SAFE_KEYS = frozenset(
+    "event level timestamp logger job_id request_id key_id account_id attempt stage outcome "
+    "status reason latency_ms prompt_hash prompt_version model_id model index_version rule "
+    "action check feature threads collection version".split()
+)
+_scrubber: Callable[[str], str] | None = None
+
+
+def install_log_scrubber(scrub: Callable[[str], str] | None) -> None:
+    """From now on every string value of every log line passes through scrub (the
+    guardrails' PII and credential redaction) before it is written."""
+    global _scrubber
+    _scrubber = scrub
+
+
+def _scrub_event(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:
+    scrub = _scrubber
+    if scrub is None:
+        return event
+    for key, value in event.items():
+        if isinstance(value, str) and key not in _SAFE_KEYS:
+            event[key] = scrub(value)
+    return event
 
 
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
@@ -30,6 +56,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
+            _scrub_event,  # after format_exc_info: tracebacks quote values too
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),

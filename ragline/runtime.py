@@ -12,10 +12,12 @@ from sqlalchemy.engine import Engine
 from ragline.budget import BudgetBook
 from ragline.config import ModelSpec, RaglineConfig, load_config
 from ragline.db import create_schema, make_engine
+from ragline.guardrails.layer import GuardrailLayer
 from ragline.jobs import JobRepository
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
 from ragline.knowledge.versions import IndexManager
+from ragline.observability import install_log_scrubber
 from ragline.pipeline.generate import ChosenModel, Generator
 from ragline.pipeline.prompts import PromptTemplate
 from ragline.pipeline.providers.extractive import ExtractiveGenerator
@@ -86,11 +88,19 @@ def choose_model(
     return ChosenModel(name=name, spec=spec, generator=generator)
 
 
+def build_guardrails(core: Core, embedder: Embedder | None) -> GuardrailLayer:
+    """The process's guardrail layer; from now on every log line is scrubbed by it too."""
+    layer = GuardrailLayer(core.config.assistant_pipeline.guardrails, embedder)
+    install_log_scrubber(layer.scrub)
+    return layer
+
+
 def build_pipeline(
     core: Core,
     store: KnowledgeStore,
     embedder: Embedder,
     http_client: httpx.Client | None = None,
+    guardrails: GuardrailLayer | None = None,
 ) -> Pipeline:
     generation = core.config.assistant_pipeline.generation
     downgrade = core.config.budgets.downgrade_model
@@ -101,6 +111,7 @@ def build_pipeline(
         model=choose_model(core, generation.model, embedder, http_client),
         prompt=PromptTemplate.load(core.settings.prompts_dir, generation.prompt),
         budgets=BudgetBook(core.engine, core.config.budgets),
+        guardrails=guardrails or build_guardrails(core, embedder),
         downgrade=choose_model(core, downgrade, embedder, http_client) if downgrade else None,
     )
 

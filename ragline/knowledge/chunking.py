@@ -76,6 +76,21 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
 
 
+def passage_sentences(text: str, min_words: int = 4) -> list[str]:
+    """The content sentences of a chunk, in order: without its "title > heading" first
+    line, list bullets, table rules and fragments under min_words words. The extractive
+    provider answers with these and grounding compares answers against them (the same
+    strings, so their embeddings are computed once)."""
+    body = text.split("\n", 1)[1] if "\n" in text else text
+    sentences: list[str] = []
+    for line in body.splitlines():
+        line = line.strip().lstrip("-*+ ").strip()
+        if set(line) <= set("|-: "):  # a table rule or an empty line
+            continue
+        sentences.extend(s for s in split_sentences(line) if len(s.split()) >= min_words)
+    return sentences
+
+
 def _split_long(unit: str, budget: int, count: TokenCounter) -> list[str]:
     """Break a unit over budget into sentences, and a sentence over budget into word runs."""
     if count(unit) <= budget:

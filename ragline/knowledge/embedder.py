@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,13 @@ def bundled_model_path() -> str:
 class Embedder:
     """Normalised sentence embeddings plus the model's own tokenizer for token counts."""
 
-    def __init__(self, name: str, model_path: str | None = None, device: str = "cpu") -> None:
+    def __init__(
+        self,
+        name: str,
+        model_path: str | None = None,
+        device: str = "cpu",
+        cache_size: int = 20_000,
+    ) -> None:
         # Weights come from site-packages; never let the hub client try the network.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -39,6 +46,9 @@ class Embedder:
         self._tokenizer: Any = self._model.tokenizer
         # Fast tokenizers raise "Already borrowed" when shared between threads.
         self._lock = threading.Lock()
+        self._cache: OrderedDict[str, Vectors] = OrderedDict()
+        self._cache_size = cache_size
+        self._cache_lock = threading.Lock()
 
     def embed(self, texts: list[str], batch_size: int = 64) -> Vectors:
         if not texts:
@@ -53,6 +63,26 @@ class Embedder:
             )
         result: Vectors = np.asarray(vectors, dtype=np.float32)
         return result
+
+    def embed_cached(self, texts: list[str]) -> Vectors:
+        """embed() for short texts that recur: passage sentences, which the extractive
+        provider, grounding and later jobs on the same topic all embed. A bounded LRU keyed
+        by the text; only the misses are encoded."""
+        with self._cache_lock:
+            found = {t: self._cache[t] for t in texts if t in self._cache}
+            for text in found:
+                self._cache.move_to_end(text)
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        if missing:
+            found.update(zip(missing, self.embed(missing), strict=True))
+            with self._cache_lock:
+                for text in missing:
+                    self._cache[text] = found[text]
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.stack([found[t] for t in texts])
 
     def embed_one(self, text: str) -> Vectors:
         vector: Vectors = self.embed([text])[0]

@@ -1,20 +1,32 @@
-"""Confidence: how much to trust an answer, from retrieval strength and support.
+"""Confidence: how much to trust an answer, one number in [0, 1] from three measured inputs.
 
-MiniLM cosine similarities between a question and a passage that answers it are typically
-0.55-0.8; unrelated text scores below 0.3 and near misses 0.3-0.5 (measured on the demo
-handbook, see the README's Confidence section). Scores are mapped linearly between those
-anchors to 0..1. An answer that cites no passage is not grounded and gets 0.
+    retrieval  = scale(top + 0.5 * margin)        how well the knowledge base covers the question
+    relevance  = scale(max cos(question, answer sentence))   whether the answer addresses it
+    grounding  = GroundingChecker score            whether the passages support the answer
+    value      = (retrieval + relevance) / 2 * min(1, grounding / 0.75)
+    value      = 0 when the answer cites no passage or has no sentence to check
+
+top is the best passage's cosine similarity to the question (every retrieval mode reports
+cosine), margin the gap to the second. scale() maps MiniLM cosines linearly from 0.30 (unrelated
+text) to 0.70 (a passage that answers the question) onto [0, 1]; the anchors and weights were
+calibrated on eval/guardrails.jsonl (README "Confidence"). Grounding only lowers confidence:
+an answer supported at 0.75 or better keeps its full score, paraphrasing being normal.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
+import numpy as np
+
+from ragline.guardrails.grounding import Grounding
+from ragline.knowledge.embedder import Embedder, Vectors
 from ragline.knowledge.store import Passage
-from ragline.pipeline.generate import Generation
 
 WEAK_SIMILARITY = 0.30
 STRONG_SIMILARITY = 0.70
+MARGIN_WEIGHT = 0.5
+FULLY_GROUNDED = 0.75
 
 
 def _scale(similarity: float) -> float:
@@ -25,27 +37,42 @@ def _scale(similarity: float) -> float:
 @dataclass(frozen=True)
 class Confidence:
     value: float
+    top_score: float
+    margin: float
     retrieval: float
-    support: float | None
-    grounded: bool
+    relevance: float
+    grounding: float | None
+    cited: bool
 
     def as_dict(self) -> dict[str, float | bool | None]:
-        return {
-            "value": self.value,
-            "retrieval": self.retrieval,
-            "support": self.support,
-            "grounded": self.grounded,
-        }
+        return asdict(self)
 
 
-def score_confidence(passages: list[Passage], generation: Generation) -> Confidence:
-    retrieval = _scale(max((p.score for p in passages), default=0.0))
-    support = None if generation.support is None else _scale(generation.support)
-    grounded = bool(generation.cited)
-    if not grounded:
+def score_confidence(
+    passages: list[Passage],
+    question_vector: Vectors,
+    grounding: Grounding | None,
+    cited: bool,
+    embedder: Embedder,
+) -> Confidence:
+    scores = sorted((p.score for p in passages), reverse=True)
+    top = scores[0] if scores else 0.0
+    margin = scores[0] - scores[1] if len(scores) > 1 else 0.0
+    retrieval = _scale(top + MARGIN_WEIGHT * margin)
+    relevance = 0.0
+    if grounding is not None:
+        vectors = embedder.embed_cached([s.text for s in grounding.sentences])
+        relevance = _scale(float(np.max(vectors @ question_vector)))
+    if not cited or grounding is None:
         value = 0.0
-    elif support is None:
-        value = retrieval
     else:
-        value = round((retrieval + support) / 2, 4)
-    return Confidence(value=value, retrieval=retrieval, support=support, grounded=grounded)
+        value = (retrieval + relevance) / 2 * min(1.0, grounding.score / FULLY_GROUNDED)
+    return Confidence(
+        value=round(value, 4),
+        top_score=round(top, 4),
+        margin=round(margin, 4),
+        retrieval=retrieval,
+        relevance=relevance,
+        grounding=None if grounding is None else grounding.score,
+        cited=cited,
+    )

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ragline.config import ModelSpec
+from ragline.knowledge.embedder import Vectors
 from ragline.knowledge.store import Passage
 from ragline.pipeline.prompts import RenderedPrompt
 
@@ -18,6 +19,7 @@ class GenerationRequest:
     question: str
     passages: list[Passage]
     prompt: RenderedPrompt
+    question_vector: Vectors | None = None  # from retrieval, so no provider embeds it again
 
 
 @dataclass(frozen=True)
@@ -27,9 +29,6 @@ class Generation:
     model_id: str
     input_tokens: int = 0
     output_tokens: int = 0
-    # How strongly the answer text is supported by the passages, 0..1, when the provider
-    # can tell (the extractive provider measures it; a remote model cannot).
-    support: float | None = None
     usage: dict[str, int] = field(default_factory=dict)
 
 

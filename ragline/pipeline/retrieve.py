@@ -27,10 +27,17 @@ class Retriever:
         self.lexical = LexicalEncoder()
 
     def retrieve(
-        self, question: str, alias: str, top_k: int, groups: Sequence[str] = ("everyone",)
+        self,
+        question: str,
+        alias: str,
+        top_k: int,
+        groups: Sequence[str] = ("everyone",),
+        vector: Vectors | None = None,
     ) -> Retrieval:
-        """Passages the caller's document groups may see, best first (by self.mode)."""
-        vector = self.embedder.embed_one(question)
+        """Passages the caller's document groups may see, best first (by self.mode).
+        vector: the question's embedding when the caller has it already."""
+        if vector is None:
+            vector = self.embedder.embed_one(question)
         lexical = self.lexical.query(question) if self.mode != "dense" else None
         collection, passages = self.store.search(
             alias, vector.tolist(), top_k, groups, lexical=lexical, mode=self.mode

@@ -3,6 +3,7 @@ outcome. The actor in workers/ calls `answer_job(job_id)` and nothing else."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -20,6 +21,10 @@ from ragline.errors import (
     OverBudget,
     TransientError,
 )
+from ragline.guardrails.grounding import GroundingChecker
+from ragline.guardrails.layer import Checked, GuardrailLayer
+from ragline.guardrails.pii import Placeholders
+from ragline.guardrails.policy import Verdict
 from ragline.jobs import JobRepository, Outcome
 from ragline.knowledge.store import Passage
 from ragline.models import EscalationReason, Job, JobStatus, utcnow
@@ -42,9 +47,12 @@ class Pipeline:
         model: ChosenModel,
         prompt: PromptTemplate,
         budgets: BudgetBook,
+        guardrails: GuardrailLayer,
         downgrade: ChosenModel | None = None,
     ) -> None:
         self.config = config
+        self.guardrails = guardrails
+        self.grounding = GroundingChecker(retriever.embedder)
         self.jobs = jobs
         self.retriever = retriever
         self.model = model
@@ -100,7 +108,13 @@ class Pipeline:
     def _run(self, job: Job) -> Outcome:
         pipeline = self.config.assistant_pipeline
         clock = StageClock(pipeline.observability)
-        progress = _Progress(timings=clock.timings, model_id=self.model.generator.model_id)
+        progress = _Progress(
+            timings=clock.timings,
+            model_id=self.model.generator.model_id,
+            guardrails=dict(job.guardrails),
+            scrub=self.guardrails.scrub,
+        )
+        embedder = self.retriever.embedder
         try:
             with clock.stage("validate"):
                 request = JobRequest(
@@ -112,19 +126,46 @@ class Pipeline:
                 validate_request(request, pipeline.input_validation)
             self._check_deadline(job)
 
+            with clock.stage("input_guardrails"):
+                vector = (
+                    embedder.embed_one(job.question)
+                    if self.guardrails.needs_question_vector
+                    else None
+                )
+                checked = self.guardrails.check_input(
+                    job.question, job.guardrails.get("input", {}), vector
+                )
+                progress.record("input", checked)
+                question = checked.text
+                if question != job.question:
+                    vector = None  # the question changed: embed what is actually asked
+            if checked.rejection is not None:
+                return progress.policy(JobStatus.REJECTED, checked.rejection)
+            self._check_deadline(job)
+
             with clock.stage("retrieve"):
                 retrieval = self.retriever.retrieve(
-                    job.question,
+                    question,
                     pipeline.retrieval.source,
                     pipeline.retrieval.top_k,
                     groups=job.groups,
+                    vector=vector,
                 )
+                placeholders = Placeholders.continuing(question)
+                passages, redacted = self.guardrails.guard_passages(
+                    retrieval.passages, placeholders
+                )
+                if redacted:
+                    progress.guardrails["passages"] = {"redacted": redacted}
             progress.index_version = retrieval.index_version
-            progress.passages = [_passage_ref(p) for p in retrieval.passages]
+            progress.passages = [_passage_ref(p) for p in passages]
+            if checked.escalation is not None:
+                # Passages are kept for the reviewer; the model is not called.
+                return progress.policy(JobStatus.ESCALATED, checked.escalation)
             self._check_deadline(job)
 
             with clock.stage("generate"):
-                prompt = self.prompt.render(job.question, retrieval.passages)
+                prompt = self.prompt.render(question, passages)
                 progress.prompt_version = prompt.version
                 if pipeline.observability.log_prompt_hash:
                     log.info("prompt_rendered", prompt_hash=prompt_hash(prompt.text))
@@ -136,16 +177,32 @@ class Pipeline:
                     model,
                     reservation,
                     estimated,
-                    GenerationRequest(job.question, retrieval.passages, prompt),
+                    GenerationRequest(question, passages, prompt, retrieval.question_vector),
                     timeout_s,
                 )
             progress.model_id = generation.model_id
 
+            with clock.stage("output_guardrails"):
+                output = self.guardrails.check_output(
+                    generation.text, generation.cited, placeholders
+                )
+                progress.record("output", output)
+                grounding = self.grounding.check(output.text, passages)
+
             with clock.stage("score"):
-                confidence = score_confidence(retrieval.passages, generation)
-                citations = [
-                    _citation(retrieval.passages[i], number=i + 1) for i in generation.cited
-                ]
+                confidence = score_confidence(
+                    passages,
+                    retrieval.question_vector,
+                    grounding,
+                    bool(generation.cited),
+                    embedder,
+                )
+                progress.confidence_inputs = dict(confidence.as_dict())
+                if grounding is not None:
+                    progress.confidence_inputs["sentences"] = [
+                        s.as_dict() for s in grounding.sentences
+                    ]
+                citations = [_citation(passages[i], number=i + 1) for i in generation.cited]
         except InvalidInput as error:
             return progress.outcome(JobStatus.REJECTED, "invalid_input", error=str(error))
         except (ModelTimeout, DeadlineExceeded) as error:
@@ -159,15 +216,22 @@ class Pipeline:
                 return progress.escalate(EscalationReason.OVER_BUDGET, error)
             return progress.outcome(JobStatus.REJECTED, "over_budget", error=str(error))
 
+        draft: dict[str, Any] = {
+            "answer": output.text,
+            "citations": citations,
+            "confidence": confidence.value,
+        }
+        if output.rejection is not None:
+            return progress.policy(JobStatus.REJECTED, output.rejection, **draft)
+        if output.escalation is not None:
+            return progress.policy(JobStatus.ESCALATED, output.escalation, **draft)
         low = confidence.value < pipeline.fallback.min_confidence
         routed_to_human = low and pipeline.fallback.on_low_confidence == "route_to_human"
         return progress.outcome(
             JobStatus.ESCALATED if routed_to_human else JobStatus.ANSWERED,
             EscalationReason.LOW_CONFIDENCE.value if low else None,
-            answer=generation.text,
-            citations=citations,
-            confidence=confidence.value,
             error=progress.note,
+            **draft,
         )
 
     def _reserve(
@@ -236,12 +300,30 @@ class _Progress:
 
     timings: dict[str, float]
     model_id: str
+    guardrails: dict[str, Any]
+    scrub: Callable[[str], str]
     prompt_version: str | None = None
     index_version: str | None = None
     passages: list[dict[str, Any]] = field(default_factory=list)
+    confidence_inputs: dict[str, Any] = field(default_factory=dict)
     note: str | None = None
 
+    def record(self, stage: str, checked: Checked) -> None:
+        entry = dict(self.guardrails.get(stage, {}))
+        if checked.verdicts:
+            entry["verdicts"] = [v.as_dict() for v in checked.verdicts]
+        if checked.redacted:
+            redacted = dict(entry.get("redacted", {}))
+            for label, count in checked.redacted.items():
+                redacted[label] = redacted.get(label, 0) + count
+            entry["redacted"] = redacted
+        if entry:
+            self.guardrails[stage] = entry
+
     def outcome(self, status: JobStatus, reason: str | None, **result: Any) -> Outcome:
+        if result.get("error"):
+            # Error texts can quote a provider's response or a library's message.
+            result["error"] = self.scrub(str(result["error"]))
         return Outcome(
             status=status,
             reason=reason,
@@ -250,11 +332,23 @@ class _Progress:
             index_version=self.index_version,
             passages=self.passages,
             stage_timings=self.timings,
+            guardrails=self.guardrails,
+            confidence_inputs=self.confidence_inputs,
             **result,
         )
 
     def escalate(self, reason: EscalationReason, error: Exception) -> Outcome:
         return self.outcome(JobStatus.ESCALATED, reason.value, error=str(error))
+
+    def policy(self, status: JobStatus, verdict: Verdict, **result: Any) -> Outcome:
+        """A policy verdict decided the job: its rule id is the detail clients see."""
+        log.info("policy_verdict", rule=verdict.rule, stage=verdict.stage, action=verdict.action)
+        return self.outcome(
+            status,
+            EscalationReason.POLICY.value,
+            error=f"{verdict.rule}: {verdict.detail}",
+            **result,
+        )
 
 
 def _passage_ref(passage: Passage) -> dict[str, Any]:

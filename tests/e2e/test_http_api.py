@@ -98,7 +98,14 @@ def test_a_handbook_question_gets_a_cited_answer(api: httpx.Client) -> None:
     assert job["versions"]["model_id"] == "extractive"
     assert job["versions"]["index_version"] == "kb_v1"
     assert job["versions"]["prompt_version"].startswith("answer@")
-    assert set(job["stage_timings_ms"]) == {"validate", "retrieve", "generate", "score"}
+    assert set(job["stage_timings_ms"]) == {
+        "validate",
+        "input_guardrails",
+        "retrieve",
+        "generate",
+        "output_guardrails",
+        "score",
+    }
     assert job["reason"] is None and 0.5 <= job["confidence"] <= 1
 
 

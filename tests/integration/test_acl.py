@@ -225,6 +225,7 @@ def _ask(
         sent.append,
         pipeline.budgets,
         config.models["production-default"],
+        pipeline.guardrails,
     )
     job, created = admission.submit(
         principal, JobRequest(question=QUESTION, user_id="u-7", feature="finance-bot")

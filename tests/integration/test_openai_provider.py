@@ -76,7 +76,6 @@ def test_answer_returns_text_citations_and_usage(
     assert generation.input_tokens == 120
     assert generation.output_tokens == 12
     assert generation.usage == {"prompt_tokens": 120, "completion_tokens": 12, "total_tokens": 132}
-    assert generation.support is None
 
 
 def test_request_shape_path_and_authorization(

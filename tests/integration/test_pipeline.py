@@ -296,12 +296,14 @@ def test_ungrounded_model_answer_is_escalated(
 
     status, stored = _run(pipeline, job)
 
+    # The output rule "no answer without a citation" routes it to a person, by rule id.
     assert status == JobStatus.ESCALATED
-    assert stored.reason == "low_confidence"
+    assert stored.reason == "policy"
+    assert stored.error is not None and stored.error.startswith("output.citation_missing:")
     assert stored.confidence == 0.0
     assert stored.citations == []
     assert stored.answer == reply
-    assert _review_reasons(pipeline).get(job.id) == "low_confidence"
+    assert _review_reasons(pipeline).get(job.id) == "policy"
 
 
 # (h) ----------------------------------------------------------------------------------------

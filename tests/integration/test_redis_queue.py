@@ -19,7 +19,7 @@ from ragline.knowledge.store import KnowledgeStore
 from ragline.models import Job, JobStatus
 from ragline.pipeline.runner import Pipeline
 from ragline.pipeline.validate import JobRequest
-from ragline.runtime import Core, build_pipeline, effective_spec
+from ragline.runtime import Core, build_guardrails, build_pipeline, effective_spec
 from ragline.settings import Settings
 from tests.conftest import REPO, make_tenant
 from tests.support.waiting import wait_for
@@ -53,7 +53,12 @@ def caller(core: Core) -> Principal:
 def _admission(core: Core, send: Send) -> Admission:
     spec = effective_spec(core, core.config.assistant_pipeline.generation.model)
     return Admission(
-        core.config, core.jobs, send, BudgetBook(core.engine, core.config.budgets), spec
+        core.config,
+        core.jobs,
+        send,
+        BudgetBook(core.engine, core.config.budgets),
+        spec,
+        build_guardrails(core, None),
     )
 
 

@@ -338,7 +338,7 @@ def test_unchanged_rebuild_reuses_every_chunk_and_vector(index: Index) -> None:
     for chunk_id, (payload, vector) in after.items():
         old_payload, old_vector = before[chunk_id]
         assert payload == old_payload, chunk_id
-        assert np.array_equal(vector, old_vector), chunk_id
+        assert _same_vector(vector, old_vector), chunk_id
     # The alias stays where it was.
     assert index.store.resolve_alias(ALIAS) == "kb_v1"
 
@@ -368,7 +368,7 @@ def test_editing_one_document_embeds_only_its_changed_chunks(index: Index) -> No
     assert not np.allclose(new_vector, before["hr/leave#1"][1], atol=1e-3)
     for chunk_id, (payload, vector) in after.items():
         if chunk_id != "hr/leave#1":
-            assert np.array_equal(vector, before[chunk_id][1]), chunk_id
+            assert _same_vector(vector, before[chunk_id][1]), chunk_id
             assert payload["text"] == before[chunk_id][0]["text"], chunk_id
     # Only the edited document carries a new document hash.
     rehashed = {
@@ -414,7 +414,7 @@ def test_a_chunker_change_rechunks_but_reuses_vectors_by_chunk_hash(index: Index
     assert all(c.startswith("policies/travel#") for c in fresh)
     for chunk_id in reused:
         payload, vector = after[chunk_id]
-        assert np.array_equal(vector, old[payload["content_hash"]]), chunk_id
+        assert _same_vector(vector, old[payload["content_hash"]]), chunk_id
     for chunk_id in fresh:
         payload, vector = after[chunk_id]
         assert np.allclose(vector, index.embedder.embed_one(payload["text"]), atol=1e-5)
@@ -730,3 +730,10 @@ def test_a_file_that_changes_format_is_chunked_again(index: Index) -> None:
     gamma = [p for p, _ in index.store.points(rebuilt.collection) if p["document_id"] == "gamma"]
     assert [p["source"] for p in gamma] == ["gamma.html"]
     assert all("<script>" not in p["text"] for p in gamma)
+
+
+def _same_vector(a: object, b: object) -> bool:
+    """Equal up to float32 rounding: Qdrant (client 1.20) normalises cosine vectors again on
+    upsert, which moves the last bits of a copied vector. That copies were not re-embedded
+    is asserted through embedded_chunks."""
+    return bool(np.allclose(np.asarray(a), np.asarray(b), rtol=0, atol=1e-6))

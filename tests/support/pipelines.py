@@ -6,6 +6,7 @@ from sqlalchemy.engine import Engine
 
 from ragline.budget import BudgetBook
 from ragline.config import RaglineConfig
+from ragline.guardrails.layer import GuardrailLayer
 from ragline.jobs import JobRepository
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
@@ -24,6 +25,7 @@ def pipeline_for(
     embedder: Embedder,
     downgrade: ChosenModel | None = None,
 ) -> Pipeline:
+    guardrails = GuardrailLayer(config.assistant_pipeline.guardrails, embedder)
     return Pipeline(
         config=config,
         jobs=JobRepository(engine),
@@ -31,5 +33,6 @@ def pipeline_for(
         model=model,
         prompt=PromptTemplate.load(REPO / "prompts", "answer"),
         budgets=BudgetBook(engine, config.budgets),
+        guardrails=guardrails,
         downgrade=downgrade,
     )

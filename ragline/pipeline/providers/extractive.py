@@ -1,8 +1,8 @@
 """The extractive provider: answers with the passages' own sentences, never invented text.
 
 It needs no model server, so it is the embedded default. It picks the sentences most similar
-to the question (cosine on MiniLM embeddings), cites the passages they came from and reports
-the best similarity as `support`, so weak evidence gives low confidence.
+to the question (cosine on MiniLM embeddings) and cites the passages they came from.
+Confidence is scored afterwards as for any provider (pipeline/confidence.py).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ragline.errors import ModelTimeout
-from ragline.knowledge.chunking import split_sentences
+from ragline.knowledge.chunking import passage_sentences
 from ragline.knowledge.embedder import Embedder
 from ragline.pipeline.generate import Generation, GenerationRequest
 
@@ -22,8 +22,7 @@ MODEL_ID = "extractive"
 NO_ANSWER = "No passage in the knowledge base answers this question."
 
 # Sentence embeddings barely see numbers ("above 2,000 EUR" ~ "up to 500 EUR"), so ranking
-# adds a bonus for the question's own terms, numbers counting double. Support (and so
-# confidence) stays the plain cosine similarity.
+# adds a bonus for the question's own terms, numbers counting double.
 LEXICAL_WEIGHT = 0.5
 _TERM = re.compile(r"[a-z]+|\d[\d,.%]*")
 _STOPWORDS = frozenset(
@@ -73,9 +72,13 @@ class ExtractiveGenerator:
             raise ModelTimeout("no time left for the extractive answer")
         candidates = self._candidates(request)
         if not candidates:
-            return Generation(text=NO_ANSWER, cited=[], model_id=MODEL_ID, support=0.0)
-        vectors = self._embedder.embed([request.question] + [c.text for c in candidates])
-        similarities = vectors[1:] @ vectors[0]
+            return Generation(text=NO_ANSWER, cited=[], model_id=MODEL_ID)
+        question = (
+            request.question_vector
+            if request.question_vector is not None
+            else self._embedder.embed_one(request.question)
+        )
+        similarities = self._embedder.embed_cached([c.text for c in candidates]) @ question
         if time.monotonic() - started > timeout_s:
             raise ModelTimeout(f"extractive answer exceeded {timeout_s:.3f}s")
         question_terms = _terms(request.question)
@@ -93,26 +96,19 @@ class ExtractiveGenerator:
         chosen.sort(key=lambda s: (s.passage, s.position))
         text = " ".join(f"{s.text} [{s.passage + 1}]" for s in chosen)
         cited = sorted({s.passage for s in chosen})
-        support = float(similarities[order[0]])
-        return Generation(text=text, cited=cited, model_id=MODEL_ID, support=support)
+        return Generation(text=text, cited=cited, model_id=MODEL_ID)
 
     def _candidates(self, request: GenerationRequest) -> list[_Sentence]:
         sentences: list[_Sentence] = []
         seen: set[str] = set()
         for index, passage in enumerate(request.passages):
-            # The first line of a chunk is its "title > heading" header, not content.
-            body = passage.text.split("\n", 1)[1] if "\n" in passage.text else passage.text
             position = 0
-            for line in body.splitlines():
-                line = line.strip().lstrip("-*+ ").strip()
-                if set(line) <= set("|-: "):  # a table rule or an empty line
+            for sentence in passage_sentences(passage.text, self._min_words):
+                if sentence in seen:
                     continue
-                for sentence in split_sentences(line):
-                    if len(sentence.split()) < self._min_words or sentence in seen:
-                        continue
-                    seen.add(sentence)
-                    sentences.append(_Sentence(index, position, sentence))
-                    position += 1
+                seen.add(sentence)
+                sentences.append(_Sentence(index, position, sentence))
+                position += 1
         return sentences
 
 

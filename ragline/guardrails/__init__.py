@@ -1,0 +1,1 @@
+"""Guardrails: PII redaction, policy checks and grounding, one layer of the pipeline."""
