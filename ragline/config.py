@@ -112,6 +112,19 @@ class Pii(Section):
     passage_documents: list[str] = Field(default_factory=list)
     nlp_engine: NlpEngine = NlpEngine()
 
+    @model_validator(mode="after")
+    def _entities_have_recognizers(self) -> Pii:
+        known = set(DEFAULT_PII_ENTITIES)
+        if self.nlp_engine.name != "no_op":
+            known |= set(self.nlp_engine.entities)
+        unknown = sorted(set(self.entities) - known)
+        if unknown:
+            raise ValueError(
+                f"entities {unknown} have no recognizer (known: {sorted(known)}); add a "
+                "custom_patterns entry for your own"
+            )
+        return self
+
 
 class DenyTopic(Section):
     """A topic ragline must not answer. Matched by whole-word keywords, regular

@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -44,7 +44,7 @@ def _scrub_event(_logger: Any, _method: str, event: MutableMapping[str, Any]) ->
     return event
 
 
-def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
+def configure_logging(level: str = "INFO", fmt: str = "json", stream: TextIO | None = None) -> None:
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
@@ -60,7 +60,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stderr),
         cache_logger_on_first_use=False,
     )
     # Libraries log through the standard library; keep their noise at WARNING.

@@ -5,8 +5,9 @@ A sentence's support combines two signals, because each alone is fooled:
   from [0.35, 0.85] to [0, 1] (paraphrases score 0.6-0.9, unrelated sentences below 0.35);
 - overlap: the share of the sentence's content terms (stemmed, stopwords out) found in the
   passages; embeddings barely see numbers and names, terms do ("30 days" vs "20 days").
-support = 0.5 * similarity + 0.5 * overlap; a sentence under 0.5 is unsupported. The answer's
-grounding is the word-weighted mean support of its sentences.
+support = 0.5 * similarity + 0.5 * overlap, capped at 0.4 when the sentence states a number
+that no passage states; a sentence under 0.5 is unsupported. The answer's grounding is the
+word-weighted mean support of its sentences.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ragline.knowledge.store import Passage
 LOW_SIMILARITY = 0.35
 HIGH_SIMILARITY = 0.85
 SUPPORTED = 0.5
+UNSUPPORTED_NUMBER = 0.4  # the cap for a sentence stating a number no passage states
 _CITATION = re.compile(r"\s*\[\d{1,3}\]")
 _PLACEHOLDER = re.compile(r"<[A-Z][A-Z0-9_]*_\d+>")
 
@@ -81,7 +83,7 @@ class GroundingChecker:
     def check(self, answer: str, passages: list[Passage]) -> Grounding | None:
         """None when the answer has no sentence to check (or there are no passages)."""
         sentences = answer_sentences(answer)
-        evidence = [s for p in passages for s in passage_sentences(p.text, min_words=3)]
+        evidence = [s for p in passages for s in passage_sentences(p.text)]
         if not sentences or not evidence:
             return None
         vectors = self.embedder.embed_cached(sentences + evidence)
@@ -92,6 +94,9 @@ class GroundingChecker:
             terms = set(self.lexical.terms(_PLACEHOLDER.sub(" ", sentence)))
             overlap = len(terms & known) / len(terms) if terms else 0.0
             support = 0.5 * _scale(float(best)) + 0.5 * overlap
+            if any(t[0].isdigit() and t not in known for t in terms):
+                # A number the passages do not contain is the classic invented detail.
+                support = min(support, UNSUPPORTED_NUMBER)
             results.append(
                 SentenceSupport(
                     sentence, round(float(best), 4), round(overlap, 4), round(support, 4)

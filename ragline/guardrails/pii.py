@@ -47,6 +47,7 @@ LABELS = {
 }
 # Spans with this label are deleted without a placeholder (invisible characters).
 DELETED = "DELETED"
+_CITATION = re.compile(r"\[\d{1,3}\]")
 PLACEHOLDER = re.compile(r"<([A-Z][A-Z0-9_]*)_(\d+)>")
 
 # The public suffix list that ships inside tldextract: the default extractor fetches the
@@ -169,11 +170,14 @@ class PiiRedactor:
     def find(self, text: str) -> list[Span]:
         if not text:
             return []
+        # Citation markers confuse the phone matcher ("555-0187 [1]" is not matched), so
+        # they are blanked for the analysis; offsets stay those of the original text.
+        masked = _CITATION.sub(lambda m: " " * len(m.group(0)), text)
         if self._lock is not None:
             with self._lock:
-                results = self._analyze(text)
+                results = self._analyze(masked)
         else:
-            results = self._analyze(text)
+            results = self._analyze(masked)
         return [
             Span(r.entity_type, r.start, r.end, r.score)
             for r in results
@@ -211,7 +215,8 @@ def replace_spans(
 
     def operator(entity: str) -> OperatorConfig:
         if entity == DELETED:
-            return OperatorConfig("replace", {"new_value": ""})
+            # ("replace" with an empty new_value would write "<DELETED>".)
+            return OperatorConfig("custom", {"lambda": lambda _value: ""})
         label = LABELS.get(entity, entity)
 
         def placeholder(value: str) -> str:

@@ -159,8 +159,17 @@ class PolicyChecker:
                 continue
             if topic.examples:
                 if examples is None or vector is None:
-                    # Admission's checker has no embedder; the worker's always does.
-                    raise ValueError(f"deny topic {topic.id} needs the embedding model")
+                    # Admission's checker has no embedder (the worker's always has): fail
+                    # closed for this topic and keep the other topics' verdicts.
+                    verdicts.append(
+                        Verdict(
+                            "guardrail_error.deny_topic",
+                            "input",
+                            "route_to_human",
+                            f"deny topic {topic.id} needs the embedding model; failing closed",
+                        )
+                    )
+                    continue
                 similarity = float(np.max(examples @ vector))
                 if similarity >= topic.threshold:
                     verdicts.append(
@@ -248,11 +257,13 @@ class PolicyChecker:
 
 
 def _decodes(blob: str) -> bool:
-    """A long run of base64 alphabet that decodes, and is not just a word or a number."""
+    """A long run of base64 alphabet that decodes to readable text: a hidden instruction.
+    Paths and link slugs use the same alphabet but decode to bytes that are not text."""
     if blob.isalpha() or blob.isdigit():
         return False
     try:
-        base64.b64decode(blob + "=" * (-len(blob) % 4), validate=True)
+        decoded = base64.b64decode(blob + "=" * (-len(blob) % 4), validate=True)
     except (binascii.Error, ValueError):
         return False
-    return True
+    printable = sum(32 <= b < 127 or b in (9, 10, 13) for b in decoded)
+    return printable >= 0.9 * len(decoded)

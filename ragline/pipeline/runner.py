@@ -26,6 +26,7 @@ from ragline.guardrails.layer import Checked, GuardrailLayer
 from ragline.guardrails.pii import Placeholders
 from ragline.guardrails.policy import Verdict
 from ragline.jobs import JobRepository, Outcome
+from ragline.knowledge.embedder import Vectors
 from ragline.knowledge.store import Passage
 from ragline.models import EscalationReason, Job, JobStatus, utcnow
 from ragline.observability import StageClock, prompt_hash
@@ -126,12 +127,11 @@ class Pipeline:
                 validate_request(request, pipeline.input_validation)
             self._check_deadline(job)
 
+            with clock.stage("embed"):
+                # Once per job: retrieval, topic similarity and scoring all use it.
+                vector: Vectors | None = embedder.embed_one(job.question)
+
             with clock.stage("input_guardrails"):
-                vector = (
-                    embedder.embed_one(job.question)
-                    if self.guardrails.needs_question_vector
-                    else None
-                )
                 checked = self.guardrails.check_input(
                     job.question, job.guardrails.get("input", {}), vector
                 )

@@ -100,6 +100,7 @@ def test_a_handbook_question_gets_a_cited_answer(api: httpx.Client) -> None:
     assert job["versions"]["prompt_version"].startswith("answer@")
     assert set(job["stage_timings_ms"]) == {
         "validate",
+        "embed",
         "input_guardrails",
         "retrieve",
         "generate",

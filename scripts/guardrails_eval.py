@@ -1,0 +1,195 @@
+"""Run the labelled guardrails set (eval/guardrails.jsonl) through the real pipeline and
+report what the closing figures of the guardrails work are made of:
+
+- escalation rate on answerable questions (categories answerable and pii);
+- the share of unanswerable and adversarial questions escalated or rejected;
+- outcome accuracy per category against each row's `expected`;
+- a sweep of fallback.min_confidence over the stored confidences, to choose the threshold.
+
+    .venv/bin/python scripts/guardrails_eval.py [--dataset eval/guardrails.jsonl] [--show]
+
+Self-contained: builds the demo handbook index into a temporary folder (Qdrant local mode,
+SQLite), wires the pipeline as `ragline serve` does (extractive provider unless
+RAGLINE_MODEL_BASE_URL is set) and submits through admission, so redaction and policy run
+exactly as in production. Needs no server; takes about a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from ragline.accounts import Accounts
+from ragline.admission import Admission
+from ragline.budget import BudgetBook
+from ragline.config import load_config
+from ragline.db import create_schema, make_engine
+from ragline.errors import InvalidInput
+from ragline.jobs import JobRepository
+from ragline.knowledge.store import KnowledgeStore
+from ragline.pipeline.validate import JobRequest
+from ragline.runtime import (
+    Core,
+    build_index_manager,
+    build_pipeline,
+    effective_spec,
+    load_embedder,
+)
+from ragline.settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+POSITIVE = ("answerable", "pii")  # questions the handbook answers
+
+
+def run(dataset: Path, show: bool) -> dict[str, Any]:
+    rows = [json.loads(line) for line in dataset.open(encoding="utf-8") if line.strip()]
+    config = load_config(REPO / "ragline.yaml")
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        settings = Settings(data_dir=root, prompts_dir=REPO / "prompts")
+        engine = make_engine(f"sqlite:///{root / 'ragline.db'}")
+        create_schema(engine)
+        core = Core(settings, config, engine, JobRepository(engine))
+        embedder = load_embedder(config)
+        store = KnowledgeStore.open(path=root / "qdrant")
+        index = build_index_manager(core, store, embedder)
+        index.promote(index.build(REPO / "examples" / "handbook").version)
+        pipeline = build_pipeline(core, store, embedder)
+        admission = Admission(
+            config,
+            core.jobs,
+            lambda _job_id: None,
+            BudgetBook(engine, config.budgets),
+            effective_spec(core, config.assistant_pipeline.generation.model),
+            pipeline.guardrails,
+        )
+        accounts = Accounts(engine)
+        accounts.create_account("eval")
+        key = accounts.create_key("eval", roles=("submitter",), name="eval")
+        principal = accounts.authenticate(key.plaintext)
+        results = []
+        for row in rows:
+            result = {"id": row["id"], "category": row["category"], "expected": row["expected"]}
+            try:
+                job, _ = admission.submit(
+                    principal, JobRequest(question=row["question"], user_id="eval")
+                )
+            except InvalidInput as error:
+                result.update(status="rejected", reason="invalid_input", detail=str(error))
+                results.append(result)
+                continue
+            pipeline.answer_job(job.id)
+            stored = core.jobs.get(job.id)
+            answer = stored.answer or ""
+            result.update(
+                status=stored.status,
+                reason=stored.reason,
+                detail=stored.error,
+                confidence=stored.confidence,
+                policy_decided=stored.reason == "policy",
+                must_include=all(p in answer for p in row.get("must_include", [])),
+                gold_cited=bool(
+                    {c["document_id"] for c in stored.citations} & set(row["gold_documents"])
+                ),
+                guardrail_ms=sum(
+                    v for k, v in stored.stage_timings.items() if k.endswith("_guardrails")
+                ),
+                job_ms=sum(stored.stage_timings.values()),
+                timings=stored.stage_timings,
+                inputs={k: v for k, v in stored.confidence_inputs.items() if k != "sentences"},
+            )
+            results.append(result)
+            if show:
+                print(
+                    f"{row['id']:<7} {row['expected']:<9} {stored.status:<9} "
+                    f"{stored.reason or '':<15} {stored.confidence or 0:.3f}  "
+                    f"{(stored.error or '')[:60]}"
+                )
+        store.close()
+        engine.dispose()
+    return summarise(results, config.assistant_pipeline.fallback.min_confidence)
+
+
+def summarise(results: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
+    by_category: dict[str, Counter[str]] = defaultdict(Counter)
+    for r in results:
+        by_category[r["category"]][r["status"]] += 1
+        by_category[r["category"]]["correct" if r["status"] == r["expected"] else "wrong"] += 1
+    positive = [r for r in results if r["category"] in POSITIVE]
+    negative = [r for r in results if r["category"] not in POSITIVE]
+    answered = [r for r in positive if r["status"] == "answered"]
+    sweep = []
+    for step in range(4, 15):
+        t = step / 20
+        # Jobs a policy decided keep their outcome; the others are routed by confidence.
+        def escalated(r: dict[str, Any], t: float = t) -> bool:
+            if r["status"] == "rejected" or r.get("policy_decided"):
+                return r["status"] != "answered"
+            return (r.get("confidence") or 0.0) < t
+
+        sweep.append(
+            {
+                "threshold": t,
+                "answerable_escalated": round(sum(map(escalated, positive)) / len(positive), 3),
+                "negative_caught": round(sum(map(escalated, negative)) / len(negative), 3),
+            }
+        )
+    return {
+        "threshold": threshold,
+        "questions": len(results),
+        "by_category": {k: dict(v) for k, v in sorted(by_category.items())},
+        "answerable_escalation_rate": round(1 - len(answered) / len(positive), 3),
+        "negative_escalated_or_rejected": round(
+            sum(r["status"] != "answered" for r in negative) / len(negative), 3
+        ),
+        "outcome_accuracy": round(
+            sum(r["status"] == r["expected"] for r in results) / len(results), 3
+        ),
+        "answered_must_include": round(
+            sum(r["must_include"] for r in answered) / max(1, len(answered)), 3
+        ),
+        "answered_cites_gold": round(
+            sum(r["gold_cited"] for r in answered) / max(1, len(answered)), 3
+        ),
+        "guardrail_share_of_job_time": round(
+            sum(r.get("guardrail_ms", 0) for r in results)
+            / max(1e-9, sum(r.get("job_ms", 0) for r in results)),
+            3,
+        ),
+        "mean_stage_ms": {
+            stage: round(
+                sum(r["timings"].get(stage, 0.0) for r in results if "timings" in r)
+                / max(1, sum(stage in r.get("timings", {}) for r in results)),
+                2,
+            )
+            for stage in dict.fromkeys(k for r in results for k in r.get("timings", {}))
+        },
+        "sweep": sweep,
+        "rows": results,
+        "misrouted": [
+            {k: r.get(k) for k in ("id", "expected", "status", "reason", "confidence", "detail")}
+            for r in results
+            if r["status"] != r["expected"]
+        ],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", type=Path, default=REPO / "eval" / "guardrails.jsonl")
+    parser.add_argument("--show", action="store_true", help="print every question's outcome")
+    parser.add_argument("--rows", type=Path, help="also write every row's result here (JSONL)")
+    args = parser.parse_args()
+    summary = run(args.dataset, args.show)
+    rows = summary.pop("rows")
+    if args.rows:
+        args.rows.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()
