@@ -8,38 +8,24 @@ report what the closing figures of the guardrails work are made of:
 
     .venv/bin/python scripts/guardrails_eval.py [--dataset eval/guardrails.jsonl] [--show]
 
-Self-contained: builds the demo handbook index into a temporary folder (Qdrant local mode,
-SQLite), wires the pipeline as `ragline serve` does (extractive provider unless
-RAGLINE_MODEL_BASE_URL is set) and submits through admission, so redaction and policy run
-exactly as in production. Needs no server; takes about a minute.
+Self-contained (ragline.sandbox): builds the demo handbook index into a temporary folder,
+wires the pipeline as `ragline serve` does (the extractive provider) and submits through
+admission, so redaction and policy run exactly as in production. Needs no server; takes
+about a minute.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from ragline.accounts import Accounts
-from ragline.admission import Admission
-from ragline.budget import BudgetBook
 from ragline.config import load_config
-from ragline.db import create_schema, make_engine
 from ragline.errors import InvalidInput
-from ragline.jobs import JobRepository
-from ragline.knowledge.store import KnowledgeStore
-from ragline.pipeline.validate import JobRequest
-from ragline.runtime import (
-    Core,
-    build_index_manager,
-    build_pipeline,
-    effective_spec,
-    load_embedder,
-)
-from ragline.settings import Settings
+from ragline.runtime import load_embedder
+from ragline.sandbox import sandbox
 
 REPO = Path(__file__).resolve().parent.parent
 POSITIVE = ("answerable", "pii")  # questions the handbook answers
@@ -48,42 +34,17 @@ POSITIVE = ("answerable", "pii")  # questions the handbook answers
 def run(dataset: Path, show: bool) -> dict[str, Any]:
     rows = [json.loads(line) for line in dataset.open(encoding="utf-8") if line.strip()]
     config = load_config(REPO / "ragline.yaml")
-    with tempfile.TemporaryDirectory() as folder:
-        root = Path(folder)
-        settings = Settings(data_dir=root, prompts_dir=REPO / "prompts")
-        engine = make_engine(f"sqlite:///{root / 'ragline.db'}")
-        create_schema(engine)
-        core = Core(settings, config, engine, JobRepository(engine))
-        embedder = load_embedder(config)
-        store = KnowledgeStore.open(path=root / "qdrant")
-        index = build_index_manager(core, store, embedder)
-        index.promote(index.build(REPO / "examples" / "handbook").version)
-        pipeline = build_pipeline(core, store, embedder)
-        admission = Admission(
-            config,
-            core.jobs,
-            lambda _job_id: None,
-            BudgetBook(engine, config.budgets),
-            effective_spec(core, config.assistant_pipeline.generation.model),
-            pipeline.guardrails,
-        )
-        accounts = Accounts(engine)
-        accounts.create_account("eval")
-        key = accounts.create_key("eval", roles=("submitter",), name="eval")
-        principal = accounts.authenticate(key.plaintext)
-        results = []
+    results = []
+    embedder = load_embedder(config)
+    with sandbox(config, REPO / "examples" / "handbook", REPO / "prompts", embedder) as box:
         for row in rows:
             result = {"id": row["id"], "category": row["category"], "expected": row["expected"]}
             try:
-                job, _ = admission.submit(
-                    principal, JobRequest(question=row["question"], user_id="eval")
-                )
+                stored = box.ask(row["question"])
             except InvalidInput as error:
                 result.update(status="rejected", reason="invalid_input", detail=str(error))
                 results.append(result)
                 continue
-            pipeline.answer_job(job.id)
-            stored = core.jobs.get(job.id)
             answer = stored.answer or ""
             result.update(
                 status=stored.status,
@@ -109,8 +70,6 @@ def run(dataset: Path, show: bool) -> dict[str, Any]:
                     f"{stored.reason or '':<15} {stored.confidence or 0:.3f}  "
                     f"{(stored.error or '')[:60]}"
                 )
-        store.close()
-        engine.dispose()
     return summarise(results, config.assistant_pipeline.fallback.min_confidence)
 
 
@@ -125,6 +84,7 @@ def summarise(results: list[dict[str, Any]], threshold: float) -> dict[str, Any]
     sweep = []
     for step in range(4, 15):
         t = step / 20
+
         # Jobs a policy decided keep their outcome; the others are routed by confidence.
         def escalated(r: dict[str, Any], t: float = t) -> bool:
             if r["status"] == "rejected" or r.get("policy_decided"):
