@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from typing import Any
 
-from presidio_anonymizer import AnonymizerEngine
+import structlog
 
 from ragline.config import Guardrails
 from ragline.guardrails.pii import PiiRedactor, Placeholders, Redaction, Span, replace_spans
@@ -24,6 +24,9 @@ from ragline.guardrails.policy import PolicyChecker, Verdict
 from ragline.guardrails.secrets import find_secrets
 from ragline.knowledge.embedder import Embedder, Vectors
 from ragline.knowledge.store import Passage
+
+log = structlog.get_logger("ragline.guardrails")
+WITHHELD = "[draft withheld: it could not be redacted]"
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,6 @@ class GuardrailLayer:
         self.config = config
         self.redactor = PiiRedactor(config.pii) if config.pii_redaction else None
         self.policy = PolicyChecker(config.policy, embedder) if config.policy_check else None
-        self._anonymizer = AnonymizerEngine()  # type: ignore[no-untyped-call]
 
     @property
     def scans_secrets(self) -> bool:
@@ -106,8 +108,20 @@ class GuardrailLayer:
 
     def check_output(self, answer: str, cited: list[int], placeholders: Placeholders) -> Checked:
         verdicts = self.policy.check_output(answer, cited) if self.policy is not None else []
-        checked = self._apply(answer, verdicts, placeholders)
-        redaction = self._redact(checked.text, placeholders)
+        try:
+            checked = self._apply(answer, verdicts, placeholders)
+            redaction = self._redact(checked.text, placeholders)
+        except Exception as error:
+            # Fail closed: an answer that could not be redacted is neither delivered nor
+            # stored; a person answers instead.
+            log.exception("guardrail_failed", check="output_redaction", error=type(error).__name__)
+            failure = Verdict(
+                "guardrail_error.redaction",
+                "output",
+                "route_to_human",
+                f"the answer could not be redacted ({type(error).__name__}); draft withheld",
+            )
+            return Checked(WITHHELD, [*verdicts, failure])
         counts = dict(checked.redacted)
         _add(counts, redaction.counts)
         return Checked(redaction.text, checked.verdicts, counts)
@@ -122,12 +136,12 @@ class GuardrailLayer:
     ) -> Redaction:
         if self.redactor is not None:
             return self.redactor.redact(text, placeholders, extra)
-        return replace_spans(self._anonymizer, text, extra or [], placeholders)
+        return replace_spans(text, extra or [], placeholders)
 
     def _apply(self, text: str, verdicts: list[Verdict], placeholders: Placeholders) -> Checked:
         """Remove the spans of the verdicts whose action is redact."""
         spans = [span for v in verdicts if v.action == "redact" for span in v.spans]
-        redaction = replace_spans(self._anonymizer, text, spans, placeholders)
+        redaction = replace_spans(text, spans, placeholders)
         return Checked(redaction.text, verdicts, redaction.counts)
 
 

@@ -11,31 +11,8 @@ from __future__ import annotations
 import re
 import threading
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-
-import tldextract
-from presidio_analyzer import (
-    AnalyzerEngine,
-    EntityRecognizer,
-    Pattern,
-    PatternRecognizer,
-    RecognizerRegistry,
-    RecognizerResult,
-)
-from presidio_analyzer.nlp_engine import NlpEngineProvider
-from presidio_analyzer.predefined_recognizers import (
-    CreditCardRecognizer,
-    EmailRecognizer,
-    IbanRecognizer,
-    IpRecognizer,
-    PhoneRecognizer,
-    UsSsnRecognizer,
-)
-from presidio_anonymizer import AnonymizerEngine
-from presidio_anonymizer.entities import OperatorConfig
-from presidio_anonymizer.entities import RecognizerResult as AnonymizerResult
 
 from ragline.config import Pii
 
@@ -49,42 +26,6 @@ LABELS = {
 DELETED = "DELETED"
 _CITATION = re.compile(r"\[\d{1,3}\]")
 PLACEHOLDER = re.compile(r"<([A-Z][A-Z0-9_]*)_(\d+)>")
-
-# The public suffix list that ships inside tldextract: the default extractor fetches the
-# list from the internet on first use, which stalls (or fails) on a machine without it.
-_OFFLINE_TLDS = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
-
-
-class OfflineEmailRecognizer(EmailRecognizer):
-    """Presidio's email recognizer, validating domains against the bundled suffix list."""
-
-    def validate_result(self, pattern_text: str) -> bool:
-        return bool(_OFFLINE_TLDS(pattern_text).fqdn)
-
-
-class CardRecognizer(CreditCardRecognizer):
-    """Presidio's card recognizer (Luhn-checked) with Mastercard's 2221-2720 range, which
-    its pattern (first digit 1, 3, 4, 5 or 6) misses."""
-
-    PATTERNS = [
-        Pattern(
-            "All Credit Cards (weak)",
-            r"\b(?!1\d{12}(?!\d))((4\d{3})|(5[0-5]\d{2})|(6\d{3})|(1\d{3})|(3\d{3})|"
-            r"(2(?:22[1-9]|2[3-9]\d|[3-6]\d{2}|7[01]\d|720)))"
-            r"[- ]?(\d{3,4})[- ]?(\d{3,4})[- ]?(\d{3,5})\b",
-            0.3,
-        ),
-    ]
-
-
-_BUILTIN: dict[str, Callable[[], EntityRecognizer]] = {
-    "EMAIL_ADDRESS": OfflineEmailRecognizer,
-    "PHONE_NUMBER": PhoneRecognizer,
-    "CREDIT_CARD": CardRecognizer,  # Luhn-checked
-    "IBAN_CODE": IbanRecognizer,  # checksum-validated
-    "IP_ADDRESS": IpRecognizer,
-    "US_SSN": UsSsnRecognizer,
-}
 
 
 class Placeholders:
@@ -132,40 +73,16 @@ class Redaction:
 
 class PiiRedactor:
     """Finds PII in text and replaces it. Thread-safe; build one per process (start-up
-    costs ~0.1 s, a call on a short clean text ~0.2 ms)."""
+    costs ~0.1 s once Presidio is imported, a call on a short clean text ~0.2 ms)."""
 
     def __init__(self, config: Pii) -> None:
+        from ragline.guardrails.presidio_engine import build_analyzer
+
         self.config = config
-        registry = RecognizerRegistry(supported_languages=["en"])
-        for entity in config.entities:
-            recognizer = _BUILTIN.get(entity)
-            if recognizer is not None:
-                registry.add_recognizer(recognizer())
-        for custom in config.custom_patterns:
-            registry.add_recognizer(
-                PatternRecognizer(
-                    supported_entity=custom.name,
-                    patterns=[Pattern(custom.name.lower(), custom.pattern, custom.score)],
-                )
-            )
-        engine = config.nlp_engine
-        nlp = NlpEngineProvider(
-            nlp_configuration={
-                "nlp_engine_name": engine.name,
-                "models": [{"lang_code": "en", "model_name": engine.model}],
-            }
-        ).create_engine()
-        self.entities = list(config.entities) + [c.name for c in config.custom_patterns]
-        if engine.name != "no_op":
-            registry.add_nlp_recognizer(nlp)
-            self.entities += engine.entities
-        self._analyzer = AnalyzerEngine(
-            nlp_engine=nlp, registry=registry, supported_languages=["en"]
-        )
-        self._anonymizer = AnonymizerEngine()  # type: ignore[no-untyped-call]
+        self._analyzer, self.entities = build_analyzer(config)
         self._allow = [re.compile(p) for p in config.allow]
         # spaCy pipelines are not safe to share between threads.
-        self._lock = threading.Lock() if engine.name != "no_op" else None
+        self._lock = threading.Lock() if config.nlp_engine.name != "no_op" else None
 
     def find(self, text: str) -> list[Span]:
         if not text:
@@ -184,8 +101,8 @@ class PiiRedactor:
             if not any(a.fullmatch(text[r.start : r.end]) for a in self._allow)
         ]
 
-    def _analyze(self, text: str) -> list[RecognizerResult]:
-        results: list[RecognizerResult] = self._analyzer.analyze(
+    def _analyze(self, text: str) -> list[Any]:
+        results: list[Any] = self._analyzer.analyze(
             text, language="en", entities=self.entities, score_threshold=self.config.min_score
         )
         return results
@@ -194,15 +111,18 @@ class PiiRedactor:
         self, text: str, placeholders: Placeholders, extra: list[Span] | None = None
     ) -> Redaction:
         """text with every PII span (and any extra spans, e.g. secrets) replaced."""
-        return replace_spans(self._anonymizer, text, self.find(text) + (extra or []), placeholders)
+        return replace_spans(text, self.find(text) + (extra or []), placeholders)
 
 
-def replace_spans(
-    anonymizer: AnonymizerEngine, text: str, spans: list[Span], placeholders: Placeholders
-) -> Redaction:
+def replace_spans(text: str, spans: list[Span], placeholders: Placeholders) -> Redaction:
     """Replace spans by placeholders; Presidio's anonymizer resolves overlapping spans."""
     if not spans:
         return Redaction(text)
+    from presidio_anonymizer.entities import OperatorConfig
+    from presidio_anonymizer.entities import RecognizerResult as AnonymizerResult
+
+    from ragline.guardrails.presidio_engine import anonymizer
+
     counts: Counter[str] = Counter()
     # Number the values in reading order (the anonymizer works from the end of the text).
     last_end = -1
@@ -213,7 +133,7 @@ def replace_spans(
             )
             last_end = span.end
 
-    def operator(entity: str) -> OperatorConfig:
+    def operator(entity: str) -> Any:
         if entity == DELETED:
             # ("replace" with an empty new_value would write "<DELETED>".)
             return OperatorConfig("custom", {"lambda": lambda _value: ""})
@@ -227,5 +147,5 @@ def replace_spans(
 
     results = [AnonymizerResult(s.entity, s.start, s.end, s.score) for s in spans]
     operators: dict[str, Any] = {s.entity: operator(s.entity) for s in spans}
-    redacted = anonymizer.anonymize(text=text, analyzer_results=results, operators=operators)
+    redacted = anonymizer().anonymize(text=text, analyzer_results=results, operators=operators)
     return Redaction(redacted.text, dict(counts))

@@ -7,7 +7,7 @@ from tldextract.cache import DiskCache
 
 from ragline.config import CustomPattern, Pii, parse_config
 from ragline.errors import ConfigError
-from ragline.guardrails import pii
+from ragline.guardrails import presidio_engine
 from ragline.guardrails.pii import PiiRedactor, Placeholders
 
 
@@ -115,7 +115,7 @@ def test_the_email_recognizer_never_touches_the_network(
     # Presidio's own email recognizer then tries raw.githubusercontent.com.
     monkeypatch.setattr(tldextract.tldextract.TLD_EXTRACTOR, "_extractor", None)
     monkeypatch.setattr(tldextract.tldextract.TLD_EXTRACTOR, "_cache", DiskCache(str(tmp_path)))
-    monkeypatch.setattr(pii._OFFLINE_TLDS, "_extractor", None)
+    monkeypatch.setattr(presidio_engine._OFFLINE_TLDS, "_extractor", None)
 
     redaction = PiiRedactor(Pii()).redact("Reach someone@example.co.uk today.", Placeholders())
 
