@@ -17,9 +17,11 @@ from api import problems
 from ragline.accounts import Accounts
 from ragline.admission import Admission
 from ragline.budget import BudgetBook
+from ragline.delivery import Deliverer
 from ragline.jobs import JobRepository
 from ragline.knowledge.versions import IndexManager
 from ragline.ratelimit import RateLimiter
+from ragline.review import ReviewQueue
 
 log = structlog.get_logger("ragline.api")
 
@@ -40,12 +42,14 @@ class ApiServices:
     limiter: RateLimiter
     mode: str
     health_checks: dict[str, HealthCheck]
+    review: ReviewQueue
+    deliveries: Deliverer
     background: list[Background] = field(default_factory=list)
     index: IndexManager | None = None  # only where this process owns the store
 
 
 def create_app(services: ApiServices) -> FastAPI:
-    from api.routes import admin, health, index, jobs, reviews, usage
+    from api.routes import admin, deliveries, health, index, jobs, reviews, usage
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -84,6 +88,6 @@ def create_app(services: ApiServices) -> FastAPI:
         response.headers["X-Request-ID"] = request_id
         return response
 
-    for module in (jobs, reviews, usage, admin, index, health):
+    for module in (jobs, reviews, deliveries, usage, admin, index, health):
         app.include_router(module.router(services))
     return app

@@ -7,7 +7,19 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from ragline.models import ApiKey, Job, JobStatus, ReviewItem, Role
+from ragline.delivery import job_result
+from ragline.models import (
+    PRIORITIES,
+    ApiKey,
+    Decision,
+    Delivery,
+    Job,
+    JobStatus,
+    ReviewItem,
+    ReviewStatus,
+    Role,
+    utcnow,
+)
 
 
 class JobAccepted(BaseModel):
@@ -51,6 +63,8 @@ class JobView(BaseModel):
     answer: str | None
     citations: list[Citation]
     confidence: float | None
+    # "model", "reviewer:<key name>" or "system:sla" once the job is final.
+    decided_by: str | None
     versions: Versions
     stage_timings_ms: dict[str, float]
     # Per stage (input, passages, output): placeholder counts and policy verdicts by rule id.
@@ -71,7 +85,8 @@ class JobView(BaseModel):
             feature=job.feature,
             metadata=job.meta,
             # Only a delivered answer is shown; an escalated job's draft is for reviewers.
-            answer=job.answer if answered else None,
+            answer=job_result(job)["answer"],
+            decided_by=job.decided_by,
             citations=[Citation(**c) for c in job.citations] if answered else [],
             confidence=job.confidence,
             versions=Versions.of(job),
@@ -83,12 +98,23 @@ class JobView(BaseModel):
         )
 
 
+class Claim(BaseModel):
+    by: str | None
+    until: datetime | None
+
+
 class ReviewView(BaseModel):
     id: int
     job_id: str
     reason: str
-    status: str
+    detail: str | None
+    status: str  # open | claimed | decided (an expired claim reads open)
+    priority: Literal["low", "normal", "high"]
     created_at: datetime
+    due_at: datetime | None
+    overdue: bool
+    sla_breached: bool
+    claim: Claim | None
     question: str
     feature: str | None
     draft_answer: str | None
@@ -97,30 +123,105 @@ class ReviewView(BaseModel):
     # The formula's inputs and each draft sentence's grounding (unsupported ones flagged).
     confidence_inputs: dict[str, Any]
     guardrails: dict[str, Any]
-    detail: str | None
     passages: list[dict[str, Any]]
     versions: Versions
+    decision: str | None
+    final_answer: str | None
+    reason_code: str | None
+    note: str | None
+    decided_by: str | None
+    decided_at: datetime | None
 
     @classmethod
     def of(cls, item: ReviewItem, job: Job) -> ReviewView:
         assert item.id is not None
+        now = utcnow()
+        live = item.status == ReviewStatus.CLAIMED and (
+            item.claim_expires_at is not None and item.claim_expires_at > now
+        )
+        status = (
+            ReviewStatus.OPEN if item.status == ReviewStatus.CLAIMED and not live else item.status
+        )
+        priority = {v: k for k, v in PRIORITIES.items()}.get(item.priority, "normal")
         return cls(
             id=item.id,
             job_id=job.id,
             reason=item.reason,
-            status=item.status,
+            detail=job.error,
+            status=status,
+            priority=priority,
             created_at=item.created_at,
+            due_at=item.due_at,
+            overdue=item.due_at is not None and item.due_at < now and status != "decided",
+            sla_breached=item.sla_breached,
+            claim=Claim(by=item.claimed_by_name, until=item.claim_expires_at) if live else None,
             question=job.question,
             feature=job.feature,
-            draft_answer=job.answer,
+            draft_answer=item.draft_answer,
             draft_citations=[Citation(**c) for c in job.citations],
             confidence=job.confidence,
             confidence_inputs=job.confidence_inputs,
             guardrails=job.guardrails,
-            detail=job.error,
             passages=job.passages,
             versions=Versions.of(job),
+            decision=item.decision,
+            final_answer=item.final_answer,
+            reason_code=item.reason_code,
+            note=item.note,
+            decided_by=item.decided_by,
+            decided_at=item.decided_at,
         )
+
+
+class DecisionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Decision
+    answer: str | None = Field(default=None, max_length=20_000)
+    reason_code: str | None = Field(default=None, max_length=32)
+    note: str | None = Field(default=None, max_length=4_000)
+
+
+class DeliveryView(BaseModel):
+    id: str  # the webhook-id
+    job_id: str
+    url: str
+    event: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+    @classmethod
+    def of(cls, delivery: Delivery) -> DeliveryView:
+        pending = delivery.status == "pending"
+        return cls(
+            id=delivery.id,
+            job_id=delivery.job_id,
+            url=delivery.url,
+            event=delivery.event,
+            status=delivery.status,
+            attempts=delivery.attempts,
+            next_attempt_at=delivery.next_attempt_at if pending else None,
+            last_status_code=delivery.last_status_code,
+            last_error=delivery.last_error,
+            created_at=delivery.created_at,
+            delivered_at=delivery.delivered_at,
+        )
+
+
+class DeliveryList(BaseModel):
+    items: list[DeliveryView]
+    limit: int
+    offset: int
+
+
+class WebhookSecret(BaseModel):
+    account: str
+    secret: str
 
 
 class ReviewList(BaseModel):

@@ -10,10 +10,12 @@ from ragline.accounts import Accounts
 from ragline.admission import Admission
 from ragline.budget import BudgetBook
 from ragline.db import ping as ping_database
+from ragline.delivery import Deliverer
 from ragline.errors import IndexNotReady
 from ragline.knowledge.store import KnowledgeStore
 from ragline.pipeline.runner import Pipeline
 from ragline.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
+from ragline.review import ReviewQueue
 from ragline.runtime import Core, build_guardrails, build_index_manager, effective_spec
 from workers import broker as brokers
 from workers.process import AnsweringWorkers
@@ -83,5 +85,7 @@ def build_services(
         limiter=limiter,
         mode="embedded" if pipeline is not None else "deployed",
         health_checks=checks,
+        review=ReviewQueue(core.engine, core.config.review),
+        deliveries=Deliverer(core.engine, core.config.deliveries),
         background=background,
     )

@@ -27,6 +27,7 @@ from sqlmodel import Session, col, select
 
 from ragline.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from ragline.models import Account, ApiKey, Role, utcnow
+from ragline.webhooks import new_secret
 
 KEY_PREFIX = "rl_"
 _ACCOUNT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -118,6 +119,15 @@ class Accounts:
             account = session.exec(select(Account).where(Account.name == name)).first()
         if account is None:
             raise NotFound(f"account '{name}' does not exist")
+        return account
+
+    def rotate_webhook_secret(self, name: str) -> Account:
+        """A new signing secret for the account's webhooks; the old one stops at once."""
+        account = self.account(name)
+        with Session(self.engine, expire_on_commit=False) as session:
+            account.webhook_secret = new_secret()
+            session.add(account)
+            session.commit()
         return account
 
     def accounts(self) -> list[Account]:

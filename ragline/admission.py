@@ -24,6 +24,7 @@ from ragline.guardrails.layer import GuardrailLayer
 from ragline.jobs import JobRepository
 from ragline.models import Job, Role
 from ragline.pipeline.validate import JobRequest, validate_request
+from ragline.webhooks import check_callback_url
 
 log = structlog.get_logger("ragline.admission")
 
@@ -57,6 +58,10 @@ class Admission:
     ) -> tuple[Job, bool]:
         principal.require(Role.SUBMITTER)
         validate_request(request, self.config.assistant_pipeline.input_validation)
+        if request.callback_url is not None:
+            check_callback_url(
+                request.callback_url, allow_private=self.config.deliveries.allow_private_targets
+            )
         admitted = self.guardrails.admit(request.question)
         request = request.model_copy(update={"question": admitted.text})
         if idempotency_key is not None:

@@ -325,6 +325,59 @@ class RateLimits(Section):
     burst: PositiveInt = 40
 
 
+ReviewReason = Literal[
+    "low_confidence", "policy", "timeout", "model_error", "over_budget", "sampled"
+]
+
+
+_DEFAULT_SLA: dict[ReviewReason, float] = {"policy": 60, "timeout": 120, "sampled": 7 * 24 * 60}
+
+
+class Review(Section):
+    """The human review queue: claims, service levels, what happens when one is missed."""
+
+    # A claim is a lease: past it, the item is back in the queue for anyone.
+    claim_minutes: Annotated[float, Field(gt=0, le=24 * 60)] = 15
+    # The time to decide, per escalation reason; reasons not listed get default_sla_minutes.
+    sla_minutes: dict[ReviewReason, Annotated[float, Field(gt=0)]] = Field(
+        default_factory=lambda: _DEFAULT_SLA.copy()
+    )
+    default_sla_minutes: Annotated[float, Field(gt=0)] = 240
+    # An item past its due time is flagged, then: deliver_fallback answers the job with
+    # fallback_answer (reason code sla_expired); raise_priority moves it to the front.
+    on_sla_breach: Literal["deliver_fallback", "raise_priority", "flag_only"] = "raise_priority"
+    fallback_answer: str = Field(
+        "We could not answer this question automatically. A member of our team will follow "
+        "up with you.",
+        min_length=1,
+    )
+    # Reason codes a reviewer may give when rejecting; sla_expired is the system's own.
+    reject_codes: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,30}$")]] = Field(
+        default_factory=lambda: [
+            "out_of_scope",
+            "insufficient_sources",
+            "policy_violation",
+            "needs_follow_up",
+        ],
+        min_length=1,
+    )
+    # With observability.sample_outputs_for_review, this share of answered jobs is copied
+    # to the queue (reason sampled) for quality feedback; their answer is not held back.
+    sample_rate: Fraction = 0.05
+
+
+class Deliveries(Section):
+    """Webhooks to a job's callback_url (Standard Webhooks signatures)."""
+
+    max_attempts: Annotated[int, Field(ge=1, le=50)] = 8
+    first_retry_s: Annotated[float, Field(gt=0)] = 5
+    max_retry_s: Annotated[float, Field(gt=0)] = 3600
+    timeout_s: Annotated[float, Field(gt=0, le=120)] = 10
+    # Private, loopback and link-local targets are refused (SSRF) unless allowed here.
+    allow_private_targets: bool = False
+    poll_interval_ms: PositiveInt = 1000
+
+
 class RaglineConfig(Section):
     assistant_pipeline: AssistantPipeline = AssistantPipeline()
     models: dict[str, ModelSpec] = Field(
@@ -334,6 +387,8 @@ class RaglineConfig(Section):
     jobs: Jobs = Jobs()
     budgets: Budgets = Budgets()
     rate_limits: RateLimits = RateLimits()
+    review: Review = Review()
+    deliveries: Deliveries = Deliveries()
 
     @model_validator(mode="after")
     def _model_names_are_known(self) -> RaglineConfig:

@@ -16,13 +16,27 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from ragline.errors import Conflict, NotFound
-from ragline.models import Account, Job, JobStatus, ReviewItem, utcnow
+from ragline.models import PRIORITIES, Account, Delivery, Job, JobStatus, ReviewItem, utcnow
 from ragline.pipeline.validate import JobRequest
 
 
 def request_hash(request: JobRequest) -> str:
     canonical = json.dumps(request.model_dump(), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def add_delivery(session: Session, job: Job, status: str) -> None:
+    """The outbox row for a final result, when the job asked for a callback."""
+    if job.callback_url:
+        session.add(
+            Delivery(
+                id=f"msg_{uuid.uuid4().hex}",
+                job_id=job.id,
+                account_id=job.account_id,
+                url=job.callback_url,
+                event=f"job.{status}",
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -90,6 +104,8 @@ class JobRepository:
             user_id=request.user_id,
             feature=request.feature,
             meta=dict(request.metadata),
+            priority=request.priority,
+            callback_url=request.callback_url,
             guardrails=dict(guardrails or {}),
             status=JobStatus.QUEUED,
             created_at=now,
@@ -193,13 +209,22 @@ class JobRepository:
         assert job is not None
         return Claim(job=job, attempt=job.attempts)
 
-    def finish(self, claim: Claim, outcome: Outcome) -> bool:
+    def finish(
+        self,
+        claim: Claim,
+        outcome: Outcome,
+        *,
+        review_due: datetime | None = None,
+        sampled: bool = False,
+    ) -> bool:
         """Store the outcome if this attempt still holds the job (fencing by attempt number).
 
-        The escalation's review item is written in the same transaction, so an escalated job
-        is never missing from the review queue.
+        In the same transaction: the escalation's review item (due at review_due), a sampled
+        answer's review item, and the webhook delivery of a final result, so an escalated
+        job is never missing from the queue and a result never misses its callback.
         """
         now = utcnow()
+        job = claim.job
         with Session(self.engine) as session:
             result = session.execute(
                 update(Job)
@@ -222,6 +247,7 @@ class JobRepository:
                     error=outcome.error,
                     guardrails=outcome.guardrails,
                     confidence_inputs=outcome.confidence_inputs,
+                    decided_by=None if outcome.status == JobStatus.ESCALATED else "model",
                     finished_at=now,
                     updated_at=now,
                     lease_expires_at=None,
@@ -230,8 +256,24 @@ class JobRepository:
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 session.rollback()
                 return False
-            if outcome.status == JobStatus.ESCALATED:
-                session.add(ReviewItem(job_id=claim.job.id, reason=outcome.reason or "unknown"))
+            if outcome.status == JobStatus.ESCALATED or (
+                sampled and outcome.status == JobStatus.ANSWERED
+            ):
+                session.add(
+                    ReviewItem(
+                        job_id=job.id,
+                        account_id=job.account_id,
+                        reason="sampled"
+                        if outcome.status == JobStatus.ANSWERED
+                        else outcome.reason or "unknown",
+                        priority=PRIORITIES.get(job.priority, 1),
+                        due_at=review_due,
+                        draft_answer=outcome.answer,
+                        created_at=now,
+                    )
+                )
+            if outcome.status != JobStatus.ESCALATED:  # an escalated job waits for review
+                add_delivery(session, job, outcome.status)
             session.commit()
         return True
 
@@ -283,22 +325,3 @@ class JobRepository:
                 .limit(limit)
             )
             return list(rows)
-
-    def review_queue(
-        self, *, account_id: str | None = None, limit: int = 50, offset: int = 0
-    ) -> list[tuple[ReviewItem, Job]]:
-        """Open review items, oldest first; with account_id, only that account's."""
-        query = (
-            select(ReviewItem, Job)
-            .join(Job, col(Job.id) == col(ReviewItem.job_id))
-            .where(col(ReviewItem.status) == "open")
-        )
-        if account_id is not None:
-            query = query.where(col(Job.account_id) == account_id)
-        with Session(self.engine, expire_on_commit=False) as session:
-            rows = session.exec(
-                query.order_by(col(ReviewItem.created_at), col(ReviewItem.id))
-                .limit(limit)
-                .offset(offset)
-            )
-            return [(item, job) for item, job in rows]

@@ -11,6 +11,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from ragline.webhooks import new_secret
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -75,6 +77,8 @@ class Account(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=32)
     name: str = Field(unique=True, max_length=64)
+    # Signs this account's webhooks (Standard Webhooks); shown and rotated by admins.
+    webhook_secret: str = Field(default_factory=new_secret, max_length=64)
     created_at: datetime = _time(default_now=True)
 
 
@@ -110,6 +114,10 @@ class Job(SQLModel, table=True):
     user_id: str | None = Field(default=None, max_length=255)
     feature: str | None = Field(default=None, max_length=255)
     meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column("metadata", JSON))
+    priority: str = Field(default="normal", max_length=8)
+    callback_url: str | None = Field(default=None, sa_column=Column(Text))
+    # Who decided the final answer: "model", "reviewer:<name>" or "system:sla".
+    decided_by: str | None = Field(default=None, max_length=255)
 
     status: str = Field(default=JobStatus.QUEUED, index=True, max_length=16)
     reason: str | None = Field(default=None, max_length=32)
@@ -142,16 +150,74 @@ class Job(SQLModel, table=True):
     finished_at: datetime | None = _time()
 
 
+class ReviewStatus(StrEnum):
+    OPEN = "open"
+    CLAIMED = "claimed"  # while claim_expires_at is ahead; past it the item is open again
+    DECIDED = "decided"
+
+
+class Decision(StrEnum):
+    APPROVE = "approve"  # deliver the draft
+    EDIT = "edit"  # deliver the reviewer's answer
+    REJECT = "reject"  # deliver the configured fallback answer, with a reason code
+    GOOD = "good"  # sampled: the delivered answer was right
+    BAD = "bad"  # sampled: it was wrong (a correction may be given)
+
+
+PRIORITIES = {"low": 0, "normal": 1, "high": 2}
+
+
 class ReviewItem(SQLModel, table=True):
-    """One per escalated job. The review workflow (claim, decide) builds on this row."""
+    """One per escalated (or sampled) job: the reviewer's work item, and once decided, a
+    labelled example (question, passages, draft, final answer, verdict)."""
 
     __tablename__ = "review_items"
 
     id: int | None = Field(default=None, primary_key=True)
     job_id: str = Field(foreign_key="jobs.id", unique=True, max_length=32)
+    account_id: str = Field(default="", index=True, max_length=32)
     reason: str = Field(max_length=32)
-    status: str = Field(default="open", index=True, max_length=16)
+    status: str = Field(default=ReviewStatus.OPEN, index=True, max_length=16)
+    priority: int = 1  # PRIORITIES
+    due_at: datetime | None = _time(index=True)
+    sla_breached: bool = False
+    draft_answer: str | None = Field(default=None, sa_column=Column(Text))
+    claimed_by: str | None = Field(default=None, max_length=16)  # key id
+    claimed_by_name: str | None = Field(default=None, max_length=255)
+    claim_expires_at: datetime | None = _time()
+    decision: str | None = Field(default=None, max_length=16)
+    final_answer: str | None = Field(default=None, sa_column=Column(Text))
+    reason_code: str | None = Field(default=None, max_length=32)
+    note: str | None = Field(default=None, sa_column=Column(Text))
+    decided_by: str | None = Field(default=None, max_length=255)
+    decided_at: datetime | None = _time()
     created_at: datetime = _time(index=True, default_now=True)
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class Delivery(SQLModel, table=True):
+    """A webhook to send: the outbox row is written with the job's final state, in the same
+    transaction, so no outcome is ever missed; its id is the stable `webhook-id`."""
+
+    __tablename__ = "deliveries"
+
+    id: str = Field(primary_key=True, max_length=40)  # msg_<hex>
+    job_id: str = Field(foreign_key="jobs.id", index=True, max_length=32)
+    account_id: str = Field(index=True, max_length=32)
+    url: str = Field(sa_column=Column(Text, nullable=False))
+    event: str = Field(max_length=32)  # job.answered | job.rejected | job.failed
+    status: str = Field(default=DeliveryStatus.PENDING, index=True, max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime = _time(index=True, default_now=True)
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = _time(default_now=True)
+    delivered_at: datetime | None = _time()
 
 
 class IndexVersion(SQLModel, table=True):

@@ -1,6 +1,6 @@
 """The sweeper: sends again every job whose message may be lost (never sent, lost with a
 broker restart, or held by a worker that died). The actor's compare-and-set makes a
-duplicate message harmless."""
+duplicate message harmless. It also applies the review queue's service levels."""
 
 from __future__ import annotations
 
@@ -11,15 +11,23 @@ import structlog
 
 from ragline.admission import Send, dispatch
 from ragline.jobs import JobRepository
+from ragline.review import ReviewQueue
 
 log = structlog.get_logger("ragline.sweeper")
 
 
 class Sweeper:
     def __init__(
-        self, jobs: JobRepository, send: Send, *, interval_s: float, requeue_after: timedelta
+        self,
+        jobs: JobRepository,
+        send: Send,
+        *,
+        interval_s: float,
+        requeue_after: timedelta,
+        review: ReviewQueue | None = None,
     ) -> None:
         self.jobs = jobs
+        self.review = review
         self.send = send
         self.interval_s = interval_s
         self.requeue_after = requeue_after
@@ -34,6 +42,8 @@ class Sweeper:
                 sent += 1
         if sent:
             log.info("jobs_redispatched", count=sent)
+        if self.review is not None:
+            self.review.enforce_sla()
         return sent
 
     def _loop(self) -> None:

@@ -1,7 +1,8 @@
 """Answering workers for one process: dramatiq worker threads plus the sweeper.
 
 `ragline worker` runs these on the Redis broker; `ragline serve` in embedded mode runs the
-same inside the server on the in-process broker.
+same inside the server on the in-process broker. The sweeper and the webhook deliverer run
+beside them.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from datetime import timedelta
 import dramatiq
 import structlog
 
+from ragline.delivery import Deliverer
 from ragline.pipeline.runner import Pipeline
+from ragline.review import ReviewQueue
 from ragline.runtime import Core
 from ragline.sweeper import Sweeper
 from workers.actors import declare_answer_actor
@@ -34,15 +37,19 @@ class AnsweringWorkers:
             sender(broker),
             interval_s=jobs_config.sweep_interval_ms / 1000,
             requeue_after=timedelta(milliseconds=jobs_config.requeue_after_ms),
+            review=ReviewQueue(core.engine, core.config.review),
         )
+        self.deliverer = Deliverer(core.engine, core.config.deliveries)
 
     def start(self) -> None:
         self._worker.start()
         self.sweeper.start()
+        self.deliverer.start()
         log.info("workers_started", threads=self.threads)
 
     def stop(self, timeout_ms: int = 30_000) -> None:
         """Stop taking messages and let the ones in flight finish (up to timeout_ms)."""
         self.sweeper.stop()
         self._worker.stop(timeout=timeout_ms)
+        self.deliverer.stop()
         log.info("workers_stopped")

@@ -13,6 +13,7 @@ from api.schemas import (
     IssuedKeyView,
     KeyCreate,
     KeyView,
+    WebhookSecret,
 )
 from ragline.accounts import Principal
 from ragline.budget import BudgetStatus, from_micros
@@ -46,6 +47,17 @@ def router(services: "ApiServices") -> APIRouter:
         return [
             AccountView(id=a.id, name=a.name, created_at=a.created_at) for a in accounts.accounts()
         ]
+
+    @routes.get("/accounts/{name}/webhook-secret", response_model=WebhookSecret)
+    def webhook_secret(name: str, _: Admin) -> WebhookSecret:
+        """The secret that signs this account's webhooks: give it to the receiver."""
+        return WebhookSecret(account=name, secret=accounts.account(name).webhook_secret)
+
+    @routes.post("/accounts/{name}/webhook-secret", response_model=WebhookSecret)
+    def rotate_webhook_secret(name: str, _: Admin) -> WebhookSecret:
+        """Replace the secret (deliveries from now on are signed with the new one)."""
+        account = accounts.rotate_webhook_secret(name)
+        return WebhookSecret(account=name, secret=account.webhook_secret)
 
     @routes.post("/keys", status_code=201, response_model=IssuedKeyView)
     def create_key(body: KeyCreate, _: Admin) -> IssuedKeyView:

@@ -1,13 +1,18 @@
-"""The review queue."""
+"""The review queue: list, claim, decide, export (reviewer role)."""
 
+import json
+from collections.abc import Iterator
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
 
 from api.auth import authenticator
-from api.schemas import ReviewList, ReviewView
+from api.schemas import DecisionRequest, ReviewList, ReviewView
 from ragline.accounts import Principal
 from ragline.models import Role
+from ragline.review import QueueFilter
 
 if TYPE_CHECKING:
     from api.app import ApiServices
@@ -16,23 +21,73 @@ if TYPE_CHECKING:
 # No `from __future__ import annotations` here: FastAPI must see the real Annotated
 # dependency types defined inside router().
 def router(services: "ApiServices") -> APIRouter:
-    routes = APIRouter(tags=["reviews"])
-    Caller = Annotated[Principal, Depends(authenticator(services))]
+    routes = APIRouter(prefix="/v1/reviews", tags=["reviews"])
+    authenticate = authenticator(services)
 
-    @routes.get("/v1/reviews", response_model=ReviewList)
+    def reviewer(caller: Annotated[Principal, Depends(authenticate)]) -> Principal:
+        caller.require(Role.REVIEWER)
+        return caller
+
+    Reviewer = Annotated[Principal, Depends(reviewer)]
+    queue = services.review
+
+    @routes.get("", response_model=ReviewList)
     def list_reviews(
-        caller: Caller,
+        caller: Reviewer,
+        reason: str | None = None,
+        feature: str | None = None,
+        overdue: bool | None = None,
+        status: Annotated[str, Query(pattern="^(pending|open|claimed|decided|all)$")] = "pending",
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> ReviewList:
-        """Open review items, oldest first: the caller's account's (every account's for an
-        admin)."""
-        caller.require(Role.REVIEWER)
-        rows = services.jobs.review_queue(
-            account_id=caller.visible_account, limit=limit, offset=offset
-        )
+        """The caller's account's items (every account's for an admin), most urgent first:
+        priority, then due time. pending = open or claimed."""
+        filters = QueueFilter(reason=reason, feature=feature, overdue=overdue, status=status)
+        rows = queue.list(caller.visible_account, filters, limit=limit, offset=offset)
         return ReviewList(
             items=[ReviewView.of(item, job) for item, job in rows], limit=limit, offset=offset
         )
+
+    @routes.get("/export", response_class=StreamingResponse)
+    def export(caller: Reviewer, since: datetime | None = None) -> StreamingResponse:
+        """Every decision as one JSON line: question, passages, draft, final answer,
+        verdict (the evaluation dataset format)."""
+
+        def lines() -> Iterator[str]:
+            for example in queue.examples(caller.visible_account, since):
+                yield json.dumps(example, ensure_ascii=False) + "\n"
+
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+    @routes.get("/{item_id}", response_model=ReviewView)
+    def get_review(item_id: int, caller: Reviewer) -> ReviewView:
+        return ReviewView.of(*queue.get(item_id, caller.visible_account))
+
+    @routes.post("/{item_id}/claim", response_model=ReviewView)
+    def claim(item_id: int, caller: Reviewer) -> ReviewView:
+        """Take the item for review.claim_minutes (again: extend your claim). 409 when
+        someone else holds it (the detail says who and until when) or it is decided."""
+        queue.claim(item_id, caller)
+        return ReviewView.of(*queue.get(item_id, caller.visible_account))
+
+    @routes.post("/{item_id}/release", response_model=ReviewView)
+    def release(item_id: int, caller: Reviewer) -> ReviewView:
+        queue.release(item_id, caller)
+        return ReviewView.of(*queue.get(item_id, caller.visible_account))
+
+    @routes.post("/{item_id}/decision", response_model=ReviewView)
+    def decide(item_id: int, body: DecisionRequest, caller: Reviewer) -> ReviewView:
+        """approve | edit (answer) | reject (reason_code) for an escalation; good | bad
+        (optional answer: the correction) for a sampled answer. Needs your live claim."""
+        item, job = queue.decide(
+            item_id,
+            caller,
+            body.decision,
+            answer=body.answer,
+            reason_code=body.reason_code,
+            note=body.note,
+        )
+        return ReviewView.of(item, job)
 
     return routes

@@ -3,6 +3,7 @@ outcome. The actor in workers/ calls `answer_job(job_id)` and nothing else."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -35,6 +36,7 @@ from ragline.pipeline.generate import ChosenModel, Generation, GenerationRequest
 from ragline.pipeline.prompts import PromptTemplate, RenderedPrompt
 from ragline.pipeline.retrieve import Retriever
 from ragline.pipeline.validate import JobRequest, validate_request
+from ragline.review import sla
 
 log = structlog.get_logger("ragline.pipeline")
 
@@ -86,7 +88,18 @@ class Pipeline:
             except Exception as error:
                 log.exception("job_failed", error=type(error).__name__)
                 outcome = Outcome(status=JobStatus.FAILED, error=f"{type(error).__name__}")
-            stored = self.jobs.finish(claim, outcome)
+            sampled = (
+                outcome.status == JobStatus.ANSWERED
+                and self.config.assistant_pipeline.observability.sample_outputs_for_review
+                and random.random() < self.config.review.sample_rate
+            )
+            reason = "sampled" if sampled else outcome.reason or ""
+            stored = self.jobs.finish(
+                claim,
+                outcome,
+                review_due=utcnow() + sla(self.config.review, reason),
+                sampled=sampled,
+            )
             log.info(
                 "job_finished" if stored else "job_outcome_discarded",
                 status=outcome.status.value,
@@ -355,6 +368,7 @@ def _passage_ref(passage: Passage) -> dict[str, Any]:
     return {
         "chunk_id": passage.chunk_id,
         "document_id": passage.document_id,
+        "title": passage.title,
         "score": round(passage.score, 4),
     }
 

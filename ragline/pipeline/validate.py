@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
@@ -22,6 +22,10 @@ class JobRequest(BaseModel):
     user_id: StrictStr | None = Field(default=None, max_length=255)
     feature: StrictStr | None = Field(default=None, max_length=255)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    # Orders the review queue if the job is escalated.
+    priority: Literal["low", "normal", "high"] = "normal"
+    # Where the final result is POSTed (Standard Webhooks signature); polling works without.
+    callback_url: StrictStr | None = Field(default=None, max_length=2048)
 
 
 def validate_request(request: JobRequest, rules: InputValidation) -> None:

@@ -52,6 +52,7 @@ from ragline.pipeline.validate import JobRequest
 from tests.conftest import REPO, make_tenant
 from tests.support.fake_model import FakeModelServer
 from tests.support.pipelines import pipeline_for
+from tests.support.reviews import escalations
 
 LEAVE = "How many days of annual leave do employees get?"
 FEATURE = "hr-bot"
@@ -142,7 +143,7 @@ def _by_scope(book: BudgetBook, account: str, feature: str | None) -> dict[str, 
 
 
 def _review_reasons(jobs: JobRepository) -> dict[str, str]:
-    return {item.job_id: item.reason for item, _ in jobs.review_queue(limit=1000)}
+    return escalations(jobs.engine)
 
 
 # -- cost arithmetic ----------------------------------------------------------------------------

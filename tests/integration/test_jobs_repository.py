@@ -9,10 +9,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.engine import Engine
 
+from ragline.config import Review
 from ragline.errors import Conflict, NotFound
 from ragline.jobs import JobRepository, Outcome
 from ragline.models import JobStatus, utcnow
 from ragline.pipeline.validate import JobRequest
+from ragline.review import ReviewQueue
 from tests.conftest import make_tenant
 
 DEADLINE = timedelta(seconds=60)
@@ -159,7 +161,7 @@ def test_escalation_creates_one_review_item_in_the_same_transaction(
     ):
         claim = jobs.claim(job.id, LEASE)
         assert claim is not None and jobs.finish(claim, outcome)
-    queue = jobs.review_queue()
+    queue = ReviewQueue(engine, Review()).list(None)
     assert [(item.job_id, item.reason, job.answer) for item, job in queue] == [
         (escalated.id, "low_confidence", "d")
     ]
@@ -230,8 +232,9 @@ def test_accounts_see_only_their_own_jobs_and_reviews(engine: Engine, account_id
         claim = jobs.claim(job.id, LEASE)
         assert claim is not None
         jobs.finish(claim, Outcome(status=JobStatus.ESCALATED, reason="low_confidence"))
-    assert [j.id for _, j in jobs.review_queue(account_id=account_id)] == [mine.id]
-    assert {j.id for _, j in jobs.review_queue()} == {mine.id, theirs.id}
+    queue = ReviewQueue(engine, Review())
+    assert [j.id for _, j in queue.list(account_id)] == [mine.id]
+    assert {j.id for _, j in queue.list(None)} == {mine.id, theirs.id}
 
 
 def test_idempotency_keys_are_per_account(engine: Engine, account_id: str) -> None:

@@ -27,6 +27,7 @@ from ragline.settings import Settings
 from tests.conftest import REPO, make_tenant
 from tests.support.fake_model import FakeModelServer
 from tests.support.pipelines import pipeline_for
+from tests.support.reviews import escalations
 
 LEAVE = "How many days of annual leave do employees get?"
 OFF_TOPIC = "Which football team won the 1998 world cup?"
@@ -77,7 +78,7 @@ def _run(pipeline: Pipeline, job: Job) -> tuple[JobStatus | None, Job]:
 
 
 def _review_reasons(pipeline: Pipeline) -> dict[str, str]:
-    return {item.job_id: item.reason for item, _ in pipeline.jobs.review_queue(limit=500)}
+    return escalations(pipeline.jobs.engine)
 
 
 # (a) ----------------------------------------------------------------------------------------

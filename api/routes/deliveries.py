@@ -1,0 +1,40 @@
+"""Webhook deliveries: what was sent where, and sending a failed one again."""
+
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from api.auth import authenticator
+from api.schemas import DeliveryList, DeliveryView
+from ragline.accounts import Principal
+from ragline.models import Role
+
+if TYPE_CHECKING:
+    from api.app import ApiServices
+
+
+# No `from __future__ import annotations` here: FastAPI must see the real Annotated
+# dependency types defined inside router().
+def router(services: "ApiServices") -> APIRouter:
+    routes = APIRouter(prefix="/v1/deliveries", tags=["deliveries"])
+    Caller = Annotated[Principal, Depends(authenticator(services))]
+
+    @routes.get("", response_model=DeliveryList)
+    def list_deliveries(
+        caller: Caller,
+        status: Annotated[str | None, Query(pattern="^(pending|delivered|failed)$")] = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> DeliveryList:
+        """The caller's account's deliveries, newest first (every account's for an admin)."""
+        caller.require(Role.SUBMITTER)
+        rows = services.deliveries.list(caller.visible_account, status, limit, offset)
+        return DeliveryList(items=[DeliveryView.of(d) for d in rows], limit=limit, offset=offset)
+
+    @routes.post("/{delivery_id}/resend", response_model=DeliveryView)
+    def resend(delivery_id: str, caller: Caller) -> DeliveryView:
+        """Send again from attempt one, with the same webhook-id (receivers de-duplicate)."""
+        caller.require(Role.SUBMITTER)
+        return DeliveryView.of(services.deliveries.resend(delivery_id, caller.visible_account))
+
+    return routes

@@ -1,0 +1,232 @@
+"""Webhook delivery: the deliverer sends the outbox rows (models.Delivery) written with each
+final result, signed as Standard Webhooks define, at least once.
+
+Each row is leased with a compare-and-set on its attempt count before it is sent, so two
+deliverers never send the same attempt; a crash after sending and before recording means
+one more delivery with the same `webhook-id`, which receivers de-duplicate. 2xx is success;
+408, 429, 5xx, timeouts and connection errors are retried with exponential backoff up to
+max_attempts; any other status, or a callback URL that became unacceptable, fails at once.
+A failed delivery stays visible and an operator can send it again.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import structlog
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from ragline.config import Deliveries
+from ragline.errors import InvalidInput, NotFound
+from ragline.models import Account, Delivery, DeliveryStatus, Job, JobStatus, utcnow
+from ragline.webhooks import check_callback_url, headers
+
+log = structlog.get_logger("ragline.delivery")
+
+RETRYABLE = frozenset({408, 425, 429})
+
+
+def job_result(job: Job) -> dict[str, Any]:
+    """What a business system receives (and what GET /v1/jobs/{id} shows) for a job."""
+    delivered = job.status == JobStatus.ANSWERED or (
+        job.status == JobStatus.REJECTED
+        and (job.decided_by or "").startswith(("reviewer", "system"))
+    )
+    return {
+        "id": job.id,
+        "status": job.status,
+        "reason": job.reason,
+        "detail": job.error,
+        "answer": job.answer if delivered else None,
+        "citations": job.citations if job.status == JobStatus.ANSWERED else [],
+        "confidence": job.confidence,
+        "decided_by": job.decided_by,
+        "user_id": job.user_id,
+        "feature": job.feature,
+        "metadata": job.meta,
+        "versions": {
+            "prompt_version": job.prompt_version,
+            "model_id": job.model_id,
+            "index_version": job.index_version,
+        },
+        "created_at": job.created_at.isoformat(),
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+    }
+
+
+def backoff(config: Deliveries, attempts: int) -> float:
+    return float(min(config.max_retry_s, config.first_retry_s * 2 ** max(0, attempts - 1)))
+
+
+class Deliverer:
+    def __init__(
+        self, engine: Engine, config: Deliveries, client: httpx.Client | None = None
+    ) -> None:
+        self.engine = engine
+        self.config = config
+        self.client = client or httpx.Client(follow_redirects=False)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self, limit: int = 20) -> int:
+        """Send every due delivery (up to limit); returns how many attempts were made."""
+        now = utcnow()
+        with Session(self.engine) as session:
+            due = session.exec(
+                select(Delivery)
+                .where(
+                    col(Delivery.status) == DeliveryStatus.PENDING,
+                    col(Delivery.next_attempt_at) <= now,
+                )
+                .order_by(col(Delivery.next_attempt_at))
+                .limit(limit)
+            ).all()
+            leases = [(d.id, d.attempts) for d in due]
+        sent = 0
+        for delivery_id, attempts in leases:
+            if self._lease(delivery_id, attempts):
+                self._attempt(delivery_id)
+                sent += 1
+        return sent
+
+    def _lease(self, delivery_id: str, attempts: int) -> bool:
+        hold = timedelta(seconds=self.config.timeout_s + 30)
+        with Session(self.engine) as session:
+            result = session.execute(
+                update(Delivery)
+                .where(
+                    col(Delivery.id) == delivery_id,
+                    col(Delivery.status) == DeliveryStatus.PENDING,
+                    col(Delivery.attempts) == attempts,
+                )
+                .values(attempts=attempts + 1, next_attempt_at=utcnow() + hold)
+            )
+            session.commit()
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    def _attempt(self, delivery_id: str) -> None:
+        with Session(self.engine, expire_on_commit=False) as session:
+            delivery = session.get(Delivery, delivery_id)
+            assert delivery is not None
+            job = session.get(Job, delivery.job_id)
+            account = session.get(Account, delivery.account_id)
+        assert job is not None and account is not None
+        with structlog.contextvars.bound_contextvars(
+            job_id=job.id, delivery_id=delivery.id, attempt=delivery.attempts
+        ):
+            try:
+                check_callback_url(delivery.url, allow_private=self.config.allow_private_targets)
+            except InvalidInput as error:
+                self._record(delivery, failed=True, code=None, error=str(error))
+                return
+            body = json.dumps(
+                {
+                    "type": delivery.event,
+                    "timestamp": utcnow().isoformat(),
+                    "data": job_result(job),
+                },
+                separators=(",", ":"),
+            ).encode()
+            signed = headers(account.webhook_secret, delivery.id, int(time.time()), body)
+            try:
+                response = self.client.post(
+                    delivery.url, content=body, headers=signed, timeout=self.config.timeout_s
+                )
+            except httpx.HTTPError as error:
+                self._record(delivery, failed=False, code=None, error=type(error).__name__)
+                return
+            code = response.status_code
+            if 200 <= code < 300:
+                self._record(delivery, delivered=True, code=code)
+            else:
+                retry = code >= 500 or code in RETRYABLE
+                self._record(delivery, failed=not retry, code=code, error=f"HTTP {code}")
+
+    def _record(
+        self,
+        delivery: Delivery,
+        *,
+        delivered: bool = False,
+        failed: bool = False,
+        code: int | None,
+        error: str | None = None,
+    ) -> None:
+        out_of_attempts = delivery.attempts >= self.config.max_attempts
+        if delivered:
+            values: dict[str, Any] = {"status": DeliveryStatus.DELIVERED, "delivered_at": utcnow()}
+        elif failed or out_of_attempts:
+            values = {"status": DeliveryStatus.FAILED}
+        else:
+            wait = backoff(self.config, delivery.attempts)
+            values = {"next_attempt_at": utcnow() + timedelta(seconds=wait)}
+        values.update(last_status_code=code, last_error=error)
+        with Session(self.engine) as session:
+            session.execute(
+                update(Delivery)
+                .where(col(Delivery.id) == delivery.id, col(Delivery.attempts) == delivery.attempts)
+                .values(**values)
+            )
+            session.commit()
+        log.info(
+            "webhook_attempt",
+            status=str(values.get("status", "retry")),
+            status_code=code,
+            error=error,
+        )
+
+    # -- operators -------------------------------------------------------------------------
+
+    def list(
+        self, account_id: str | None, status: str | None = None, limit: int = 50, offset: int = 0
+    ) -> list[Delivery]:
+        query = select(Delivery)
+        if account_id is not None:
+            query = query.where(col(Delivery.account_id) == account_id)
+        if status is not None:
+            query = query.where(col(Delivery.status) == status)
+        with Session(self.engine) as session:
+            return list(
+                session.exec(
+                    query.order_by(col(Delivery.created_at).desc()).limit(limit).offset(offset)
+                )
+            )
+
+    def resend(self, delivery_id: str, account_id: str | None) -> Delivery:
+        """Send a delivery again from attempt one (same webhook-id)."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            delivery = session.get(Delivery, delivery_id)
+            if delivery is None or (account_id is not None and delivery.account_id != account_id):
+                raise NotFound(f"delivery {delivery_id} not found")
+            delivery.status = DeliveryStatus.PENDING
+            delivery.attempts = 0
+            delivery.next_attempt_at = utcnow()
+            session.add(delivery)
+            session.commit()
+            return delivery
+
+    # -- background ------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        interval = self.config.poll_interval_ms / 1000
+        while not self._stop.wait(interval):
+            try:
+                while self.run_once() and not self._stop.is_set():
+                    pass
+            except Exception as error:  # the database may be down; try again next tick
+                log.warning("delivery_loop_failed", error=type(error).__name__)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="ragline-deliverer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.config.timeout_s + 5)
