@@ -14,6 +14,7 @@ import structlog
 from fastapi import FastAPI, Request, Response
 
 from api import problems
+from api.session import SessionSigner
 from ragline.accounts import Accounts
 from ragline.admission import Admission
 from ragline.budget import BudgetBook
@@ -44,12 +45,22 @@ class ApiServices:
     health_checks: dict[str, HealthCheck]
     review: ReviewQueue
     deliveries: Deliverer
+    sessions: SessionSigner
     background: list[Background] = field(default_factory=list)
     index: IndexManager | None = None  # only where this process owns the store
 
 
 def create_app(services: ApiServices) -> FastAPI:
-    from api.routes import admin, deliveries, health, index, jobs, reviews, usage
+    from api.routes import (
+        admin,
+        deliveries,
+        health,
+        index,
+        jobs,
+        review_page,
+        reviews,
+        usage,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -88,6 +99,6 @@ def create_app(services: ApiServices) -> FastAPI:
         response.headers["X-Request-ID"] = request_id
         return response
 
-    for module in (jobs, reviews, deliveries, usage, admin, index, health):
+    for module in (jobs, reviews, deliveries, usage, admin, index, health, review_page):
         app.include_router(module.router(services))
     return app

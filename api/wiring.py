@@ -6,6 +6,7 @@ import dramatiq
 import redis
 
 from api.app import ApiServices, Background, HealthCheck
+from api.session import SessionSigner
 from ragline.accounts import Accounts
 from ragline.admission import Admission
 from ragline.budget import BudgetBook
@@ -87,5 +88,6 @@ def build_services(
         health_checks=checks,
         review=ReviewQueue(core.engine, core.config.review),
         deliveries=Deliverer(core.engine, core.config.deliveries),
+        sessions=SessionSigner.for_settings(core.settings),
         background=background,
     )

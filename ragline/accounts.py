@@ -196,6 +196,12 @@ class Accounts:
             matches = hmac.compare_digest(_hash(secret), stored or _DUMMY_HASH)
             if stored is None or not matches:
                 raise Unauthenticated("invalid API key")
+        return self.principal_for_key(key_id)
+
+    def principal_for_key(self, key_id: str) -> Principal:
+        """The principal of a key already authenticated (a web session holds its id),
+        checked again for revocation and expiry."""
+        with self.engine.connect() as connection:
             row = connection.execute(
                 sql_select(
                     col(ApiKey.revoked_at),
@@ -207,7 +213,9 @@ class Accounts:
                 )
                 .join(Account, col(Account.id) == col(ApiKey.account_id))
                 .where(col(ApiKey.id) == key_id)
-            ).one()
+            ).one_or_none()
+        if row is None:
+            raise Unauthenticated("invalid API key")
         if row.revoked_at is not None:
             raise Unauthenticated("this API key was revoked")
         if row.expires_at is not None and row.expires_at <= utcnow():

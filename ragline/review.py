@@ -132,7 +132,7 @@ class ReviewQueue:
         another reviewer holds it or it is decided."""
         self.get(item_id, reviewer.visible_account)  # 404 before 409
         now = utcnow()
-        name = self._reviewer_name(reviewer)
+        name = self.reviewer_name(reviewer)
         with Session(self.engine, expire_on_commit=False) as session:
             result = session.execute(
                 update(ReviewItem)
@@ -200,7 +200,7 @@ class ReviewQueue:
         item, job = self.get(item_id, reviewer.visible_account)
         final = self._check(item, decision, answer, reason_code)
         now = utcnow()
-        by = f"reviewer:{self._reviewer_name(reviewer)}"
+        by = f"reviewer:{self.reviewer_name(reviewer)}"
         with Session(self.engine, expire_on_commit=False) as session:
             result = session.execute(
                 update(ReviewItem)
@@ -413,7 +413,7 @@ class ReviewQueue:
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _reviewer_name(self, reviewer: Principal) -> str:
+    def reviewer_name(self, reviewer: Principal) -> str:
         with Session(self.engine) as session:
             key = session.get(ApiKey, reviewer.key_id)
         return (key.name if key is not None and key.name else None) or f"key {reviewer.key_id}"

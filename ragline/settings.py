@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     model_base_url: str | None = None
     model_api_key: SecretStr | None = None
 
+    # Signs the review page's session cookies; every API replica needs the same one. Unset:
+    # generated once and kept in data_dir/session-secret.
+    session_secret: SecretStr | None = None
+
     worker_threads: int = Field(4, gt=0, le=64)
     # Embedded mode only: create (once) and print a demo key with every role.
     demo_key: bool = True
