@@ -377,6 +377,12 @@ class Deliveries(Section):
     allow_private_targets: bool = False
     poll_interval_ms: PositiveInt = 1000
 
+    @model_validator(mode="after")
+    def _retry_bounds(self) -> Deliveries:
+        if self.max_retry_s < self.first_retry_s:
+            raise ValueError("max_retry_s must not be smaller than first_retry_s")
+        return self
+
 
 class RaglineConfig(Section):
     assistant_pipeline: AssistantPipeline = AssistantPipeline()

@@ -142,6 +142,9 @@ class Deliverer:
             except httpx.HTTPError as error:
                 self._record(delivery, failed=False, code=None, error=type(error).__name__)
                 return
+            except Exception as error:  # e.g. httpx.InvalidURL: sending again cannot help
+                self._record(delivery, failed=True, code=None, error=type(error).__name__)
+                return
             code = response.status_code
             if 200 <= code < 300:
                 self._record(delivery, delivered=True, code=code)

@@ -106,9 +106,11 @@ class ReviewQueue:
             query = query.where(col(Job.feature) == filters.feature)
         if filters.overdue is not None:
             late = col(ReviewItem.due_at) < now
-            query = query.where(late if filters.overdue else ~late)
+            on_time = or_(col(ReviewItem.due_at) >= now, col(ReviewItem.due_at).is_(None))
+            query = query.where(late if filters.overdue else on_time)
         query = query.order_by(
             col(ReviewItem.priority).desc(),
+            col(ReviewItem.due_at).is_(None),  # items without a due time last, on any database
             col(ReviewItem.due_at),
             col(ReviewItem.created_at),
             col(ReviewItem.id),
@@ -198,8 +200,16 @@ class ReviewQueue:
         code. Sampled answers (already delivered): good or bad, with an optional
         correction. The job, the item and the webhook delivery change in one transaction."""
         item, job = self.get(item_id, reviewer.visible_account)
-        final = self._check(item, decision, answer, reason_code)
         now = utcnow()
+        holds = (
+            item.status == ReviewStatus.CLAIMED
+            and item.claimed_by == reviewer.key_id
+            and item.claim_expires_at is not None
+            and item.claim_expires_at > now
+        )
+        if not holds:  # the state is the first thing wrong (409), before the input (422)
+            raise self._conflict(item, deciding=True)
+        final = self._check(item, decision, answer, reason_code)
         by = f"reviewer:{self.reviewer_name(reviewer)}"
         with Session(self.engine, expire_on_commit=False) as session:
             result = session.execute(
@@ -248,7 +258,7 @@ class ReviewQueue:
         if decision not in allowed:
             names = ", ".join(d.value for d in allowed)
             raise InvalidInput(
-                f"a {'sampled' if sampled else 'escalated'} item is decided with {names}",
+                f"{'a sampled' if sampled else 'an escalated'} item is decided with {names}",
                 field="decision",
             )
         if answer is not None and not answer.strip():
@@ -300,35 +310,46 @@ class ReviewQueue:
     # -- service levels --------------------------------------------------------------------
 
     def enforce_sla(self) -> int:
-        """Flag every pending item past its due time and apply on_sla_breach once; returns
-        how many were flagged. Run by the sweeper."""
+        """Flag every pending item past its due time (once) and apply on_sla_breach;
+        returns how many were newly flagged. Run by the sweeper. Under deliver_fallback a
+        reviewer's live claim holds the fallback back (the item is flagged); it is
+        delivered at the first sweep after the claim lapses."""
         now = utcnow()
+        delivering = self.config.on_sla_breach == "deliver_fallback"
+        pending = [
+            col(ReviewItem.status) != ReviewStatus.DECIDED,
+            col(ReviewItem.due_at) < now,
+        ]
+        not_flagged = col(ReviewItem.sla_breached) == False  # noqa: E712 (SQL)
+        waiting = or_(not_flagged, col(ReviewItem.reason) != SAMPLED) if delivering else not_flagged
         with Session(self.engine) as session:
-            late = session.exec(
-                select(ReviewItem).where(
-                    col(ReviewItem.status) != ReviewStatus.DECIDED,
-                    col(ReviewItem.due_at) < now,
-                    col(ReviewItem.sla_breached) == False,  # noqa: E712 (SQL)
-                )
-            ).all()
-            ids = [item.id for item in late]
-        flagged = 0
-        for item_id in ids:
-            assert item_id is not None
-            if self._breach(item_id, now):
-                flagged += 1
+            ids = list(session.exec(select(ReviewItem.id).where(*pending, waiting)))
+        flagged = sum(self._breach(item_id, now) for item_id in ids if item_id is not None)
         if flagged:
             log.warning("review_sla_breached", count=flagged, action=self.config.on_sla_breach)
         return flagged
 
     def _breach(self, item_id: int, now: datetime) -> bool:
+        """Apply the breach action to one item; True when it was newly flagged."""
         action = self.config.on_sla_breach
         with Session(self.engine) as session:
             item = session.get(ReviewItem, item_id)
-            if item is None:
+            if item is None or item.status == ReviewStatus.DECIDED:
                 return False
-            deliver = action == "deliver_fallback" and item.reason != SAMPLED
+            newly = not item.sla_breached
+            claimed = (
+                item.status == ReviewStatus.CLAIMED
+                and item.claim_expires_at is not None
+                and item.claim_expires_at > now
+            )
+            deliver = action == "deliver_fallback" and item.reason != SAMPLED and not claimed
+            if not deliver and not newly:
+                return False
             values: dict[str, Any] = {"sla_breached": True}
+            condition = [
+                col(ReviewItem.id) == item_id,
+                col(ReviewItem.status) != ReviewStatus.DECIDED,
+            ]
             if action == "raise_priority":
                 values["priority"] = PRIORITIES["high"]
             if deliver:
@@ -340,13 +361,9 @@ class ReviewQueue:
                     decided_by="system:sla",
                     decided_at=now,
                 )
-            condition = [
-                col(ReviewItem.id) == item_id,
-                col(ReviewItem.sla_breached) == False,  # noqa: E712 (SQL)
-                col(ReviewItem.status) != ReviewStatus.DECIDED,
-            ]
-            if deliver:  # a reviewer working on it keeps it
-                condition.append(~_claim_is_live(now))
+                condition.append(~_claim_is_live(now))  # a reviewer may have just claimed it
+            else:
+                condition.append(col(ReviewItem.sla_breached) == False)  # noqa: E712 (SQL)
             result = session.execute(update(ReviewItem).where(*condition).values(**values))
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 session.rollback()
@@ -364,7 +381,7 @@ class ReviewQueue:
                     now,
                 )
             session.commit()
-        return True
+        return newly
 
     # -- labelled examples -----------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from ragline.errors import InvalidInput
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
 SECRET_PREFIX = "whsec_"  # noqa: S105 (the format's prefix, not a secret)
 
 
@@ -50,6 +51,10 @@ def check_callback_url(url: str, *, allow_private: bool) -> None:
     admission and again before every delivery (DNS can change in between)."""
     if len(url) > 2048:
         raise InvalidInput("callback_url is longer than 2,048 characters", field="callback_url")
+    if any(ord(ch) < 33 or ord(ch) == 127 for ch in url):
+        raise InvalidInput(
+            "callback_url must not contain spaces or control characters", field="callback_url"
+        )
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidInput("callback_url must be an http(s) URL with a host", field="callback_url")
@@ -66,6 +71,8 @@ def check_callback_url(url: str, *, allow_private: bool) -> None:
         ) from None
     for address in addresses:
         ip = ipaddress.ip_address(str(address).split("%", 1)[0])
+        if ip.version == 6 and ip in _NAT64:  # an IPv4 address behind a NAT64 gateway
+            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         if not ip.is_global:
             raise InvalidInput(
                 f"callback_url host {parts.hostname} is a private or loopback address "

@@ -601,13 +601,6 @@ def test_a_private_target_is_refused_at_delivery_time(
     assert strict.run_once() == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: a callback_url with a control character passes check_callback_url, "
-    "then httpx raises InvalidURL (not an httpx.HTTPError), which escapes Deliverer._attempt: "
-    "run_once raises, the delivery is never recorded and is leased again every timeout_s+30 s "
-    "with attempts growing past max_attempts, and the rest of that batch is not sent",
-)
 def test_a_url_httpx_cannot_send_fails_at_once_without_stopping_the_batch(
     sqlite_engine: Engine, account_id: str, receiver: Receiver, deliverer: Deliverer
 ) -> None:

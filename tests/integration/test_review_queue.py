@@ -593,6 +593,15 @@ def test_deciding_twice_is_a_conflict_and_keeps_the_first_decision(
     assert job_of(engine, job_id).answer == delivered.answer
 
 
+def test_a_decided_item_is_a_conflict_even_for_an_invalid_decision(
+    engine: Engine, acme: str, alice: Principal
+) -> None:
+    queue, item, _ = claimed_item(engine, acme, alice)
+    queue.decide(item, alice, Decision.APPROVE)
+    message = error_of(lambda: queue.decide(item, alice, Decision.EDIT, answer="  "), Conflict)
+    assert message == f"review item {item} was already decided (approve)"
+
+
 def test_approve_without_a_draft_is_invalid_input(
     engine: Engine, acme: str, alice: Principal
 ) -> None:
@@ -610,7 +619,7 @@ def test_an_escalation_is_not_decided_with_a_sampling_verdict(
 ) -> None:
     queue, item, job_id = claimed_item(engine, acme, alice)
     message = error_of(lambda: queue.decide(item, alice, decision), InvalidInput)
-    assert message == "a escalated item is decided with approve, edit, reject"
+    assert message == "an escalated item is decided with approve, edit, reject"
     assert job_of(engine, job_id).status == JobStatus.ESCALATED
 
 
@@ -811,11 +820,6 @@ def test_a_breach_with_deliver_fallback_rejects_the_job_with_the_fallback_answer
     assert deliveries(engine, job_id) == [("job.rejected", CALLBACK)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: enforce_sla skips an overdue item with a live claim under "
-    "deliver_fallback entirely (sla_breached stays False, count 0) instead of flagging it",
-)
 def test_a_live_claim_keeps_an_overdue_item_from_the_fallback_but_it_is_flagged(
     engine: Engine, acme: str, alice: Principal
 ) -> None:

@@ -181,12 +181,6 @@ def test_an_invalid_port_is_refused() -> None:
     _refused("http://93.184.216.34:99999/x", allow_private=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: control characters in the URL pass check_callback_url "
-    "but httpx refuses to send such a URL (httpx.InvalidURL), so the job is admitted with a "
-    "callback that can never be delivered",
-)
 @pytest.mark.parametrize("allow_private", [False, True])
 @pytest.mark.parametrize("char", ["\x00", "\x01", "\x1f", "\x7f"])
 def test_control_characters_are_refused(char: str, allow_private: bool) -> None:
