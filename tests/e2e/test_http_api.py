@@ -148,7 +148,18 @@ def _job_count(engine: Engine) -> int:
         ({"question": 12345, "user_id": "u"}, "question", "string"),
         ({"question": {"text": "hi"}, "user_id": "u"}, "question", "string"),
         ({"user_id": "u"}, "question", "required"),
-        ({"question": "ok?", "user_id": "u", "priority": "high"}, "priority", "not permitted"),
+        ({"question": "ok?", "user_id": "u", "urgency": "high"}, "urgency", "not permitted"),
+        ({"question": "ok?", "user_id": "u", "priority": "urgent"}, "priority", "'low'"),
+        (
+            {"question": "ok?", "user_id": "u", "callback_url": "ftp://crm.example.com/x"},
+            "callback_url",
+            "http(s)",
+        ),
+        (
+            {"question": "ok?", "user_id": "u", "callback_url": "http://127.0.0.1:9/x"},
+            "callback_url",
+            "loopback",
+        ),
     ],
 )
 def test_invalid_requests_get_422_naming_the_field_and_nothing_is_queued(

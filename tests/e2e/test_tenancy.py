@@ -255,6 +255,27 @@ ROUTES: dict[tuple[str, str], RouteCase] = {
     ("POST", "/v1/jobs"): RouteCase("/v1/jobs", ("reviewer", "indexer"), json=JOB),
     ("GET", "/v1/jobs/{job_id}"): RouteCase("/v1/jobs/{job_id}", ("indexer",)),
     ("GET", "/v1/reviews"): RouteCase("/v1/reviews", ("submitter", "indexer")),
+    ("GET", "/v1/reviews/export"): RouteCase("/v1/reviews/export", ("submitter", "indexer")),
+    ("GET", "/v1/reviews/{item_id}"): RouteCase("/v1/reviews/{item_id}", ("submitter", "indexer")),
+    ("POST", "/v1/reviews/{item_id}/claim"): RouteCase(
+        "/v1/reviews/{item_id}/claim", ("submitter", "indexer")
+    ),
+    ("POST", "/v1/reviews/{item_id}/release"): RouteCase(
+        "/v1/reviews/{item_id}/release", ("submitter", "indexer")
+    ),
+    ("POST", "/v1/reviews/{item_id}/decision"): RouteCase(
+        "/v1/reviews/{item_id}/decision", ("submitter", "indexer"), json={"decision": "approve"}
+    ),
+    ("GET", "/v1/deliveries"): RouteCase("/v1/deliveries", ("reviewer", "indexer")),
+    ("POST", "/v1/deliveries/{delivery_id}/resend"): RouteCase(
+        "/v1/deliveries/{delivery_id}/resend", ("reviewer", "indexer")
+    ),
+    ("GET", "/v1/admin/accounts/{name}/webhook-secret"): RouteCase(
+        "/v1/admin/accounts/{name}/webhook-secret", ADMINS_ONLY
+    ),
+    ("POST", "/v1/admin/accounts/{name}/webhook-secret"): RouteCase(
+        "/v1/admin/accounts/{name}/webhook-secret", ADMINS_ONLY
+    ),
     # Usage: every key may see its own account's spend (no role needed).
     ("GET", "/v1/usage"): RouteCase("/v1/usage", ()),
     ("POST", "/v1/admin/accounts"): RouteCase(
@@ -303,7 +324,13 @@ def call(
 ) -> httpx.Response:
     method, _ = route
     case = ROUTES[route]
-    path = case.path.format(job_id=job_id, key_id=tenants.ids["victim"])
+    path = case.path.format(
+        job_id=job_id,
+        key_id=tenants.ids["victim"],
+        item_id=999_999,  # refused before any lookup
+        delivery_id="msg_none",
+        name="acme",
+    )
     return served.client.request(
         method, path, json=case.json, params=case.params, headers=headers or {}
     )
@@ -326,7 +353,8 @@ def _state(engine: Engine) -> dict[str, Any]:
 
 def api_routes(app: FastAPI) -> set[tuple[str, str]]:
     """(method, path) of every API route, including those of included routers (FastAPI
-    0.16x keeps them behind a wrapper in app.routes; iter_route_contexts walks them)."""
+    0.16x keeps them behind a wrapper in app.routes; iter_route_contexts walks them). The
+    review page's HTML routes (cookie sessions, not keys) are tested in test_review_page."""
     try:
         from fastapi.routing import iter_route_contexts
     except ImportError:  # older FastAPI: included routes are copied into app.routes
@@ -334,13 +362,13 @@ def api_routes(app: FastAPI) -> set[tuple[str, str]]:
         return {
             (method, route.path)
             for route in contexts
-            if isinstance(route, APIRoute)
+            if isinstance(route, APIRoute) and route.include_in_schema
             for method in route.methods or ()
         }
     return {
         (method, str(context.path))
         for context in iter_route_contexts(app.routes)
-        if isinstance(context.original_route, APIRoute)
+        if isinstance(context.original_route, APIRoute) and context.original_route.include_in_schema
         for method in context.methods or ()
     }
 
@@ -405,6 +433,9 @@ def test_a_key_without_the_role_is_403_and_changes_nothing(
         (("GET", "/v1/admin/accounts"), "admin"),
         (("GET", "/v1/admin/keys"), "admin"),
         (("GET", "/v1/admin/budgets"), "admin"),
+        (("GET", "/v1/reviews/export"), "reviewer"),
+        (("GET", "/v1/deliveries"), "submitter"),
+        (("GET", "/v1/admin/accounts/{name}/webhook-secret"), "admin"),
     ],
     ids=lambda value: " ".join(value) if isinstance(value, tuple) else value,
 )
