@@ -45,6 +45,18 @@ def list_accounts() -> None:
             typer.echo(f"{account.name:<24} {account.id}  created {account.created_at:%Y-%m-%d}")
 
 
+@accounts_app.command("webhook-secret")
+def webhook_secret(
+    name: Annotated[str, typer.Argument(help="the account")],
+    rotate: Annotated[bool, typer.Option(help="replace it (the old one stops at once)")] = False,
+) -> None:
+    """Print the whsec_ secret that signs the account's webhooks (give it to the receiver)."""
+    with _core() as core:
+        accounts = Accounts(core.engine)
+        account = accounts.rotate_webhook_secret(name) if rotate else accounts.account(name)
+        typer.echo(account.webhook_secret)
+
+
 @keys_app.command("create")
 def create_key(
     account: Annotated[str, typer.Option(help="the account the key belongs to")],

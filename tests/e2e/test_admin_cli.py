@@ -63,6 +63,19 @@ def test_an_invalid_account_name_exits_65(data_dir: Path) -> None:
     assert "Bad Name" not in ragline(data_dir, "accounts", "list").stdout
 
 
+def test_the_webhook_secret_is_printed_and_rotated(data_dir: Path) -> None:
+    shown = ragline(data_dir, "accounts", "webhook-secret", "acme")
+    assert shown.returncode == 0, shown.stderr
+    secret = shown.stdout.strip()
+    assert (
+        secret.startswith("whsec_") and secret == _accounts(data_dir).account("acme").webhook_secret
+    )
+    rotated = ragline(data_dir, "accounts", "webhook-secret", "acme", "--rotate")
+    assert rotated.returncode == 0, rotated.stderr
+    assert rotated.stdout.strip() not in ("", secret)
+    assert ragline(data_dir, "accounts", "webhook-secret", "nobody").returncode == 66
+
+
 def test_keys_create_list_revoke(data_dir: Path) -> None:
     created = ragline(
         data_dir,
