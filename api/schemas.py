@@ -98,6 +98,21 @@ class JobView(BaseModel):
         )
 
 
+class TraceSpan(BaseModel):
+    name: str
+    start: datetime
+    duration_ms: float | None  # None while the step is still going on
+    outcome: str  # ok | error | pending | failed
+    attributes: dict[str, Any]
+
+
+class TraceView(BaseModel):
+    job_id: str
+    status: str
+    versions: Versions
+    spans: list[TraceSpan]
+
+
 class Claim(BaseModel):
     by: str | None
     until: datetime | None

@@ -56,6 +56,7 @@ class Outcome:
     error: str | None = None
     guardrails: dict[str, Any] = field(default_factory=dict)
     confidence_inputs: dict[str, Any] = field(default_factory=dict)
+    trace: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -247,6 +248,7 @@ class JobRepository:
                     error=outcome.error,
                     guardrails=outcome.guardrails,
                     confidence_inputs=outcome.confidence_inputs,
+                    trace=outcome.trace,
                     decided_by=None if outcome.status == JobStatus.ESCALATED else "model",
                     finished_at=now,
                     updated_at=now,

@@ -135,6 +135,9 @@ class Job(SQLModel, table=True):
     guardrails: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     # The confidence formula's inputs and the per-sentence grounding (pipeline/confidence.py).
     confidence_inputs: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    # The pipeline run as spans: {started_at, attempt, spans: [{name, start_ms, duration_ms,
+    # outcome, attributes}]}; GET /v1/jobs/{id}/trace adds admission, review and delivery.
+    trace: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     # A budget reservation not yet settled: released if this attempt dies (see budget.py).
     reservation: dict[str, Any] | None = Field(
         default=None, sa_column=Column(JSON(none_as_null=True))

@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import structlog
@@ -72,10 +73,14 @@ def prompt_hash(rendered_prompt: str) -> str:
 
 
 class StageClock:
-    """Times the pipeline's stages; the timings are stored on the job and logged."""
+    """Times the pipeline's stages as spans (start offset, duration, outcome, attributes);
+    the spans are stored on the job as its trace, and each stage's latency is logged."""
 
     def __init__(self, observability: Observability) -> None:
         self.timings: dict[str, float] = {}
+        self.spans: list[dict[str, Any]] = []
+        self.started_at = datetime.now(UTC)
+        self._origin = time.perf_counter()
         self._log_latency = observability.log_latency_ms
         self._log = structlog.get_logger("ragline.pipeline")
 
@@ -83,15 +88,31 @@ class StageClock:
     def stage(self, name: str) -> Iterator[None]:
         started = time.perf_counter()
         outcome = "ok"
+        span: dict[str, Any] = {
+            "name": name,
+            "start_ms": round((started - self._origin) * 1000, 3),
+            "attributes": {},
+        }
+        self.spans.append(span)
         try:
             yield
-        except BaseException:
+        except BaseException as error:
             outcome = "error"
+            span["attributes"]["error"] = type(error).__name__
             raise
         finally:
             elapsed = round((time.perf_counter() - started) * 1000, 3)
             self.timings[name] = elapsed
+            span.update(duration_ms=elapsed, outcome=outcome)
             fields: dict[str, Any] = {"stage": name, "outcome": outcome}
             if self._log_latency:
                 fields["latency_ms"] = elapsed
             self._log.info("stage_finished", **fields)
+
+    def annotate(self, **attributes: Any) -> None:
+        """Attributes of the latest stage (ids, versions, scores, verdicts: never text)."""
+        if self.spans:
+            self.spans[-1]["attributes"].update(attributes)
+
+    def trace(self, attempt: int) -> dict[str, Any]:
+        return {"started_at": self.started_at.isoformat(), "attempt": attempt, "spans": self.spans}

@@ -6,10 +6,11 @@ import structlog
 from fastapi import APIRouter, Depends, Header, Request, Response
 
 from api.auth import authenticator
-from api.schemas import JobAccepted, JobView
+from api.schemas import JobAccepted, JobView, TraceSpan, TraceView, Versions
 from ragline.accounts import Principal
 from ragline.models import Role
 from ragline.pipeline.validate import JobRequest
+from ragline.tracing import job_trace
 
 if TYPE_CHECKING:
     from api.app import ApiServices
@@ -48,6 +49,19 @@ def router(services: "ApiServices") -> APIRouter:
     def get_job(job_id: str, caller: Caller) -> JobView:
         caller.require_any(Role.SUBMITTER, Role.REVIEWER)
         return JobView.of(services.jobs.get(job_id, account_id=caller.visible_account))
+
+    @routes.get("/v1/jobs/{job_id}/trace", response_model=TraceView)
+    def get_trace(job_id: str, caller: Caller) -> TraceView:
+        """Admission, queue, every pipeline stage (with its ids, versions, scores and
+        verdicts), routing, review and deliveries, as timed spans."""
+        caller.require_any(Role.SUBMITTER, Role.REVIEWER)
+        job = services.jobs.get(job_id, account_id=caller.visible_account)
+        return TraceView(
+            job_id=job.id,
+            status=job.status,
+            versions=Versions.of(job),
+            spans=[TraceSpan(**span) for span in job_trace(services.jobs.engine, job)],
+        )
 
     return routes
 

@@ -127,6 +127,7 @@ class Pipeline:
             model_id=self.model.generator.model_id,
             guardrails=dict(job.guardrails),
             scrub=self.guardrails.scrub,
+            trace=lambda: clock.trace(job.attempts),
         )
         embedder = self.retriever.embedder
         try:
@@ -149,6 +150,9 @@ class Pipeline:
                     job.question, job.guardrails.get("input", {}), vector
                 )
                 progress.record("input", checked)
+                clock.annotate(
+                    verdicts=[v.rule for v in checked.verdicts], redacted=checked.redacted
+                )
                 question = checked.text
                 if question != job.question:
                     vector = None  # the question changed: embed what is actually asked
@@ -170,6 +174,13 @@ class Pipeline:
                 )
                 if redacted:
                     progress.guardrails["passages"] = {"redacted": redacted}
+                clock.annotate(
+                    index_version=retrieval.index_version,
+                    mode=self.retriever.mode,
+                    top_k=pipeline.retrieval.top_k,
+                    chunks=[{"chunk_id": p.chunk_id, "score": round(p.score, 4)} for p in passages],
+                    redacted=redacted,
+                )
             progress.index_version = retrieval.index_version
             progress.passages = [_passage_ref(p) for p in passages]
             if checked.escalation is not None:
@@ -194,6 +205,16 @@ class Pipeline:
                     timeout_s,
                 )
             progress.model_id = generation.model_id
+            clock.annotate(
+                prompt_version=prompt.version,
+                prompt_hash=prompt_hash(prompt.text),
+                model=model.name,
+                model_id=generation.model_id,
+                input_tokens=generation.input_tokens,
+                output_tokens=generation.output_tokens,
+                cited=generation.cited,
+                downgrade=progress.note,
+            )
 
             with clock.stage("output_guardrails"):
                 output = self.guardrails.check_output(
@@ -201,6 +222,12 @@ class Pipeline:
                 )
                 progress.record("output", output)
                 grounding = self.grounding.check(output.text, passages)
+                clock.annotate(
+                    verdicts=[v.rule for v in output.verdicts],
+                    redacted=output.redacted,
+                    grounding=None if grounding is None else grounding.score,
+                    unsupported_sentences=0 if grounding is None else len(grounding.unsupported),
+                )
 
             with clock.stage("score"):
                 confidence = score_confidence(
@@ -211,6 +238,7 @@ class Pipeline:
                     embedder,
                 )
                 progress.confidence_inputs = dict(confidence.as_dict())
+                clock.annotate(**confidence.as_dict())
                 if grounding is not None:
                     progress.confidence_inputs["sentences"] = [
                         s.as_dict() for s in grounding.sentences
@@ -315,6 +343,7 @@ class _Progress:
     model_id: str
     guardrails: dict[str, Any]
     scrub: Callable[[str], str]
+    trace: Callable[[], dict[str, Any]]
     prompt_version: str | None = None
     index_version: str | None = None
     passages: list[dict[str, Any]] = field(default_factory=list)
@@ -347,6 +376,7 @@ class _Progress:
             stage_timings=self.timings,
             guardrails=self.guardrails,
             confidence_inputs=self.confidence_inputs,
+            trace=self.trace(),
             **result,
         )
 

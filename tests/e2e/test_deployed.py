@@ -11,11 +11,14 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+import yaml
 from sqlalchemy import create_engine, text
+from standardwebhooks.webhooks import Webhook
 
-from tests.conftest import HANDBOOK, POSTGRES_URL, unavailable
+from tests.conftest import HANDBOOK, POSTGRES_URL, REPO, unavailable
 from tests.support.fake_model import FakeModelServer
 from tests.support.processes import ragline_env, run_ragline, start_ragline, stop, wait_healthy
+from tests.support.receiver import receiving
 from tests.support.server import free_port
 from tests.support.waiting import wait_for
 
@@ -49,8 +52,13 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, o
     data_dir = tmp_path_factory.mktemp("deployed")
     model = FakeModelServer().start()
     model.behaviour.reply = "Employees receive 25 days of paid annual leave per year [1]."
+    # The repo's config, letting webhooks reach the test's receiver on loopback.
+    config = yaml.safe_load((REPO / "ragline.yaml").read_text())
+    config["deliveries"] = {"allow_private_targets": True, "poll_interval_ms": 200}
+    (data_dir / "ragline.yaml").write_text(yaml.safe_dump(config))
     env = ragline_env(
         data_dir,
+        RAGLINE_CONFIG=str(data_dir / "ragline.yaml"),
         RAGLINE_DATABASE_URL=_fresh_database(),
         RAGLINE_REDIS_URL=REDIS_URL,
         RAGLINE_MODEL_BASE_URL=model.base_url,
@@ -120,6 +128,36 @@ def test_a_job_is_answered_by_the_worker_process_with_the_model(
     assert isinstance(model, FakeModelServer)
     sent = model.behaviour.requests[-1]
     assert sent["headers"]["Authorization"] == "Bearer sk-test-not-a-secret"
+
+
+def test_the_worker_process_delivers_a_signed_webhook(deployment: dict[str, object]) -> None:
+    data_dir = deployment["data_dir"]
+    assert isinstance(data_dir, Path)
+    env = ragline_env(
+        data_dir,
+        RAGLINE_CONFIG=str(data_dir / "ragline.yaml"),
+        RAGLINE_DATABASE_URL=POSTGRES_URL.rsplit("/", 1)[0] + f"/{DATABASE}",
+    )
+    secret = run_ragline("accounts", "webhook-secret", "crm", env=env).stdout.strip()
+    headers = {"Authorization": f"Bearer {deployment['key']}"}
+    with receiving() as receiver:
+        response = httpx.post(
+            f"{deployment['base']}/v1/jobs",
+            json={
+                "question": "How many days of annual leave do employees get?",
+                "user_id": "crm-2",
+                "callback_url": receiver.url,
+            },
+            headers=headers,
+        )
+        assert response.status_code == 202, response.text
+        wait_for(lambda: receiver.received or None, timeout_s=60)
+    delivered = receiver.received[0]
+    payload = Webhook(secret).verify(delivered.body, delivered.headers)
+    assert payload["type"] == "job.answered"
+    assert payload["data"]["id"] == response.json()["id"]
+    assert payload["data"]["decided_by"] == "model"
+    assert delivered.headers["webhook-id"].startswith("msg_")
 
 
 def test_sigterm_stops_the_worker_gracefully_and_logs_hold_no_secrets(

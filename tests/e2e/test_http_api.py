@@ -246,3 +246,38 @@ def test_a_prompt_injection_is_rejected_with_its_rule_id(api: httpx.Client) -> N
     assert rules == ["injection.ignore_instructions", "injection.system_prompt"]
     assert job["answer"] is None
     assert job["versions"]["model_id"] is not None and "generate" not in job["stage_timings_ms"]
+
+
+def test_the_trace_follows_a_job_from_admission_to_routing(api: httpx.Client) -> None:
+    job = finished(api, submit(api, "How many days of annual leave do employees get?").json()["id"])
+    response = api.get(f"/v1/jobs/{job['id']}/trace")
+    assert response.status_code == 200, response.text
+    trace = response.json()
+    names = [span["name"] for span in trace["spans"]]
+    assert names == [
+        "admission",
+        "queue",
+        "validate",
+        "embed",
+        "input_guardrails",
+        "retrieve",
+        "generate",
+        "output_guardrails",
+        "score",
+        "route",
+    ]
+    spans = {span["name"]: span for span in trace["spans"]}
+    starts = [span["start"] for span in trace["spans"]]
+    assert starts == sorted(starts)  # one timeline
+    retrieve = spans["retrieve"]["attributes"]
+    assert retrieve["index_version"] == "kb_v1" and retrieve["attempt"] == 1
+    assert (
+        retrieve["chunks"][0]["chunk_id"] == job["citations"][0]["chunk_id"] or retrieve["chunks"]
+    )
+    generate = spans["generate"]["attributes"]
+    assert generate["prompt_version"] == job["versions"]["prompt_version"]
+    assert len(generate["prompt_hash"]) == 64 and generate["model_id"] == "extractive"
+    assert spans["score"]["attributes"]["value"] == job["confidence"]
+    assert spans["route"]["attributes"]["status"] == "answered"
+    assert all(span["duration_ms"] is not None for span in trace["spans"])
+    assert "25 days" not in response.text  # ids, versions and scores; not the answer's text

@@ -254,6 +254,7 @@ ADMINS_ONLY = ("submitter", "reviewer", "indexer")
 ROUTES: dict[tuple[str, str], RouteCase] = {
     ("POST", "/v1/jobs"): RouteCase("/v1/jobs", ("reviewer", "indexer"), json=JOB),
     ("GET", "/v1/jobs/{job_id}"): RouteCase("/v1/jobs/{job_id}", ("indexer",)),
+    ("GET", "/v1/jobs/{job_id}/trace"): RouteCase("/v1/jobs/{job_id}/trace", ("indexer",)),
     ("GET", "/v1/reviews"): RouteCase("/v1/reviews", ("submitter", "indexer")),
     ("GET", "/v1/reviews/export"): RouteCase("/v1/reviews/export", ("submitter", "indexer")),
     ("GET", "/v1/reviews/{item_id}"): RouteCase("/v1/reviews/{item_id}", ("submitter", "indexer")),
