@@ -16,6 +16,7 @@ from ragline.accounts import Principal
 from ragline.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from ragline.models import Decision, Role
 from ragline.review import QueueFilter
+from ragline.tracing import job_trace
 
 if TYPE_CHECKING:
     from api.app import ApiServices
@@ -155,7 +156,8 @@ def router(services: "ApiServices") -> APIRouter:
         error: str | None = None,
     ) -> Response:
         try:
-            view = ReviewView.of(*queue.get(item_id, principal.visible_account))
+            item, job = queue.get(item_id, principal.visible_account)
+            view = ReviewView.of(item, job)
         except NotFound:
             return page(
                 request,
@@ -190,6 +192,7 @@ def router(services: "ApiServices") -> APIRouter:
             previous_id=previous_id,
             next_id=next_id,
             reject_codes=services.review.config.reject_codes,
+            trace=job_trace(services.jobs.engine, job),
             error=error,
         )
 

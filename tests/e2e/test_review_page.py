@@ -132,6 +132,7 @@ def test_a_reviewer_edits_an_escalation_and_the_receiver_gets_one_signed_deliver
     page.keyboard.press("Enter")  # open the selected (most urgent) item
     page.wait_for_url("**/review/items/*")
     assert page.inner_text("#question") == OFF_TOPIC
+    assert "retrieve" in page.inner_text("#trace") and "generate" in page.inner_text("#trace")
     page.keyboard.press("c")  # claim
     page.wait_for_selector("#edit")
     page.keyboard.press("e")  # focus the answer
