@@ -57,6 +57,7 @@ def create_app(services: ApiServices) -> FastAPI:
         health,
         index,
         jobs,
+        metrics,
         review_page,
         reviews,
         usage,
@@ -99,6 +100,6 @@ def create_app(services: ApiServices) -> FastAPI:
         response.headers["X-Request-ID"] = request_id
         return response
 
-    for module in (jobs, reviews, deliveries, usage, admin, index, health, review_page):
+    for module in (jobs, reviews, deliveries, usage, admin, index, health, review_page, metrics):
         app.include_router(module.router(services))
     return app

@@ -16,6 +16,7 @@ from datetime import timedelta
 
 import structlog
 
+from ragline import metrics
 from ragline.accounts import Principal
 from ragline.budget import BudgetBook, estimate
 from ragline.config import ModelSpec, RaglineConfig
@@ -83,6 +84,7 @@ class Admission:
             guardrails={"input": admitted.record},
         )
         if created:
+            metrics.JOBS_SUBMITTED.labels(job.feature or "").inc()
             dispatch(self.jobs, self.send, job.id)
             log.info("job_admitted", job_id=job.id, feature=job.feature, key_id=principal.key_id)
         else:

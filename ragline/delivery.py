@@ -23,6 +23,7 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from ragline import metrics
 from ragline.config import Deliveries
 from ragline.errors import InvalidInput, NotFound
 from ragline.models import Account, Delivery, DeliveryStatus, Job, JobStatus, utcnow
@@ -177,6 +178,9 @@ class Deliverer:
                 .values(**values)
             )
             session.commit()
+        metrics.WEBHOOK_ATTEMPTS.labels(
+            "delivered" if delivered else "failed" if "status" in values else "retry"
+        ).inc()
         log.info(
             "webhook_attempt",
             status=str(values.get("status", "retry")),

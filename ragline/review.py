@@ -18,6 +18,7 @@ from sqlalchemy import and_, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from ragline import metrics
 from ragline.accounts import Principal
 from ragline.config import Review
 from ragline.errors import Conflict, InvalidInput, NotFound
@@ -238,6 +239,7 @@ class ReviewQueue:
                 self._settle_job(session, job, decision, final, reason_code, by, now)
             session.commit()
         log.info("review_decided", item_id=item_id, decision=decision.value, key_id=reviewer.key_id)
+        metrics.REVIEW_DECISIONS.labels(decision.value).inc()
         return self.get(item_id, None)
 
     def _check(
@@ -327,6 +329,7 @@ class ReviewQueue:
         flagged = sum(self._breach(item_id, now) for item_id in ids if item_id is not None)
         if flagged:
             log.warning("review_sla_breached", count=flagged, action=self.config.on_sla_breach)
+            metrics.SLA_BREACHES.inc(flagged)
         return flagged
 
     def _breach(self, item_id: int, now: datetime) -> bool:

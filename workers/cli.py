@@ -6,6 +6,7 @@ import signal
 import threading
 from typing import Annotated
 
+import prometheus_client
 import typer
 
 from ragline.errors import ConfigError
@@ -19,6 +20,12 @@ from workers.process import AnsweringWorkers
 def worker(
     threads: Annotated[
         int | None, typer.Option(min=1, max=64, help="worker threads (RAGLINE_WORKER_THREADS)")
+    ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=65535, help="serve Prometheus metrics on this port (all addresses)"
+        ),
     ] = None,
 ) -> None:
     """Answer jobs from the Redis queue until SIGTERM/SIGINT, then finish those in flight."""
@@ -37,6 +44,8 @@ def worker(
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
+    if metrics_port is not None:
+        prometheus_client.start_http_server(metrics_port)
     workers.start()
     try:
         stopping.wait()

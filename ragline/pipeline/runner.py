@@ -11,6 +11,7 @@ from typing import Any
 
 import structlog
 
+from ragline import metrics
 from ragline.budget import BudgetBook, Estimate, Reservation, cost_micros, estimate
 from ragline.config import RaglineConfig
 from ragline.errors import (
@@ -110,6 +111,10 @@ class Pipeline:
                 index_version=outcome.index_version,
                 latency_ms=round(sum(outcome.stage_timings.values()), 3),
             )
+            if stored:
+                metrics.JOBS_FINISHED.labels(outcome.status.value, outcome.reason or "").inc()
+                for stage, ms in outcome.stage_timings.items():
+                    metrics.STAGE_SECONDS.labels(stage).observe(ms / 1000)
             return outcome.status if stored else None
 
     def _remaining_s(self, job: Job) -> float:
@@ -315,9 +320,12 @@ class Pipeline:
         reserved worst case when it reports no usage) and write the ledger row."""
         try:
             generation = model.generator.generate(request, timeout_s)
-        except BaseException:
+        except BaseException as error:
             self.budgets.release(reservation, job.id)
+            outcome = "timeout" if isinstance(error, ModelTimeout) else "error"
+            metrics.MODEL_CALLS.labels(model.generator.model_id, outcome).inc()
             raise
+        metrics.MODEL_CALLS.labels(generation.model_id, "ok").inc()
         reported = bool(generation.usage)
         tokens_in = generation.input_tokens if reported else estimated.input_tokens
         tokens_out = generation.output_tokens if reported else estimated.output_tokens
@@ -331,6 +339,8 @@ class Pipeline:
             output_tokens=tokens_out,
             actual_micros=cost_micros(model.spec.price, tokens_in, tokens_out),
         )
+        spent = cost_micros(model.spec.price, tokens_in, tokens_out)
+        metrics.SPEND.labels(job.feature or "").inc(spent / 1_000_000)
         return generation
 
 

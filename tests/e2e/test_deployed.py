@@ -72,8 +72,12 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, o
     issued = run_ragline("keys", "create", "--account", "crm", "--role", "submitter", env=env)
     assert issued.returncode == 0, issued.stderr
     key = issued.stdout.strip()
-    port = free_port()
-    worker = start_ragline(["worker", "--threads", "2"], env, data_dir / "worker.log")
+    port, metrics_port = free_port(), free_port()
+    worker = start_ragline(
+        ["worker", "--threads", "2", "--metrics-port", str(metrics_port)],
+        env,
+        data_dir / "worker.log",
+    )
     api = start_ragline(["serve", "--port", str(port)], env, data_dir / "api.log")
     base = f"http://127.0.0.1:{port}"
     try:
@@ -85,6 +89,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, o
             "api": api,
             "data_dir": data_dir,
             "model": model,
+            "worker_metrics": f"http://127.0.0.1:{metrics_port}/metrics",
         }
     finally:
         stop(api)
@@ -128,6 +133,11 @@ def test_a_job_is_answered_by_the_worker_process_with_the_model(
     assert isinstance(model, FakeModelServer)
     sent = model.behaviour.requests[-1]
     assert sent["headers"]["Authorization"] == "Bearer sk-test-not-a-secret"
+    # The worker process exports its own metrics.
+    worker_metrics = httpx.get(str(deployment["worker_metrics"])).text
+    assert 'ragline_jobs_finished_total{reason="",status="answered"}' in worker_metrics
+    model_calls = 'model_id="meta-llama/Llama-3.1-8B-Instruct",outcome="ok"'
+    assert f"ragline_model_calls_total{{{model_calls}}}" in worker_metrics
 
 
 def test_the_worker_process_delivers_a_signed_webhook(deployment: dict[str, object]) -> None:

@@ -281,3 +281,20 @@ def test_the_trace_follows_a_job_from_admission_to_routing(api: httpx.Client) ->
     assert spans["route"]["attributes"]["status"] == "answered"
     assert all(span["duration_ms"] is not None for span in trace["spans"])
     assert "25 days" not in response.text  # ids, versions and scores; not the answer's text
+
+
+def test_metrics_count_jobs_stages_and_the_backlog(api: httpx.Client) -> None:
+    answered = finished(api, submit(api, "Is multi-factor authentication mandatory?").json()["id"])
+    escalated = finished(api, submit(api, "Which team won the 1998 world cup?").json()["id"])
+    assert (answered["status"], escalated["status"]) == ("answered", "escalated")
+    response = api.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert 'ragline_jobs_finished_total{reason="",status="answered"}' in text
+    assert 'ragline_jobs_finished_total{reason="low_confidence",status="escalated"}' in text
+    assert 'ragline_stage_seconds_bucket{le="0.1",stage="retrieve"}' in text
+    assert 'ragline_model_calls_total{model_id="extractive",outcome="ok"}' in text
+    assert "ragline_queue_depth " in text
+    assert 'ragline_review_backlog{reason="low_confidence"}' in text
+    assert "ragline_jobs_submitted_total" in text and "process_resident_memory_bytes" in text
