@@ -8,6 +8,7 @@ import typer
 
 from api.admin_cli import accounts_app, keys_app, usage
 from api.cli import serve
+from api.prompts_cli import prompts_app
 from indexer.cli import app as index_app
 from ragline.errors import (
     ConfigError,
@@ -30,6 +31,7 @@ app.command()(worker)
 app.add_typer(index_app, name="index")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(keys_app, name="keys")
+app.add_typer(prompts_app, name="prompts")
 app.command()(usage)
 
 EXIT_CODES: dict[type[RaglineError], int] = {

@@ -21,7 +21,7 @@ keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help
 
 
 @contextmanager
-def _core() -> Iterator[Core]:
+def open_core() -> Iterator[Core]:
     core = build_core(load_settings())
     try:
         yield core
@@ -32,7 +32,7 @@ def _core() -> Iterator[Core]:
 @accounts_app.command("create")
 def create_account(name: Annotated[str, typer.Argument(help="lowercase, e.g. acme")]) -> None:
     """Create an account."""
-    with _core() as core:
+    with open_core() as core:
         account = Accounts(core.engine).create_account(name)
         typer.echo(f"created account {account.name} ({account.id})")
 
@@ -40,7 +40,7 @@ def create_account(name: Annotated[str, typer.Argument(help="lowercase, e.g. acm
 @accounts_app.command("list")
 def list_accounts() -> None:
     """List accounts."""
-    with _core() as core:
+    with open_core() as core:
         for account in Accounts(core.engine).accounts():
             typer.echo(f"{account.name:<24} {account.id}  created {account.created_at:%Y-%m-%d}")
 
@@ -51,7 +51,7 @@ def webhook_secret(
     rotate: Annotated[bool, typer.Option(help="replace it (the old one stops at once)")] = False,
 ) -> None:
     """Print the whsec_ secret that signs the account's webhooks (give it to the receiver)."""
-    with _core() as core:
+    with open_core() as core:
         accounts = Accounts(core.engine)
         account = accounts.rotate_webhook_secret(name) if rotate else accounts.account(name)
         typer.echo(account.webhook_secret)
@@ -73,7 +73,7 @@ def create_key(
     expires_at: datetime | None = (
         utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
     )
-    with _core() as core:
+    with open_core() as core:
         issued = Accounts(core.engine).create_key(
             account,
             roles=[r.value for r in role],
@@ -92,7 +92,7 @@ def create_key(
 @keys_app.command("list")
 def list_keys(account: Annotated[str | None, typer.Option()] = None) -> None:
     """List keys (never their secrets)."""
-    with _core() as core:
+    with open_core() as core:
         accounts = Accounts(core.engine)
         account_id = accounts.account(account).id if account else None
         now = utcnow()
@@ -113,7 +113,7 @@ def list_keys(account: Annotated[str | None, typer.Option()] = None) -> None:
 @keys_app.command("revoke")
 def revoke_key(key_id: Annotated[str, typer.Argument(help="the id shown by `keys list`")]) -> None:
     """Revoke a key: it stops working at once."""
-    with _core() as core:
+    with open_core() as core:
         key = Accounts(core.engine).revoke_key(key_id)
         typer.echo(f"revoked {key.id}")
 
@@ -129,7 +129,7 @@ def usage(
 
     if group_by not in ("feature", "account", "model"):
         raise typer.BadParameter("use feature, account or model", param_hint="--group-by")
-    with _core() as core:
+    with open_core() as core:
         account_id = Accounts(core.engine).account(account).id if account else None
         rows = BudgetBook(core.engine, core.config.budgets).usage(
             group_by,  # type: ignore[arg-type]

@@ -292,6 +292,18 @@ class BudgetLimit(SQLModel, table=True):
     updated_by: str = Field(default="", max_length=64)
 
 
+class PromptVersion(SQLModel, table=True):
+    """Every prompt template version a process has loaded, kept so that the version stored
+    on a job can be shown and compared after the file has changed."""
+
+    __tablename__ = "prompt_versions"
+
+    version: str = Field(primary_key=True, max_length=128)  # name@sha256[:12]
+    name: str = Field(index=True, max_length=100)
+    content: str = Field(sa_column=Column(Text, nullable=False))
+    first_seen_at: datetime = _time(default_now=True)
+
+
 class IndexPromotion(SQLModel, table=True):
     """Every move of the alias: promotions, forced ones with their reason, and rollbacks."""
 

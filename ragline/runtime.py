@@ -9,6 +9,7 @@ import httpx
 import structlog
 from sqlalchemy.engine import Engine
 
+from ragline import prompt_registry
 from ragline.budget import BudgetBook
 from ragline.config import ModelSpec, RaglineConfig, load_config
 from ragline.db import create_schema, make_engine
@@ -104,12 +105,14 @@ def build_pipeline(
 ) -> Pipeline:
     generation = core.config.assistant_pipeline.generation
     downgrade = core.config.budgets.downgrade_model
+    prompt = PromptTemplate.load(core.settings.prompts_dir, generation.prompt)
+    prompt_registry.record(core.engine, prompt)
     return Pipeline(
         config=core.config,
         jobs=core.jobs,
         retriever=Retriever(embedder, store, core.config.assistant_pipeline.retrieval.mode),
         model=choose_model(core, generation.model, embedder, http_client),
-        prompt=PromptTemplate.load(core.settings.prompts_dir, generation.prompt),
+        prompt=prompt,
         budgets=BudgetBook(core.engine, core.config.budgets),
         guardrails=guardrails or build_guardrails(core, embedder),
         downgrade=choose_model(core, downgrade, embedder, http_client) if downgrade else None,

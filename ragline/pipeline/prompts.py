@@ -33,6 +33,7 @@ class RenderedPrompt:
 class PromptTemplate:
     def __init__(self, name: str, source: str) -> None:
         self.name = name
+        self.source = source
         self.version = f"{name}@{hashlib.sha256(source.encode('utf-8')).hexdigest()[:12]}"
         # Prompts are plain text for a model, not HTML: escaping would corrupt passages.
         environment = jinja2.Environment(

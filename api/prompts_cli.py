@@ -1,0 +1,55 @@
+"""`ragline prompts list|show|diff`: the prompt templates and their recorded versions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from api.admin_cli import open_core
+from ragline import prompt_registry
+
+prompts_app = typer.Typer(help="Prompt templates and their versions.", no_args_is_help=True)
+
+
+@prompts_app.command("list")
+def list_prompts(name: Annotated[str | None, typer.Argument(help="one template")] = None) -> None:
+    """Every version seen of each template, oldest first; * marks the file as it is now."""
+    with open_core() as core:
+        now = {t.version for t in prompt_registry.current(core.settings.prompts_dir)}
+        for template in prompt_registry.current(core.settings.prompts_dir):
+            prompt_registry.record(core.engine, template)
+        for version in prompt_registry.versions(core.engine, name):
+            mark = "*" if version.version in now else " "
+            typer.echo(
+                f"{mark} {version.version:<40} first seen {version.first_seen_at:%Y-%m-%d %H:%M}"
+            )
+
+
+@prompts_app.command("show")
+def show(
+    reference: Annotated[str, typer.Argument(help="NAME (the file now) or NAME@HASH")],
+) -> None:
+    """Print a template version's source."""
+    with open_core() as core:
+        typer.echo(
+            prompt_registry.resolve(core.engine, core.settings.prompts_dir, reference).content,
+            nl=False,
+        )
+
+
+@prompts_app.command("diff")
+def diff(
+    old: Annotated[str, typer.Argument(help="NAME@HASH")],
+    new: Annotated[str, typer.Argument(help="NAME (the file now) or NAME@HASH")],
+) -> None:
+    """A unified diff between two versions."""
+    with open_core() as core:
+        folder = core.settings.prompts_dir
+        typer.echo(
+            prompt_registry.diff(
+                prompt_registry.resolve(core.engine, folder, old),
+                prompt_registry.resolve(core.engine, folder, new),
+            ),
+            nl=False,
+        )
