@@ -33,13 +33,20 @@ class Retriever:
         top_k: int,
         groups: Sequence[str] = ("everyone",),
         vector: Vectors | None = None,
+        collection: str | None = None,
     ) -> Retrieval:
         """Passages the caller's document groups may see, best first (by self.mode).
-        vector: the question's embedding when the caller has it already."""
+        vector: the question's embedding when the caller has it already; collection: a
+        given index version instead of the alias's (replays and evaluations)."""
         if vector is None:
             vector = self.embedder.embed_one(question)
         lexical = self.lexical.query(question) if self.mode != "dense" else None
-        collection, passages = self.store.search(
-            alias, vector.tolist(), top_k, groups, lexical=lexical, mode=self.mode
-        )
+        if collection is not None:
+            passages = self.store.search_collection(
+                collection, vector.tolist(), top_k, groups, lexical=lexical, mode=self.mode
+            )
+        else:
+            collection, passages = self.store.search(
+                alias, vector.tolist(), top_k, groups, lexical=lexical, mode=self.mode
+            )
         return Retrieval(index_version=collection, passages=passages, question_vector=vector)

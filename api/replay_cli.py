@@ -1,0 +1,52 @@
+"""`ragline replay JOB_ID`: the job's question through another prompt, model or index."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from api.admin_cli import open_core
+from ragline.replay import original, replay
+from ragline.runtime import load_embedder, open_store
+
+
+def replay_command(
+    job_id: Annotated[str, typer.Argument(help="a stored job")],
+    prompt: Annotated[
+        str | None, typer.Option(help="NAME or NAME@HASH (default: the job's own)")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="a models-table name")] = None,
+    index: Annotated[int | None, typer.Option(help="an index version number")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Run a stored job again with another prompt version, model or index version and show
+    both runs side by side. Nothing is stored or delivered; no budget is charged. Needs the
+    vector store: stop an embedded server first (Qdrant local mode has one owner)."""
+    with open_core() as core:
+        job = core.jobs.get(job_id)
+        store = open_store(core.settings)
+        try:
+            again = replay(
+                core,
+                store,
+                load_embedder(core.config),
+                job,
+                prompt=prompt,
+                model=model,
+                index=index,
+            )
+        finally:
+            store.close()
+    before = original(job)
+    if as_json:
+        typer.echo(json.dumps({"job": before.as_dict(), "replay": again.as_dict()}, indent=2))
+        return
+    for field in ("prompt_version", "model_id", "index_version", "confidence", "cited_documents"):
+        old, new = getattr(before, field), getattr(again, field)
+        mark = " " if old == new else "*"
+        typer.echo(f"{mark} {field:<16} {old!s:<44} {new!s}")
+    typer.echo(f"  {'cost':<16} {'':<44} {again.cost:.6f}")
+    typer.echo("\n--- job's answer\n" + (before.answer or "(none)"))
+    typer.echo("\n+++ replay's answer\n" + (again.answer or "(none)"))

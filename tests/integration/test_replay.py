@@ -1,0 +1,95 @@
+"""Replay: a stored job's question through another prompt version and model, side by side,
+without storing, delivering or charging anything."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, func, select
+
+from ragline.config import RaglineConfig
+from ragline.errors import NotFound
+from ragline.jobs import JobRepository
+from ragline.knowledge.embedder import Embedder
+from ragline.knowledge.store import KnowledgeStore
+from ragline.models import Job, UsageRecord
+from ragline.pipeline.prompts import PromptTemplate
+from ragline.pipeline.validate import JobRequest
+from ragline.prompt_registry import record
+from ragline.replay import original, replay
+from ragline.runtime import Core, build_pipeline
+from ragline.settings import Settings
+from tests.conftest import REPO, make_tenant
+from tests.support.fake_model import FakeModelServer
+
+QUESTION = "How many days of annual leave do employees get?"
+
+
+@pytest.fixture
+def core(
+    sqlite_engine: Engine, repo_config: RaglineConfig, fake_model: FakeModelServer, tmp_path: Path
+) -> Core:
+    settings = Settings(
+        data_dir=tmp_path, prompts_dir=REPO / "prompts", model_base_url=fake_model.base_url
+    )
+    return Core(settings, repo_config, sqlite_engine, JobRepository(sqlite_engine))
+
+
+def _answered_job(core: Core, store: KnowledgeStore, embedder: Embedder) -> Job:
+    pipeline = build_pipeline(core, store, embedder)
+    principal, _ = make_tenant(core.engine)
+    job, _ = core.jobs.submit(
+        JobRequest(question=QUESTION, user_id="u-1"),
+        account_id=principal.account_id,
+        deadline=timedelta(seconds=30),
+    )
+    pipeline.answer_job(job.id)
+    return core.jobs.get(job.id)
+
+
+def _calls(engine: Engine) -> int:
+    with Session(engine) as session:
+        return int(session.exec(select(func.count()).select_from(UsageRecord)).one())
+
+
+def test_a_job_replays_with_another_prompt_version_and_model(
+    core: Core, handbook_store: KnowledgeStore, embedder: Embedder, fake_model: FakeModelServer
+) -> None:
+    fake_model.behaviour.reply = "Employees get 25 days of paid annual leave [1]."
+    job = _answered_job(core, handbook_store, embedder)
+    assert job.status == "answered" and job.model_id == "meta-llama/Llama-3.1-8B-Instruct"
+    source = (REPO / "prompts" / "answer.j2").read_text()
+    edited = PromptTemplate(
+        "answer", source.replace("{% block system %}", "{% block system %}TERSE. ", 1)
+    )
+    record(core.engine, edited)
+    usage_before = _calls(core.engine)
+    fake_model.behaviour.reply = "25 days [1]."
+    fake_model.behaviour.requests.clear()
+
+    again = replay(core, handbook_store, embedder, job, prompt=edited.version)
+
+    before = original(job)
+    assert again.prompt_version == edited.version != before.prompt_version
+    assert again.index_version == before.index_version == "kb_v1"
+    assert again.model_id == before.model_id
+    assert again.answer == "25 days [1]." and before.answer != again.answer
+    assert again.cited_documents == ["hr/annual-leave"]
+    sent = fake_model.behaviour.requests[-1]["body"]["messages"][0]["content"]
+    assert sent.startswith("TERSE.")
+    assert again.cost > 0
+    # Nothing stored: the job is as it was and no usage was written.
+    assert core.jobs.get(job.id).answer == job.answer and _calls(core.engine) == usage_before
+
+
+def test_an_unknown_prompt_version_or_index_is_not_found(
+    core: Core, handbook_store: KnowledgeStore, embedder: Embedder
+) -> None:
+    job = _answered_job(core, handbook_store, embedder)
+    with pytest.raises(NotFound, match="answer@000000000000"):
+        replay(core, handbook_store, embedder, job, prompt="answer@000000000000")
+    with pytest.raises(NotFound):
+        replay(core, handbook_store, embedder, job, index=99)
