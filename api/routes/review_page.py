@@ -13,8 +13,10 @@ from fastapi.templating import Jinja2Templates
 from api.schemas import ReviewView
 from api.session import COOKIE, LIFETIME_S, Session
 from ragline.accounts import Principal
+from ragline.config import RateLimits
 from ragline.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from ragline.models import Decision, Role
+from ragline.ratelimit import LocalRateLimiter
 from ragline.review import QueueFilter
 from ragline.tracing import job_trace
 
@@ -30,6 +32,8 @@ def router(services: "ApiServices") -> APIRouter:
     routes = APIRouter(prefix="/review", include_in_schema=False)
     queue = services.review
     signer = services.sessions
+    # Guessing keys at the form: 10 tries, then one every 10 s per client address.
+    login_attempts = LocalRateLimiter(RateLimits(requests_per_second=0.1, burst=10))
 
     def principal_of(session: Session | None) -> Principal | None:
         if session is None:
@@ -96,6 +100,19 @@ def router(services: "ApiServices") -> APIRouter:
 
     @routes.post("/login", response_class=HTMLResponse)
     async def login(request: Request) -> Response:
+        client = request.client.host if request.client else "unknown"
+        wait = login_attempts.take(client)
+        if wait > 0:
+            refused = page(
+                request,
+                "review/login.html",
+                None,
+                None,
+                429,
+                error=f"too many log-in attempts from here; try again in {wait:.0f} s",
+            )
+            refused.headers["Retry-After"] = str(max(1, round(wait)))
+            return refused
         fields = await form(request)
         try:
             principal = services.accounts.authenticate(fields.get("key", "").strip())

@@ -215,3 +215,14 @@ def test_a_form_without_the_session_csrf_token_is_refused(site: Site) -> None:
 def _account_id(site: Site) -> str:
     with Session(site.core.engine) as session:
         return str(session.exec(select(Account.id).where(Account.name == "acme")).one())
+
+
+def test_guessing_keys_at_the_login_form_is_slowed_down(site: Site) -> None:
+    with httpx.Client(base_url=site.url, follow_redirects=False) as guesser:
+        codes = [
+            guesser.post("/review/login", data={"key": f"rl_000000000000_guess{n}"}).status_code
+            for n in range(11)
+        ]
+        assert codes == [401] * 10 + [429]
+        refused = guesser.post("/review/login", data={"key": site.reviewer_key})
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
