@@ -16,16 +16,14 @@ best chunk. It takes minutes (embedding 5,183 abstracts on 2 cores). Tune on --s
 from __future__ import annotations
 
 import argparse
-import csv
-import json
-import math
 import tempfile
 import time
-from collections import defaultdict
 from pathlib import Path
 
 from ragline.config import Chunking, Gate, Knowledge
 from ragline.db import create_schema, make_engine
+from ragline.evaluation.dataset import import_beir
+from ragline.evaluation.metrics import ndcg_at_k, recall_at_k
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore, RetrievalMode
 from ragline.knowledge.versions import IndexManager
@@ -34,32 +32,6 @@ from ragline.pipeline.retrieve import Retriever
 ALIAS = "scifact"
 PUBLISHED = {"ndcg@10": 0.64508, "recall@10": 0.78333}
 REPO = Path(__file__).resolve().parent.parent
-
-
-def ndcg_at_10(ranked: list[str], relevant: dict[str, int]) -> float:
-    dcg = sum(relevant.get(doc, 0) / math.log2(rank + 2) for rank, doc in enumerate(ranked[:10]))
-    ideal = sorted(relevant.values(), reverse=True)[:10]
-    idcg = sum(gain / math.log2(rank + 2) for rank, gain in enumerate(ideal))
-    return dcg / idcg if idcg else 0.0
-
-
-def recall_at_10(ranked: list[str], relevant: dict[str, int]) -> float:
-    positives = {doc for doc, gain in relevant.items() if gain > 0}
-    return len(positives & set(ranked[:10])) / len(positives) if positives else 0.0
-
-
-def load_split(data: Path, split: str) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
-    qrels: dict[str, dict[str, int]] = defaultdict(dict)
-    with (data / "qrels" / f"{split}.tsv").open() as handle:
-        for row in csv.DictReader(handle, delimiter="\t"):
-            qrels[row["query-id"]][row["corpus-id"]] = int(row["score"])
-    queries = {}
-    with (data / "queries.jsonl").open() as handle:
-        for line in handle:
-            query = json.loads(line)
-            if query["_id"] in qrels:
-                queries[query["_id"]] = query["text"]
-    return queries, dict(qrels)
 
 
 def documents_in_order(passages: list[str]) -> list[str]:
@@ -78,7 +50,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "eval" / "scifact")
     args = parser.parse_args()
 
-    queries, qrels = load_split(args.data, args.split)
+    items = import_beir(args.data, args.split)
     max_tokens = 254 if args.strategy == "document" else Chunking().max_tokens
     knowledge = Knowledge(
         chunking=Chunking(strategy=args.strategy, max_tokens=max_tokens),
@@ -100,19 +72,19 @@ def main() -> None:
         manager.promote(manifest.version)
         print(
             f"indexed {manifest.document_count} documents as {manifest.chunk_count} chunks "
-            f"({args.strategy}) in {build_s:.0f}s; {len(queries)} {args.split} queries"
+            f"({args.strategy}) in {build_s:.0f}s; {len(items)} {args.split} queries"
         )
         depth = 10 if args.strategy == "document" else 100
         print(f"{'mode':<8} {'nDCG@10':>8} {'Recall@10':>10}")
         for mode in args.modes.split(","):
             retriever = Retriever(embedder, store, mode=_mode(mode))
             ndcg = recall = 0.0
-            for query_id, text in queries.items():
-                retrieval = retriever.retrieve(text, ALIAS, depth)
+            for item in items:
+                retrieval = retriever.retrieve(item.question, ALIAS, depth)
                 ranked = documents_in_order([p.document_id for p in retrieval.passages])
-                ndcg += ndcg_at_10(ranked, qrels[query_id])
-                recall += recall_at_10(ranked, qrels[query_id])
-            print(f"{mode:<8} {ndcg / len(queries):>8.5f} {recall / len(queries):>10.5f}")
+                ndcg += ndcg_at_k(ranked, item.relevance, 10)
+                recall += recall_at_k(ranked, item.relevance, 10)
+            print(f"{mode:<8} {ndcg / len(items):>8.5f} {recall / len(items):>10.5f}")
         print(
             f"published (MTEB, dense, whole documents, test): nDCG@10 {PUBLISHED['ndcg@10']}, "
             f"Recall@10 {PUBLISHED['recall@10']}; BM25 (BEIR paper) nDCG@10 0.665"

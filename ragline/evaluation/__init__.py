@@ -1,0 +1,1 @@
+"""Evaluation: datasets and metrics for runs that gate a model, prompt or index change."""
