@@ -151,9 +151,7 @@ class ReviewView(BaseModel):
     def of(cls, item: ReviewItem, job: Job) -> ReviewView:
         assert item.id is not None
         now = utcnow()
-        live = item.status == ReviewStatus.CLAIMED and (
-            item.claim_expires_at is not None and item.claim_expires_at > now
-        )
+        live = item.claim_live(now)
         status = (
             ReviewStatus.OPEN if item.status == ReviewStatus.CLAIMED and not live else item.status
         )

@@ -72,9 +72,16 @@ class Deliverer:
     ) -> None:
         self.engine = engine
         self.config = config
-        self.client = client or httpx.Client(follow_redirects=False)
+        self._client = client
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @property
+    def client(self) -> httpx.Client:
+        """Made on first send: the API process only lists and re-queues deliveries."""
+        if self._client is None:
+            self._client = httpx.Client(follow_redirects=False)
+        return self._client
 
     def run_once(self, limit: int = 20) -> int:
         """Send every due delivery (up to limit); returns how many attempts were made."""

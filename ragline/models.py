@@ -196,6 +196,15 @@ class ReviewItem(SQLModel, table=True):
     decided_at: datetime | None = _time()
     created_at: datetime = _time(index=True, default_now=True)
 
+    def claim_live(self, now: datetime) -> bool:
+        """Someone holds it: claimed, and the claim has not run out (the Python twin of
+        review._claim_is_live, for a row already loaded)."""
+        return (
+            self.status == ReviewStatus.CLAIMED
+            and self.claim_expires_at is not None
+            and self.claim_expires_at > now
+        )
+
 
 class DeliveryStatus(StrEnum):
     PENDING = "pending"

@@ -202,13 +202,9 @@ class ReviewQueue:
         correction. The job, the item and the webhook delivery change in one transaction."""
         item, job = self.get(item_id, reviewer.visible_account)
         now = utcnow()
-        holds = (
-            item.status == ReviewStatus.CLAIMED
-            and item.claimed_by == reviewer.key_id
-            and item.claim_expires_at is not None
-            and item.claim_expires_at > now
-        )
-        if not holds:  # the state is the first thing wrong (409), before the input (422)
+        if not (
+            item.claim_live(now) and item.claimed_by == reviewer.key_id
+        ):  # the state is the first thing wrong (409), before the input (422)
             raise self._conflict(item, deciding=True)
         final = self._check(item, decision, answer, reason_code)
         by = f"reviewer:{self.reviewer_name(reviewer)}"
@@ -340,12 +336,9 @@ class ReviewQueue:
             if item is None or item.status == ReviewStatus.DECIDED:
                 return False
             newly = not item.sla_breached
-            claimed = (
-                item.status == ReviewStatus.CLAIMED
-                and item.claim_expires_at is not None
-                and item.claim_expires_at > now
+            deliver = (
+                action == "deliver_fallback" and item.reason != SAMPLED and not item.claim_live(now)
             )
-            deliver = action == "deliver_fallback" and item.reason != SAMPLED and not claimed
             if not deliver and not newly:
                 return False
             values: dict[str, Any] = {"sla_breached": True}
@@ -442,12 +435,7 @@ class ReviewQueue:
     def _conflict(item: ReviewItem, deciding: bool = False) -> Conflict:
         if item.status == ReviewStatus.DECIDED:
             return Conflict(f"review item {item.id} was already decided ({item.decision})")
-        now = utcnow()
-        if (
-            item.status == ReviewStatus.CLAIMED
-            and item.claim_expires_at
-            and item.claim_expires_at > now
-        ):
+        if item.claim_live(utcnow()) and item.claim_expires_at is not None:
             until = item.claim_expires_at.isoformat(timespec="seconds")
             return Conflict(
                 f"review item {item.id} is claimed by {item.claimed_by_name} until {until}"

@@ -15,7 +15,7 @@ from api.session import COOKIE, LIFETIME_S, Session
 from ragline.accounts import Principal
 from ragline.config import RateLimits
 from ragline.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
-from ragline.models import Decision, Role
+from ragline.models import Decision, Role, utcnow
 from ragline.ratelimit import LocalRateLimiter
 from ragline.review import QueueFilter
 from ragline.tracing import job_trace
@@ -197,7 +197,8 @@ def router(services: "ApiServices") -> APIRouter:
             if position is not None and position + 1 < len(neighbours)
             else None
         )
-        mine = view.claim is not None and view.claim.by == queue.reviewer_name(principal)
+        # By key, not by display name: two keys may share a name.
+        mine = item.claim_live(utcnow()) and item.claimed_by == principal.key_id
         return page(
             request,
             "review/item.html",

@@ -102,7 +102,7 @@ class GuardrailLayer:
             if any(fnmatchcase(passage.document_id, p) for p in patterns):
                 redaction = self.redactor.redact(passage.text, placeholders)
                 passage = replace(passage, text=redaction.text)
-                _add(counts, redaction.counts)
+                add_counts(counts, redaction.counts)
             guarded.append(passage)
         return guarded, counts
 
@@ -123,7 +123,7 @@ class GuardrailLayer:
             )
             return Checked(WITHHELD, [*verdicts, failure])
         counts = dict(checked.redacted)
-        _add(counts, redaction.counts)
+        add_counts(counts, redaction.counts)
         return Checked(redaction.text, checked.verdicts, counts)
 
     def scrub(self, text: str) -> str:
@@ -145,6 +145,6 @@ class GuardrailLayer:
         return Checked(redaction.text, verdicts, redaction.counts)
 
 
-def _add(total: dict[str, int], counts: dict[str, int]) -> None:
+def add_counts(total: dict[str, int], counts: dict[str, int]) -> None:
     for label, count in counts.items():
         total[label] = total.get(label, 0) + count

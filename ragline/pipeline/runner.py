@@ -24,7 +24,7 @@ from ragline.errors import (
     TransientError,
 )
 from ragline.guardrails.grounding import GroundingChecker
-from ragline.guardrails.layer import Checked, GuardrailLayer
+from ragline.guardrails.layer import Checked, GuardrailLayer, add_counts
 from ragline.guardrails.pii import Placeholders
 from ragline.guardrails.policy import Verdict
 from ragline.jobs import JobRepository, Outcome
@@ -196,8 +196,9 @@ class Pipeline:
             with clock.stage("generate"):
                 prompt = self.prompt.render(question, passages)
                 progress.prompt_version = prompt.version
+                rendered_hash = prompt_hash(prompt.text)
                 if pipeline.observability.log_prompt_hash:
-                    log.info("prompt_rendered", prompt_hash=prompt_hash(prompt.text))
+                    log.info("prompt_rendered", prompt_hash=rendered_hash)
                 model, reservation, estimated = self._reserve(job, prompt, progress)
                 progress.model_id = model.generator.model_id
                 timeout_s = min(pipeline.generation.timeout_ms / 1000, self._remaining_s(job))
@@ -212,7 +213,7 @@ class Pipeline:
             progress.model_id = generation.model_id
             clock.annotate(
                 prompt_version=prompt.version,
-                prompt_hash=prompt_hash(prompt.text),
+                prompt_hash=rendered_hash,
                 model=model.name,
                 model_id=generation.model_id,
                 input_tokens=generation.input_tokens,
@@ -329,6 +330,7 @@ class Pipeline:
         reported = bool(generation.usage)
         tokens_in = generation.input_tokens if reported else estimated.input_tokens
         tokens_out = generation.output_tokens if reported else estimated.output_tokens
+        spent = cost_micros(model.spec.price, tokens_in, tokens_out)
         self.budgets.settle(
             reservation,
             job_id=job.id,
@@ -337,9 +339,8 @@ class Pipeline:
             model_id=generation.model_id,
             input_tokens=tokens_in,
             output_tokens=tokens_out,
-            actual_micros=cost_micros(model.spec.price, tokens_in, tokens_out),
+            actual_micros=spent,
         )
-        spent = cost_micros(model.spec.price, tokens_in, tokens_out)
         metrics.SPEND.labels(job.feature or "").inc(spent / 1_000_000)
         return generation
 
@@ -366,8 +367,7 @@ class _Progress:
             entry["verdicts"] = [v.as_dict() for v in checked.verdicts]
         if checked.redacted:
             redacted = dict(entry.get("redacted", {}))
-            for label, count in checked.redacted.items():
-                redacted[label] = redacted.get(label, 0) + count
+            add_counts(redacted, checked.redacted)
             entry["redacted"] = redacted
         if entry:
             self.guardrails[stage] = entry
