@@ -8,6 +8,7 @@ import typer
 
 from api.admin_cli import accounts_app, keys_app, usage
 from api.cli import serve
+from api.eval_cli import eval_app
 from api.prompts_cli import prompts_app
 from api.replay_cli import replay_command
 from indexer.cli import app as index_app
@@ -33,6 +34,7 @@ app.add_typer(index_app, name="index")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(keys_app, name="keys")
 app.add_typer(prompts_app, name="prompts")
+app.add_typer(eval_app, name="eval")
 app.command()(usage)
 app.command("replay")(replay_command)
 

@@ -43,7 +43,15 @@ def replay_command(
     if as_json:
         typer.echo(json.dumps({"job": before.as_dict(), "replay": again.as_dict()}, indent=2))
         return
-    for field in ("prompt_version", "model_id", "index_version", "confidence", "cited_documents"):
+    for field in (
+        "status",
+        "reason",
+        "prompt_version",
+        "model_id",
+        "index_version",
+        "confidence",
+        "cited_documents",
+    ):
         old, new = getattr(before, field), getattr(again, field)
         mark = " " if old == new else "*"
         typer.echo(f"{mark} {field:<16} {old!s:<44} {new!s}")

@@ -21,7 +21,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import structlog
 from sqlalchemy import func, update
@@ -31,7 +31,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col, select
 
-from ragline.config import Budgets, ModelSpec, Price
+from ragline.config import Budgets, ModelSpec, PerRequest, Price
 from ragline.errors import InvalidInput, OverBudget
 from ragline.models import Account, BudgetCounter, BudgetLimit, Job, UsageRecord, utcnow
 
@@ -128,6 +128,44 @@ class BudgetStatus:
     reserved_micros: int
 
 
+def check_per_request(per_request: PerRequest, estimate_: Estimate) -> None:
+    """The per-request caps: max tokens and max cost of one job."""
+    tokens = estimate_.input_tokens + estimate_.output_tokens
+    if per_request.max_tokens is not None and tokens > per_request.max_tokens:
+        raise OverBudget(
+            f"the job may use {tokens} tokens; the per-request cap is {per_request.max_tokens}"
+        )
+    if per_request.max_cost is not None and estimate_.cost_micros > to_micros(per_request.max_cost):
+        raise OverBudget(
+            f"the job may cost {from_micros(estimate_.cost_micros):.6f}; "
+            f"the per-request cap is {per_request.max_cost}"
+        )
+
+
+class Spending(Protocol):
+    """What the pipeline needs of a budget: the production BudgetBook, or an evaluation's
+    own capped budget (ragline/evaluation/budget.py) that never touches the accounts'."""
+
+    def check_request(self, estimate_: Estimate) -> None: ...
+
+    def reserve(self, job_id: str, account: str, feature: str | None, cost: int) -> Reservation: ...
+
+    def settle(
+        self,
+        reservation: Reservation,
+        *,
+        job_id: str,
+        account_id: str,
+        feature: str | None,
+        model_id: str,
+        input_tokens: int,
+        output_tokens: int,
+        actual_micros: int,
+    ) -> None: ...
+
+    def release(self, reservation: Reservation, job_id: str) -> None: ...
+
+
 class BudgetBook:
     """Caps, reservations and the ledger, on the database (SQLite or PostgreSQL)."""
 
@@ -200,20 +238,7 @@ class BudgetBook:
     # -- checks, reservations, settlement ---------------------------------------------------------
 
     def check_request(self, estimate_: Estimate) -> None:
-        """The per-request caps: max tokens and max cost of one job."""
-        per_request = self.config.per_request
-        tokens = estimate_.input_tokens + estimate_.output_tokens
-        if per_request.max_tokens is not None and tokens > per_request.max_tokens:
-            raise OverBudget(
-                f"the job may use {tokens} tokens; the per-request cap is {per_request.max_tokens}"
-            )
-        if per_request.max_cost is not None and estimate_.cost_micros > to_micros(
-            per_request.max_cost
-        ):
-            raise OverBudget(
-                f"the job may cost {from_micros(estimate_.cost_micros):.6f}; "
-                f"the per-request cap is {per_request.max_cost}"
-            )
+        check_per_request(self.config.per_request, estimate_)
 
     def precheck(self, account: str, feature: str | None, cost: int) -> None:
         """At admission: refuse a job that cannot fit now (a cap already spent)."""

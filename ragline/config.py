@@ -384,6 +384,45 @@ class Deliveries(Section):
         return self
 
 
+# Metrics `ragline eval compare` can gate on, and how far each may move the wrong way before
+# the change is refused (absolute for scores and rates; a fraction of run A's value for
+# latency and cost). Metrics left out are reported but never gate.
+DEFAULT_TOLERANCES = {
+    "ndcg@10": 0.02,
+    "recall@10": 0.02,
+    "mrr": 0.02,
+    "token_f1": 0.03,
+    "must_include": 0.03,
+    "outcome_accuracy": 0.03,
+    "escalation_rate": 0.05,
+    "latency_p95_ms": 1.0,
+    "cost_per_job": 0.10,
+}
+
+
+class Evaluation(Section):
+    """`ragline eval run/compare`: the run's own budget, who it asks as, and the gate."""
+
+    # Caps the model spend of one run (your currency); the accounts' budgets are never
+    # charged. A run that reaches it stops and is stored as incomplete. null: no cap.
+    budget: Annotated[float, Field(ge=0)] | None = 5.0
+    groups: list[str] = Field(default_factory=lambda: ["everyone"], min_length=1)
+    feature: str | None = "eval"
+    bootstrap_samples: Annotated[int, Field(ge=100, le=100_000)] = 2000
+    confidence_level: Annotated[float, Field(gt=0.5, lt=1)] = 0.95
+    tolerances: dict[str, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=lambda: dict(DEFAULT_TOLERANCES)
+    )
+
+    @model_validator(mode="after")
+    def _known_metrics(self) -> Evaluation:
+        unknown = sorted(set(self.tolerances) - set(DEFAULT_TOLERANCES) - {"latency_p50_ms"})
+        if unknown:
+            known = ", ".join(sorted(DEFAULT_TOLERANCES))
+            raise ValueError(f"unknown metric(s) {', '.join(unknown)} (known: {known})")
+        return self
+
+
 class RaglineConfig(Section):
     assistant_pipeline: AssistantPipeline = AssistantPipeline()
     models: dict[str, ModelSpec] = Field(
@@ -395,6 +434,7 @@ class RaglineConfig(Section):
     rate_limits: RateLimits = RateLimits()
     review: Review = Review()
     deliveries: Deliveries = Deliveries()
+    evaluation: Evaluation = Evaluation()
 
     @model_validator(mode="after")
     def _model_names_are_known(self) -> RaglineConfig:

@@ -326,3 +326,22 @@ class IndexPromotion(SQLModel, table=True):
     reason: str = Field(default="", sa_column=Column(Text, nullable=False))
     by: str = Field(default="", max_length=255)
     at: datetime = _time(default_now=True)
+
+
+class EvalRun(SQLModel, table=True):
+    """One `ragline eval run`: what was evaluated (prompt, model, index, settings), the
+    summary metrics and every item's result, so that runs can be compared and reported on
+    long after the prompt file or the index has changed."""
+
+    __tablename__ = "eval_runs"
+
+    id: str = Field(primary_key=True, max_length=32)
+    name: str = Field(default="", max_length=255)
+    dataset: str = Field(max_length=1000)
+    dataset_hash: str = Field(max_length=64)
+    complete: bool = True
+    subject: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    summary: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    items: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    note: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = _time(default_now=True, index=True)

@@ -1,26 +1,22 @@
 """Replay: a stored job's question again, through another prompt version, model or index
-version, next to what it got the first time. Nothing is stored or delivered and no budget
-is charged (the model is called: the cost is shown); it is the operator's tool for "would
-this have gone better with…?"."""
+version, next to what it got the first time. It runs the pipeline's own stages
+(ragline/variant.py) on a copy of the job that is never stored: nothing is delivered and no
+account budget is charged (the model is called: the cost is shown). It is the operator's
+tool for "would this have gone better with…?"."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from ragline import prompt_registry
-from ragline.budget import cost_micros, from_micros
 from ragline.errors import NotFound
-from ragline.guardrails.grounding import GroundingChecker
-from ragline.guardrails.pii import Placeholders
+from ragline.evaluation.budget import EvalBudget
+from ragline.jobs import Outcome
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
 from ragline.models import Job
-from ragline.pipeline.confidence import score_confidence
-from ragline.pipeline.generate import GenerationRequest
-from ragline.pipeline.prompts import PromptTemplate
-from ragline.pipeline.retrieve import Retriever
-from ragline.runtime import Core, build_guardrails, build_index_manager, choose_model
+from ragline.runtime import Core
+from ragline.variant import Variant, transient_job, variant_pipeline
 
 
 @dataclass(frozen=True)
@@ -32,10 +28,16 @@ class Run:
     index_version: str | None
     cited_documents: list[str]
     verdicts: list[str] = field(default_factory=list)
+    status: str | None = None
+    reason: str | None = None
     cost: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
+
+
+def _verdicts(guardrails: dict[str, Any]) -> list[str]:
+    return [v["rule"] for stage in guardrails.values() for v in stage.get("verdicts", [])]
 
 
 def original(job: Job) -> Run:
@@ -46,9 +48,9 @@ def original(job: Job) -> Run:
         model_id=job.model_id,
         index_version=job.index_version,
         cited_documents=[c["document_id"] for c in job.citations],
-        verdicts=[
-            v["rule"] for stage in job.guardrails.values() for v in stage.get("verdicts", [])
-        ],
+        verdicts=_verdicts(job.guardrails),
+        status=job.status,
+        reason=job.reason,
     )
 
 
@@ -64,49 +66,36 @@ def replay(
 ) -> Run:
     """prompt: NAME or NAME@HASH (default: the job's own version); model: a models-table
     name (default: the configured one); index: a version number (default: the job's)."""
-    config = core.config.assistant_pipeline
-    folder = core.settings.prompts_dir
-    reference = prompt or job.prompt_version or config.generation.prompt
-    recorded = prompt_registry.resolve(core.engine, folder, reference)
-    template = PromptTemplate(recorded.name, recorded.content)
-    chosen = choose_model(core, model or config.generation.model, embedder)
-    if index is not None:
-        collection = build_index_manager(core, store, embedder).get(index).collection
-    elif job.index_version:
-        collection = job.index_version
-    else:
+    if index is None and not job.index_version:
         raise NotFound(f"job {job.id} has no index version; pass --index")
-    retriever = Retriever(embedder, store, config.retrieval.mode)
-    question = job.question  # as admitted: already redacted
-    retrieval = retriever.retrieve(
-        question, config.retrieval.source, config.retrieval.top_k, job.groups, collection=collection
+    variant = Variant(
+        prompt=prompt or job.prompt_version,
+        model=model,
+        index=index,
+        collection=None if index is not None else job.index_version,
     )
-    rendered = template.render(question, retrieval.passages)
-    generation = chosen.generator.generate(
-        GenerationRequest(question, retrieval.passages, rendered, retrieval.question_vector),
-        config.generation.timeout_ms / 1000,
+    budget = EvalBudget(None, core.config.budgets.per_request)
+    pipeline = variant_pipeline(core, store, embedder, variant, budget)
+    # The stored question is as admitted (already redacted); its admission record carries
+    # the credentials found then, so the input policy decides as it did for the job.
+    again = transient_job(
+        core.config,
+        job.question,
+        job.guardrails.get("input", {}),
+        groups=job.groups,
+        feature=job.feature,
+        prefix="replay",
     )
-    guardrails = build_guardrails(core, embedder)
-    output = guardrails.check_output(
-        generation.text, generation.cited, Placeholders.continuing(question)
-    )
-    grounding = GroundingChecker(embedder).check(output.text, retrieval.passages)
-    confidence = score_confidence(
-        retrieval.passages,
-        retrieval.question_vector,
-        grounding,
-        bool(generation.cited),
-        embedder,
-    )
+    outcome: Outcome = pipeline.run(again)
     return Run(
-        answer=output.text,
-        confidence=confidence.value,
-        prompt_version=template.version,
-        model_id=generation.model_id,
-        index_version=retrieval.index_version,
-        cited_documents=[retrieval.passages[i].document_id for i in generation.cited],
-        verdicts=[v.rule for v in output.verdicts],
-        cost=from_micros(
-            cost_micros(chosen.spec.price, generation.input_tokens, generation.output_tokens)
-        ),
+        answer=outcome.answer,
+        confidence=outcome.confidence,
+        prompt_version=outcome.prompt_version or pipeline.prompt.version,
+        model_id=outcome.model_id,
+        index_version=outcome.index_version,
+        cited_documents=[c["document_id"] for c in outcome.citations],
+        verdicts=_verdicts(outcome.guardrails),
+        status=outcome.status.value,
+        reason=outcome.reason,
+        cost=budget.by_job.get(again.id, 0) / 1_000_000,
     )

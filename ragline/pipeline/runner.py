@@ -12,7 +12,7 @@ from typing import Any
 import structlog
 
 from ragline import metrics
-from ragline.budget import BudgetBook, Estimate, Reservation, cost_micros, estimate
+from ragline.budget import Estimate, Reservation, Spending, cost_micros, estimate
 from ragline.config import RaglineConfig
 from ragline.errors import (
     DeadlineExceeded,
@@ -50,10 +50,13 @@ class Pipeline:
         retriever: Retriever,
         model: ChosenModel,
         prompt: PromptTemplate,
-        budgets: BudgetBook,
+        budgets: Spending,
         guardrails: GuardrailLayer,
         downgrade: ChosenModel | None = None,
+        collection: str | None = None,
     ) -> None:
+        """collection: answer from this index version instead of the one behind the
+        retrieval alias (evaluations and replays of a candidate version)."""
         self.config = config
         self.guardrails = guardrails
         self.grounding = GroundingChecker(retriever.embedder)
@@ -63,6 +66,7 @@ class Pipeline:
         self.prompt = prompt
         self.budgets = budgets
         self.downgrade = downgrade
+        self.collection = collection
         self.lease = timedelta(milliseconds=config.jobs.lease_ms)
 
     def answer_job(self, job_id: str) -> JobStatus | None:
@@ -81,7 +85,7 @@ class Pipeline:
                 self.budgets.release(Reservation.of(claim.job.reservation), job_id)
                 log.warning("stale_reservation_released")
             try:
-                outcome = self._run(claim.job)
+                outcome = self.run(claim.job)
             except TransientError:
                 self.jobs.release(claim)
                 log.warning("job_released", error="transient")
@@ -124,7 +128,9 @@ class Pipeline:
         if self._remaining_s(job) <= 0:
             raise DeadlineExceeded("the job's deadline passed")
 
-    def _run(self, job: Job) -> Outcome:
+    def run(self, job: Job) -> Outcome:
+        """The stages on one job, to its outcome; stores nothing itself, so evaluations
+        and replays run exactly this on jobs that never reach the database."""
         pipeline = self.config.assistant_pipeline
         clock = StageClock(pipeline.observability)
         progress = _Progress(
@@ -172,6 +178,7 @@ class Pipeline:
                     pipeline.retrieval.top_k,
                     groups=job.groups,
                     vector=vector,
+                    collection=self.collection,
                 )
                 placeholders = Placeholders.continuing(question)
                 passages, redacted = self.guardrails.guard_passages(
@@ -286,7 +293,8 @@ class Pipeline:
     ) -> tuple[ChosenModel, Reservation, Estimate]:
         """Reserve the worst-case cost of the call; downgrade to the cheaper model when
         the budgets say so. Raises OverBudget when nothing fits."""
-        account = self.jobs.account_name(job.account_id)
+        # An evaluation's job belongs to no account (its budget ignores the name).
+        account = self.jobs.account_name(job.account_id) if job.account_id else ""
         candidates = [self.model]
         if self.config.budgets.on_exceeded == "downgrade" and self.downgrade is not None:
             candidates.append(self.downgrade)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from typing import Any
 
 @dataclass
 class Behaviour:
-    mode: str = "answer"  # answer | error | garbage | huge | hang
+    mode: str = "answer"  # answer | extract | error | garbage | huge | hang
     reply: str = "Employees get 25 days of annual leave [1]."
     delay_s: float = 0.0
     status: int = 500
@@ -49,6 +50,8 @@ class FakeModelServer:
                     self._send(200, b"{not json at all")
                 elif b.mode == "huge":
                     self._send(200, b"x" * 2_000_000)
+                elif b.mode == "extract":
+                    self._send(200, json.dumps(_completion(body, _extract(body))).encode())
                 else:
                     self._send(200, json.dumps(_completion(body, b.reply)).encode())
 
@@ -82,6 +85,22 @@ class FakeModelServer:
         self._release.set()
         self._server.shutdown()
         self._server.server_close()
+
+
+PASSAGE_ONE = re.compile(r"^\[1\][^\n]*\n(?P<text>[^\n]+)", re.MULTILINE)
+CANNOT = "I cannot answer this from the knowledge base."
+
+
+def _extract(request: dict[str, Any]) -> str:
+    """A model that follows the shipped prompt's contract: answer with the first sentence of
+    passage [1] and cite it. A template that does not number its passages gets no citation,
+    so prompt changes have a measurable effect in evaluations."""
+    user = next((m["content"] for m in request.get("messages", []) if m["role"] == "user"), "")
+    found = PASSAGE_ONE.search(user)
+    if found is None:
+        return CANNOT
+    sentence = re.split(r"(?<=[.!?])\s", found.group("text").strip(), maxsplit=1)[0]
+    return f"{sentence} [1]"
 
 
 def _completion(request: dict[str, Any], reply: str) -> dict[str, Any]:

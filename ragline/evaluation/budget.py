@@ -1,0 +1,55 @@
+"""An evaluation's own budget: one cap for the whole run, kept in memory. The accounts'
+budgets and the usage ledger are never touched, so an evaluation cannot starve production
+traffic and does not show up in anyone's spend."""
+
+from __future__ import annotations
+
+from ragline.budget import Estimate, Reservation, check_per_request
+from ragline.config import PerRequest
+
+
+class EvalBudgetSpent(RuntimeError):
+    """The run's budget cannot cover the next call: the run stops (it is not a job outcome,
+    so the pipeline does not turn it into an over_budget escalation)."""
+
+
+class EvalBudget:
+    def __init__(self, cap_micros: int | None, per_request: PerRequest) -> None:
+        self.cap_micros = cap_micros
+        self.per_request = per_request
+        self.spent_micros = 0
+        self.reserved_micros = 0
+        self.by_job: dict[str, int] = {}
+
+    def check_request(self, estimate_: Estimate) -> None:
+        # The per-request caps are part of how the pipeline routes a job: keep them.
+        check_per_request(self.per_request, estimate_)
+
+    def reserve(self, job_id: str, account: str, feature: str | None, cost: int) -> Reservation:
+        committed = self.spent_micros + self.reserved_micros
+        if self.cap_micros is not None and cost > 0 and committed + cost > self.cap_micros:
+            raise EvalBudgetSpent(
+                f"the evaluation budget ({self.cap_micros / 1_000_000:g}) cannot cover the "
+                f"next call (spent {self.spent_micros / 1_000_000:.6f})"
+            )
+        self.reserved_micros += cost
+        return Reservation((), cost)
+
+    def settle(
+        self,
+        reservation: Reservation,
+        *,
+        job_id: str,
+        account_id: str,
+        feature: str | None,
+        model_id: str,
+        input_tokens: int,
+        output_tokens: int,
+        actual_micros: int,
+    ) -> None:
+        self.reserved_micros -= reservation.cost_micros
+        self.spent_micros += actual_micros
+        self.by_job[job_id] = self.by_job.get(job_id, 0) + actual_micros
+
+    def release(self, reservation: Reservation, job_id: str) -> None:
+        self.reserved_micros -= reservation.cost_micros
