@@ -12,7 +12,10 @@ import typer
 
 from indexer.progress import terminal_progress
 from indexer.remote import IndexServer
-from ragline.errors import TransientError
+from ragline.errors import InvalidInput, TransientError
+from ragline.evaluation.compare import format_table
+from ragline.evaluation.dataset import EvalItem, load_dataset
+from ragline.evaluation.gate import evaluate_candidate
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.versions import IndexManager, VersionDiff, VersionListing
 from ragline.models import IndexVersion
@@ -121,18 +124,64 @@ def promote_version(
     version: Annotated[int, typer.Argument(help="version number N of kb_vN")],
     force: Annotated[bool, typer.Option(help="promote although the checks failed")] = False,
     reason: Annotated[str, typer.Option(help="why (required with --force; recorded)")] = "",
+    dataset: Annotated[
+        Path | None,
+        typer.Option("--eval", help="an evaluation dataset the candidate must not regress on"),
+    ] = None,
     via_server: ViaServer = False,
     server: ServerUrl = None,
     key: Key = None,
 ) -> None:
-    """Point the alias at VERSION (it must have passed its checks, or --force --reason)."""
+    """Point the alias at VERSION (it must have passed its checks, or --force --reason).
+    With --eval DATASET the candidate must also not regress against the active version on
+    that dataset (`ragline eval compare` semantics and tolerances)."""
     if via_server:
+        if dataset is not None:
+            raise InvalidInput("--eval runs here, not in the server; drop --via-server")
         _server(server, key).promote(version, force, reason)
         typer.echo(f"promoted v{version}")
         return
+    items = load_dataset(dataset) if dataset is not None else None
     with _manager() as manager:
+        checks_passed = bool(manager.get(version).checks.get("passed"))
+        # Failed checks refuse the promotion below without the (slower) evaluation.
+        if items is not None and dataset is not None and (checks_passed or force):
+            _evaluation_gate(manager, items, str(dataset), version, force, reason)
         manager.promote(version, force=force, reason=reason)
         typer.echo(f"promoted v{version} to '{manager.alias}'")
+
+
+def _evaluation_gate(
+    manager: IndexManager,
+    items: list[EvalItem],
+    dataset: str,
+    version: int,
+    force: bool,
+    reason: str,
+) -> None:
+    settings = load_settings()
+    core = build_core(settings)
+    manager.embedder = Embedder(manager.knowledge.embedding_model)
+    try:
+        comparison = evaluate_candidate(
+            core, manager.store, manager.embedder, items, dataset, version
+        )
+    finally:
+        core.close()
+    if comparison is None:
+        typer.echo("no active version to compare with: the evaluation gate passes", err=True)
+        return
+    typer.echo(format_table(comparison), err=True)
+    regressed = ", ".join(d.metric.name for d in comparison.regressions)
+    if not regressed:
+        return
+    if not force:
+        raise InvalidInput(
+            f"v{version} regresses on {dataset} ({regressed}; runs {comparison.a.id} and "
+            f"{comparison.b.id}). Promote anyway with --force --reason '…'"
+        )
+    if not reason.strip():
+        raise InvalidInput("--force needs --reason: it is recorded with the promotion")
 
 
 @app.command()
