@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 
 from api.schemas import ReviewView
 from api.session import COOKIE, LIFETIME_S, Session
+from api.trace_view import timeline
 from ragline.accounts import Principal
 from ragline.config import RateLimits
 from ragline.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
@@ -212,6 +213,42 @@ def router(services: "ApiServices") -> APIRouter:
             reject_codes=services.review.config.reject_codes,
             trace=job_trace(services.jobs.engine, job),
             error=error,
+        )
+
+    @routes.get("/jobs", response_class=HTMLResponse)
+    def find_job(request: Request, id: str = "") -> Response:
+        if signed_in(request) is None:
+            return to_login()
+        job_id = id.strip()
+        if not job_id:
+            return RedirectResponse("/review", status_code=303)
+        return RedirectResponse(f"/review/jobs/{quote(job_id, safe='')}", status_code=303)
+
+    @routes.get("/jobs/{job_id}", response_class=HTMLResponse)
+    def trace_page(request: Request, job_id: str) -> Response:
+        """The operator's view of one job: its trace as a timeline, any job of the
+        account (not only those in review)."""
+        who = signed_in(request)
+        if who is None:
+            return to_login()
+        session, principal = who
+        try:
+            job = services.jobs.get(job_id, principal.visible_account)
+        except NotFound:
+            return page(
+                request,
+                "review/queue.html",
+                session,
+                principal,
+                404,
+                items=[],
+                filters=QueueFilter(),
+                reasons=REASONS,
+                error=f"job {job_id} not found",
+            )
+        rows, total = timeline(job_trace(services.jobs.engine, job))
+        return page(
+            request, "review/trace.html", session, principal, job=job, rows=rows, total_ms=total
         )
 
     @routes.get("/items/{item_id}", response_class=HTMLResponse)

@@ -138,12 +138,14 @@ def _delta(
     limit = None
     if tolerance is not None:
         limit = tolerance * abs(a) if metric.relative else tolerance
+    # Rounding must not turn a move of exactly the tolerance into one beyond it.
     worse = (a - b) if metric.higher_is_better else (b - a)
+    beyond = limit is not None and worse - limit > 1e-9 * max(1.0, abs(a))
     worse_for_sure = high < 0 if metric.higher_is_better else low > 0
     better_for_sure = low > 0 if metric.higher_is_better else high < 0
-    if limit is not None and worse > limit and worse_for_sure:
+    if beyond and worse_for_sure:
         verdict = REGRESSED
-    elif limit is not None and worse > limit:
+    elif beyond:
         verdict = "worse, not significant"
     elif worse_for_sure and worse > 0:
         verdict = "worse, within tolerance" if limit is not None else "worse (not gated)"

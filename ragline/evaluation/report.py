@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ragline.errors import InvalidInput
 from ragline.evaluation.compare import REGRESSED, compare_runs
 from ragline.evaluation.summary import METRICS, Metric, by_tag, values
 from ragline.models import EvalRun
@@ -95,7 +96,8 @@ def _runs_table(runs: list[EvalRun]) -> str:
             f"<td>{_swatch(position)}{escape(run.id)}{state}</td><td>{escape(run.name)}</td>"
             f"<td>{escape(run.dataset)}</td><td>{escape(str(s.get('prompt_version')))}</td>"
             f"<td>{escape(str(s.get('model')))} ({escape(str(s.get('model_id')))})</td>"
-            f"<td>{escape(str(s.get('index_version')))}</td><td class=num>{s.get('top_k')}</td>"
+            f"<td>{escape(str(s.get('index_version')))}</td>"
+            f"<td class=num>{escape(str(s.get('top_k')))}</td>"
             f"<td class=num>{len(run.items)}</td><td>{escape(outcomes)}</td>"
             f"<td>{run.created_at:%Y-%m-%d %H:%M} UTC</td></tr>"
         )
@@ -162,7 +164,12 @@ def _comparisons(
         return ""
     tables = []
     for other in runs[1:]:
-        comparison = compare_runs(runs[0], other, tolerances, samples=samples, level=level)
+        try:
+            comparison = compare_runs(runs[0], other, tolerances, samples=samples, level=level)
+        except InvalidInput as error:  # e.g. runs on different datasets
+            tables.append(f"<h3>{escape(runs[0].id)} → {escape(other.id)}</h3>")
+            tables.append(f"<p>not compared: {escape(str(error))}</p>")
+            continue
         rows = []
         for d in comparison.deltas:
             css = "bad" if d.verdict == REGRESSED else "good" if d.verdict == "improved" else ""
