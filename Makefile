@@ -9,7 +9,7 @@ RAGLINE_PORT ?= 8000
 RAGLINE_LOG_FORMAT ?= console
 export RAGLINE_DATA_DIR RAGLINE_PORT
 
-.PHONY: venv run test lint format bench clean
+.PHONY: venv run test lint format bench eval-scifact clean
 
 venv: $(STAMP)
 
@@ -39,6 +39,18 @@ format: venv
 
 bench: venv
 	@for script in bench/*.py; do [ -e "$$script" ] && $(BIN)/python "$$script" || true; done
+
+# SciFact through `ragline eval run`: the queries are imported from the benchmark's folder
+# (CC BY-NC, so not committed), the abstracts indexed into their own data folder.
+SCIFACT ?= ../shared/eval/scifact
+SCIFACT_ENV := RAGLINE_DATA_DIR=data/scifact RAGLINE_CONFIG=eval/scifact.yaml
+eval-scifact: venv
+	$(BIN)/ragline eval import-beir $(SCIFACT) --split test --out data/scifact-test.jsonl
+	mkdir -p data/scifact-corpus
+	ln -sf $(abspath $(SCIFACT))/corpus.jsonl data/scifact-corpus/corpus.jsonl
+	$(SCIFACT_ENV) $(BIN)/ragline index build data/scifact-corpus --promote --if-changed
+	$(SCIFACT_ENV) $(BIN)/ragline eval run data/scifact-test.jsonl --name scifact-test \
+		--out data/scifact-run.json
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -35,6 +35,9 @@ SPEND = Counter("ragline_spend", "Money spent on model calls (price table curren
 REVIEW_DECISIONS = Counter("ragline_review_decisions", "Review decisions", ["decision"])
 SLA_BREACHES = Counter("ragline_review_sla_breaches", "Review items that missed their SLA")
 WEBHOOK_ATTEMPTS = Counter("ragline_webhook_attempts", "Webhook delivery attempts", ["result"])
+TRACES_EXPORTED = Counter(
+    "ragline_traces_exported", "Job traces sent to the OTLP endpoint", ["result"]
+)
 
 
 class StateCollector(Collector):

@@ -13,12 +13,14 @@ from ragline import prompt_registry
 from ragline.budget import BudgetBook
 from ragline.config import ModelSpec, RaglineConfig, load_config
 from ragline.db import create_schema, make_engine
+from ragline.errors import ConfigError
 from ragline.guardrails.layer import GuardrailLayer
 from ragline.jobs import JobRepository
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
 from ragline.knowledge.versions import IndexManager
 from ragline.observability import install_log_scrubber
+from ragline.otlp import OtlpExporter, parse_headers
 from ragline.pipeline.generate import ChosenModel, Generator
 from ragline.pipeline.prompts import PromptTemplate
 from ragline.pipeline.providers.extractive import ExtractiveGenerator
@@ -107,7 +109,7 @@ def build_pipeline(
     downgrade = core.config.budgets.downgrade_model
     prompt = PromptTemplate.load(core.settings.prompts_dir, generation.prompt)
     prompt_registry.record(core.engine, prompt)
-    return Pipeline(
+    pipeline = Pipeline(
         config=core.config,
         jobs=core.jobs,
         retriever=Retriever(embedder, store, core.config.assistant_pipeline.retrieval.mode),
@@ -117,6 +119,14 @@ def build_pipeline(
         guardrails=guardrails or build_guardrails(core, embedder),
         downgrade=choose_model(core, downgrade, embedder, http_client) if downgrade else None,
     )
+    if core.settings.otlp_endpoint:
+        headers = core.settings.otlp_headers
+        try:
+            parsed = parse_headers(headers.get_secret_value() if headers else None)
+        except ValueError as error:
+            raise ConfigError(f"RAGLINE_OTLP_HEADERS: {error}") from None
+        pipeline.exporter = OtlpExporter(core.settings.otlp_endpoint, parsed)
+    return pipeline
 
 
 def build_index_manager(

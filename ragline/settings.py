@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     # generated once and kept in data_dir/session-secret.
     session_secret: SecretStr | None = None
 
+    # Optional OpenTelemetry export of each finished job's trace (OTLP/HTTP JSON), e.g.
+    # http://otel-collector:4318; headers as key=value,key2=value2 (auth tokens).
+    otlp_endpoint: str | None = None
+    otlp_headers: SecretStr | None = None
+
     worker_threads: int = Field(4, gt=0, le=64)
     # Embedded mode only: create (once) and print a demo key with every role.
     demo_key: bool = True

@@ -32,12 +32,14 @@ from ragline.knowledge.embedder import Vectors
 from ragline.knowledge.store import Passage
 from ragline.models import EscalationReason, Job, JobStatus, utcnow
 from ragline.observability import StageClock, prompt_hash
+from ragline.otlp import OtlpExporter
 from ragline.pipeline.confidence import score_confidence
 from ragline.pipeline.generate import ChosenModel, Generation, GenerationRequest
 from ragline.pipeline.prompts import PromptTemplate, RenderedPrompt
 from ragline.pipeline.retrieve import Retriever
 from ragline.pipeline.validate import JobRequest, validate_request
 from ragline.review import sla
+from ragline.tracing import job_trace
 
 log = structlog.get_logger("ragline.pipeline")
 
@@ -67,6 +69,7 @@ class Pipeline:
         self.budgets = budgets
         self.downgrade = downgrade
         self.collection = collection
+        self.exporter: OtlpExporter | None = None  # set by build_pipeline when configured
         self.lease = timedelta(milliseconds=config.jobs.lease_ms)
 
     def answer_job(self, job_id: str) -> JobStatus | None:
@@ -119,7 +122,33 @@ class Pipeline:
                 metrics.JOBS_FINISHED.labels(outcome.status.value, outcome.reason or "").inc()
                 for stage, ms in outcome.stage_timings.items():
                     metrics.STAGE_SECONDS.labels(stage).observe(ms / 1000)
+                if self.exporter is not None:
+                    self._export(job_id)
             return outcome.status if stored else None
+
+    def _export(self, job_id: str) -> None:
+        """After the outcome is committed: the stored trace is the record, export a copy."""
+        try:
+            job = self.jobs.get(job_id)
+            spans = job_trace(self.jobs.engine, job)
+        except Exception as error:  # the job is done; a failed export must not undo that
+            log.warning("otlp_trace_unavailable", error=type(error).__name__)
+            return
+        assert self.exporter is not None
+        self.exporter.export(
+            job.id,
+            spans,
+            {
+                "status": job.status,
+                "reason": job.reason,
+                "feature": job.feature,
+                "prompt_version": job.prompt_version,
+                "model_id": job.model_id,
+                "index_version": job.index_version,
+                "confidence": job.confidence,
+                "request_id": job.request_id,
+            },
+        )
 
     def _remaining_s(self, job: Job) -> float:
         return (job.deadline_at - utcnow()).total_seconds()
