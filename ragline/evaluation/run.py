@@ -58,6 +58,8 @@ def run_evaluation(
 ) -> EvalRun:
     """Every item through the pipeline; the run is stored (also when the budget stops it
     early: then `complete` is False and the items done so far are kept)."""
+    if not items:
+        raise InvalidInput("the dataset holds no questions", field="dataset")
     settings = core.config.evaluation
     cap = None if settings.budget is None else to_micros(settings.budget)
     budget = EvalBudget(cap, core.config.budgets.per_request)
@@ -69,14 +71,15 @@ def run_evaluation(
     # vocabulary) would otherwise land in the first item's latency.
     results: list[dict[str, Any]] = []
     note = None
+    todo = items
     try:
         warm = pipeline.guardrails.admit(items[0].question)
         pipeline.run(ask(warm.text, warm.record))
     except EvalBudgetSpent as error:
         note = f"stopped before the first item: {error}"
-        items = []
+        todo = []
     budget.by_job.clear()
-    for number, item in enumerate(items, start=1):
+    for number, item in enumerate(todo, start=1):
         admitted = pipeline.guardrails.admit(item.question)
         job = ask(admitted.text, admitted.record)
         try:
@@ -100,7 +103,10 @@ def run_evaluation(
         )
         if on_item is not None:
             on_item(number, len(items))
-    first = results[0] if results else {}
+    # An item rejected at input never reaches retrieval: name the version any item used.
+    index_version = next(
+        (r["index_version"] for r in results if r["index_version"]), pipeline.collection
+    )
     run = EvalRun(
         id=f"ev_{uuid.uuid4().hex[:12]}",
         name=name,
@@ -111,7 +117,7 @@ def run_evaluation(
             "prompt_version": pipeline.prompt.version,
             "model": pipeline.model.name,
             "model_id": pipeline.model.generator.model_id,
-            "index_version": first.get("index_version"),
+            "index_version": index_version,
             "top_k": pipeline.config.assistant_pipeline.retrieval.top_k,
             "retrieval_mode": pipeline.retriever.mode,
             "min_confidence": pipeline.config.assistant_pipeline.fallback.min_confidence,
