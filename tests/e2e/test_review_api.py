@@ -21,6 +21,7 @@ from api.app import create_app
 from api.wiring import build_services
 from ragline.accounts import Accounts
 from ragline.config import RaglineConfig
+from ragline.evaluation.dataset import load_dataset
 from ragline.jobs import JobRepository, Outcome
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
@@ -247,7 +248,7 @@ def test_another_accounts_reviewer_gets_404_on_the_item(api: Api) -> None:
     assert api.client.get(f"/v1/reviews/{item_id}", headers=api.alice).json()["status"] == "open"
 
 
-def test_the_export_streams_one_json_line_per_decision(api: Api) -> None:
+def test_the_export_streams_one_json_line_per_decision(api: Api, tmp_path: Path) -> None:
     _, edited = escalate(api)
     _, rejected = escalate(api, "Who painted the Mona Lisa?")
     escalate(api, "What is the boiling point of tungsten?")  # undecided: not exported
@@ -275,6 +276,12 @@ def test_the_export_streams_one_json_line_per_decision(api: Api) -> None:
     ]
     assert [e["expected"] for e in examples] == ["answered", "escalated"]
     assert all("draft" in e and e["passages"] for e in examples)
+    # The export is an evaluation dataset as it stands: `ragline eval run` reads it.
+    exported = tmp_path / "reviewed.jsonl"
+    exported.write_text(response.text)
+    dataset = load_dataset(exported)
+    assert [i.id for i in dataset] == [f"review-{edited}", f"review-{rejected}"]
+    assert dataset[0].gold_answer == "France." and dataset[1].expected == "escalated"
     assert api.client.get("/v1/reviews/export", headers=api.mallory).text == ""
 
 
