@@ -37,6 +37,7 @@ def _quiet(
 
 
 REGRESSION_EXIT = 1
+INCOMPLETE_EXIT = 3  # not 2: that is a usage error
 
 
 @eval_app.command("run")
@@ -79,7 +80,7 @@ def run(
     typer.echo(_summary(result))
     if not result.complete:
         typer.echo(f"incomplete: {result.note}", err=True)
-        raise typer.Exit(code=2)
+        raise typer.Exit(code=INCOMPLETE_EXIT)
 
 
 @eval_app.command("list")

@@ -12,6 +12,7 @@ from typing import Any
 
 from ragline import prompt_registry
 from ragline.config import RaglineConfig
+from ragline.errors import NotFound
 from ragline.evaluation.budget import EvalBudget
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
@@ -41,15 +42,25 @@ def variant_pipeline(
     recorded = prompt_registry.resolve(
         core.engine, core.settings.prompts_dir, variant.prompt or pipeline.generation.prompt
     )
+    model = variant.model or pipeline.generation.model
+    if model not in config.models:
+        known = ", ".join(sorted(config.models))
+        raise NotFound(f"model '{model}' is not in the models table (known: {known})")
+    index = build_index_manager(core, store, embedder)
     collection = variant.collection
     if variant.index is not None:
-        collection = build_index_manager(core, store, embedder).get(variant.index).collection
+        collection = index.get(variant.index).collection
+    elif collection is None and index.active_version() is None:
+        raise NotFound(
+            f"no index version is promoted behind '{index.alias}': promote one "
+            "(`ragline index promote N`) or name one with --index N"
+        )
     downgrade = config.budgets.downgrade_model
     return Pipeline(
         config=config,
         jobs=core.jobs,
         retriever=Retriever(embedder, store, pipeline.retrieval.mode),
-        model=choose_model(core, variant.model or pipeline.generation.model, embedder),
+        model=choose_model(core, model, embedder),
         prompt=PromptTemplate(recorded.name, recorded.content),
         budgets=budget,
         guardrails=build_guardrails(core, embedder),

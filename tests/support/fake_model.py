@@ -87,7 +87,9 @@ class FakeModelServer:
         self._server.server_close()
 
 
-PASSAGE_ONE = re.compile(r"^\[1\][^\n]*\n(?P<text>[^\n]+)", re.MULTILINE)
+# Passage [1] as the shipped template renders it: "[1] title", then the chunk (its heading
+# path on the first line, then the text), up to the blank line before the next passage.
+PASSAGE_ONE = re.compile(r"^\[1\][^\n]*\n(?P<text>(?:[^\n]+\n?)+)", re.MULTILINE)
 CANNOT = "I cannot answer this from the knowledge base."
 
 
@@ -99,7 +101,9 @@ def _extract(request: dict[str, Any]) -> str:
     found = PASSAGE_ONE.search(user)
     if found is None:
         return CANNOT
-    sentence = re.split(r"(?<=[.!?])\s", found.group("text").strip(), maxsplit=1)[0]
+    lines = found.group("text").strip().splitlines()
+    body = " ".join(lines[1:] if len(lines) > 1 else lines)
+    sentence = re.split(r"(?<=[.!?])\s", body, maxsplit=1)[0]
     return f"{sentence} [1]"
 
 
