@@ -9,7 +9,7 @@ RAGLINE_PORT ?= 8000
 RAGLINE_LOG_FORMAT ?= console
 export RAGLINE_DATA_DIR RAGLINE_PORT
 
-.PHONY: venv run test lint format bench eval-scifact clean
+.PHONY: venv run test test-faults lint format bench eval-scifact clean
 
 venv: $(STAMP)
 
@@ -26,7 +26,11 @@ run: venv
 	RAGLINE_LOG_FORMAT=$(RAGLINE_LOG_FORMAT) $(BIN)/ragline serve
 
 test: venv
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=15
+
+# The deployed topology under faults (its own redis-server, a fresh Postgres database).
+test-faults: venv
+	$(BIN)/pytest -m faults tests/faults
 
 lint: venv
 	$(BIN)/ruff check .

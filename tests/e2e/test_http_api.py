@@ -254,7 +254,7 @@ def test_the_trace_follows_a_job_from_admission_to_routing(api: httpx.Client) ->
     assert response.status_code == 200, response.text
     trace = response.json()
     names = [span["name"] for span in trace["spans"]]
-    assert names == [
+    assert names[:10] == [
         "admission",
         "queue",
         "validate",
@@ -266,6 +266,8 @@ def test_the_trace_follows_a_job_from_admission_to_routing(api: httpx.Client) ->
         "score",
         "route",
     ]
+    # A sampled answer (review.sample_rate) also has its review item.
+    assert names[10:] in ([], ["review"])
     spans = {span["name"]: span for span in trace["spans"]}
     starts = [span["start"] for span in trace["spans"]]
     assert starts == sorted(starts)  # one timeline
