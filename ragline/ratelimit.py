@@ -9,8 +9,11 @@ import time
 from typing import Protocol
 
 import redis
+import structlog
 
 from ragline.config import RateLimits
+
+log = structlog.get_logger("ragline.ratelimit")
 
 
 class RateLimiter(Protocol):
@@ -60,6 +63,10 @@ return tostring(wait)
 
 
 class RedisRateLimiter:
+    """Shared buckets in Redis. While Redis is unreachable each process limits with its
+    own buckets instead: a broker outage must not turn every authenticated request into an
+    error (admission keeps accepting jobs then; the sweeper sends them once Redis is back)."""
+
     def __init__(
         self, client: redis.Redis, limits: RateLimits, prefix: str = "ragline:rl:"
     ) -> None:
@@ -67,7 +74,18 @@ class RedisRateLimiter:
         self.rate = limits.requests_per_second
         self.burst = limits.burst
         self.prefix = prefix
+        self._fallback = LocalRateLimiter(limits)
+        self._degraded = False
 
     def take(self, key: str) -> float:
-        wait = self._script(keys=[self.prefix + key], args=[self.rate, self.burst])
+        try:
+            wait = self._script(keys=[self.prefix + key], args=[self.rate, self.burst])
+        except redis.RedisError as error:
+            if not self._degraded:
+                log.warning("rate_limit_fallback", error=type(error).__name__)
+                self._degraded = True
+            return self._fallback.take(key)
+        if self._degraded:
+            log.info("rate_limit_shared_again")
+            self._degraded = False
         return float(wait)
