@@ -1,0 +1,145 @@
+"""Per-job overhead: a job's worker time against its unavoidable work, measured in one run.
+
+    .venv/bin/python bench/job_overhead.py [--jobs 200] [--index-dir data/scifact]
+        [--database postgresql+psycopg://127.0.0.1:5432/ragline_bench]
+
+The unavoidable work of a job is embedding its question and searching the index (as the
+retriever does: same alias, top_k, mode and groups). For each question, alternately first
+and second, this measures that alone and then `Pipeline.answer_job` on a stored job (claim,
+every stage, finish with its review and delivery rows) with the extractive provider, on
+PostgreSQL. Reports the median and p95 of
+  worker time / unavoidable                (target <= 1.3)
+  (worker time - model call) / unavoidable (what ragline adds around a real model)
+and where the rest goes: each stage's and the claim/finish bookkeeping's share.
+The index is the handbook's (built in a temporary folder) unless --index-dir names a data
+folder whose Qdrant holds a promoted index (e.g. data/scifact from `make eval-scifact`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from queue_throughput import bench_config, fresh_database  # bench/ is the script's path
+
+from ragline.accounts import Accounts
+from ragline.evaluation.metrics import percentile
+from ragline.knowledge.embedder import Embedder
+from ragline.knowledge.lexical import LexicalEncoder
+from ragline.knowledge.store import KnowledgeStore
+from ragline.observability import configure_logging
+from ragline.pipeline.validate import JobRequest
+from ragline.runtime import build_core, build_index_manager, build_pipeline
+from ragline.settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def questions(index_dir: Path | None) -> list[str]:
+    if index_dir is not None:
+        scifact = REPO.parent / "shared" / "eval" / "scifact" / "queries.jsonl"
+        return [json.loads(line)["text"] for line in scifact.open()]
+    rows = [json.loads(line) for line in (REPO / "eval" / "guardrails.jsonl").open()]
+    return [r["question"] for r in rows if r["category"] in ("answerable", "pii")]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=200)
+    parser.add_argument("--index-dir", type=Path, default=None)
+    parser.add_argument("--database", default="postgresql+psycopg://127.0.0.1:5432/ragline_bench")
+    args = parser.parse_args()
+    configure_logging("WARNING", "console")
+
+    with tempfile.TemporaryDirectory() as folder:
+        data_dir = args.index_dir or Path(folder)
+        settings = Settings(
+            data_dir=data_dir,
+            database_url=fresh_database(args.database),
+            prompts_dir=REPO / "prompts",
+        )
+        core = build_core(settings, bench_config())
+        store = KnowledgeStore.open(path=data_dir / "qdrant")
+        embedder = Embedder(core.config.knowledge.embedding_model)
+        retrieval = core.config.assistant_pipeline.retrieval
+        if args.index_dir is None:
+            manager = build_index_manager(core, store, embedder)
+            manager.promote(manager.build(REPO / "examples" / "handbook").version)
+        pipeline = build_pipeline(core, store, embedder)
+        lexical = LexicalEncoder()
+        account = Accounts(core.engine).create_account("bench")
+        asked = questions(args.index_dir)
+
+        def unavoidable(question: str) -> float:
+            started = time.perf_counter()
+            vector = embedder.embed_one(question)
+            store.search(
+                retrieval.source,
+                vector.tolist(),
+                retrieval.top_k,
+                ("everyone",),
+                lexical=lexical.query(question) if retrieval.mode != "dense" else None,
+                mode=retrieval.mode,
+            )
+            return (time.perf_counter() - started) * 1000
+
+        def job(question: str) -> tuple[float, dict[str, float]]:
+            admitted = pipeline.guardrails.admit(question)
+            stored, _ = core.jobs.submit(
+                JobRequest(question=admitted.text, user_id="bench"),
+                account_id=account.id,
+                deadline=timedelta(minutes=5),
+                guardrails={"input": admitted.record},
+            )
+            started = time.perf_counter()
+            pipeline.answer_job(stored.id)
+            total = (time.perf_counter() - started) * 1000
+            return total, core.jobs.get(stored.id).stage_timings
+
+        for question in asked[:5]:  # warm-up: lazy loads, caches, connections
+            unavoidable(question)
+            job(question)
+        ratios, without_model, stage_ms, bookkeeping = [], [], {}, []
+        for number in range(args.jobs):
+            question = asked[number % len(asked)]
+            if number % 2:
+                base = unavoidable(question)
+                total, stages = job(question)
+            else:
+                total, stages = job(question)
+                base = unavoidable(question)
+            ratios.append(total / base)
+            without_model.append((total - stages.get("generate", 0.0)) / base)
+            for stage, ms in stages.items():
+                stage_ms.setdefault(stage, []).append(ms)
+            bookkeeping.append(total - sum(stages.values()))
+        store.close()
+        core.close()
+
+    total_ms = sum(sum(v) for v in stage_ms.values()) + sum(bookkeeping)
+    print(f"{args.jobs} jobs, {retrieval.mode} retrieval, top_k {retrieval.top_k}")
+    print(
+        f"worker time / unavoidable:                median {statistics.median(ratios):.2f}  "
+        f"p95 {percentile(ratios, 95):.2f}  (target <= 1.3)"
+    )
+    print(
+        f"(worker time - model call) / unavoidable: median "
+        f"{statistics.median(without_model):.2f}  p95 {percentile(without_model, 95):.2f}"
+    )
+    print("share of worker time:")
+    for stage, values in sorted(stage_ms.items(), key=lambda kv: -sum(kv[1])):
+        share, median = sum(values) / total_ms, statistics.median(values)
+        print(f"  {stage:<18} {share:6.1%}  median {median:7.2f} ms")
+    print(
+        f"  {'claim + finish':<18} {sum(bookkeeping) / total_ms:6.1%}  "
+        f"median {statistics.median(bookkeeping):7.2f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()
