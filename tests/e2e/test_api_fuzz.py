@@ -422,12 +422,12 @@ def _finished(client: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
     return wait_for(probe, timeout_s=60)
 
 
-def _marked(bugs: dict[str, str]) -> list[Any]:
+def _marked(bugs: dict[str, str], strict: bool = True) -> list[Any]:
     return [
         pytest.param(
             label,
             id=label,
-            marks=[pytest.mark.xfail(strict=True, reason=bugs[label])] if label in bugs else [],
+            marks=[pytest.mark.xfail(strict=strict, reason=bugs[label])] if label in bugs else [],
         )
         for label in OPERATIONS
     ]
@@ -438,7 +438,9 @@ def test_every_operation_of_the_document_is_fuzzed(fuzzed: Fuzzed) -> None:
     assert listed == set(OPERATIONS)
 
 
-@pytest.mark.parametrize("label", _marked(SERVER_ERROR_BUGS))
+# Not strict: whether 50 generated cases hit a known 500 (e.g. an integer past 64 bits)
+# varies from run to run; tests/e2e/test_boundary_input.py pins such cases exactly.
+@pytest.mark.parametrize("label", _marked(SERVER_ERROR_BUGS, strict=False))
 def test_no_request_gets_a_server_error(fuzzed: Fuzzed, label: str) -> None:
     run = fuzzed.run(label)
     broken = run.of({SERVER_ERROR})
