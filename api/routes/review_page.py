@@ -75,6 +75,22 @@ def router(services: "ApiServices") -> APIRouter:
         )
         return response
 
+    def not_found(
+        request: Request, session: Session, principal: Principal, message: str
+    ) -> HTMLResponse:
+        """The queue page, empty, with the message: where a missing item or job lands."""
+        return page(
+            request,
+            "review/queue.html",
+            session,
+            principal,
+            404,
+            items=[],
+            filters=QueueFilter(),
+            reasons=REASONS,
+            error=message,
+        )
+
     async def form(request: Request) -> dict[str, str]:
         body = await request.body()
         if len(body) > MAX_FORM_BYTES:
@@ -177,17 +193,7 @@ def router(services: "ApiServices") -> APIRouter:
             item, job = queue.get(item_id, principal.visible_account)
             view = ReviewView.of(item, job)
         except NotFound:
-            return page(
-                request,
-                "review/queue.html",
-                session,
-                principal,
-                404,
-                items=[],
-                filters=QueueFilter(),
-                reasons=REASONS,
-                error=f"review item {item_id} not found",
-            )
+            return not_found(request, session, principal, f"review item {item_id} not found")
         neighbours = [
             i.id for i, _ in queue.list(principal.visible_account, QueueFilter(), limit=500)
         ]
@@ -235,17 +241,7 @@ def router(services: "ApiServices") -> APIRouter:
         try:
             job = services.jobs.get(job_id, principal.visible_account)
         except NotFound:
-            return page(
-                request,
-                "review/queue.html",
-                session,
-                principal,
-                404,
-                items=[],
-                filters=QueueFilter(),
-                reasons=REASONS,
-                error=f"job {job_id} not found",
-            )
+            return not_found(request, session, principal, f"job {job_id} not found")
         rows, total = timeline(job_trace(services.jobs.engine, job))
         return page(
             request, "review/trace.html", session, principal, job=job, rows=rows, total_ms=total

@@ -6,7 +6,6 @@ callback receiver gets one delivery signed as Standard Webhooks define."""
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,13 +26,12 @@ from ragline.knowledge.store import KnowledgeStore
 from ragline.models import Account
 from ragline.runtime import Core, build_pipeline
 from ragline.settings import Settings
-from tests.conftest import REPO, make_tenant, unavailable
+from tests.conftest import REPO, make_tenant
 from tests.support.receiver import Receiver, receiving
 from tests.support.server import serving
 from tests.support.waiting import wait_for
 from workers.broker import make_broker
 
-CHROMIUM = "/usr/bin/chromium"
 OFF_TOPIC = "Which football team won the 1998 world cup?"
 
 
@@ -51,18 +49,6 @@ def _config(repo_config: RaglineConfig, **review: Any) -> RaglineConfig:
     data["deliveries"].update(allow_private_targets=True, poll_interval_ms=100)  # loopback
     data["review"].update(review)
     return parse_config(data)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
-        unavailable("chromium (apt-get install chromium)", FileNotFoundError(CHROMIUM))
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

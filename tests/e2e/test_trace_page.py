@@ -5,7 +5,6 @@ passages the job stored, and its stages as a timeline."""
 from __future__ import annotations
 
 import itertools
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +23,11 @@ from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
 from ragline.runtime import Core, build_pipeline
 from ragline.settings import Settings
-from tests.conftest import REPO, make_tenant, unavailable
+from tests.conftest import REPO, make_tenant
 from tests.support.server import serving
 from tests.support.waiting import wait_for
 from workers.broker import make_broker
 
-CHROMIUM = "/usr/bin/chromium"
 QUESTION = "How many days of paid annual leave does a full-time employee get?"
 
 
@@ -39,18 +37,6 @@ class Site:
     api: httpx.Client
     operator_key: str
     other_account: httpx.Client
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
-        unavailable("chromium (apt-get install chromium)", FileNotFoundError(CHROMIUM))
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
