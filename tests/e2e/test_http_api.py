@@ -281,7 +281,12 @@ def test_the_trace_follows_a_job_from_admission_to_routing(api: httpx.Client) ->
     assert len(generate["prompt_hash"]) == 64 and generate["model_id"] == "extractive"
     assert spans["score"]["attributes"]["value"] == job["confidence"]
     assert spans["route"]["attributes"]["status"] == "answered"
-    assert all(span["duration_ms"] is not None for span in trace["spans"])
+    # Every step has ended; a sampled answer's review item waits for its reviewer.
+    for span in trace["spans"]:
+        if span["name"] == "review":
+            assert span["duration_ms"] is None and span["outcome"] == "pending"
+        else:
+            assert span["duration_ms"] is not None, span
     assert "25 days" not in response.text  # ids, versions and scores; not the answer's text
 
 
