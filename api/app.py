@@ -14,6 +14,7 @@ import structlog
 from fastapi import FastAPI, Request, Response
 
 from api import problems
+from api.limits import BodyLimit, NoNulInUrl
 from api.session import SessionSigner
 from ragline.accounts import Accounts
 from ragline.admission import Admission
@@ -46,6 +47,7 @@ class ApiServices:
     review: ReviewQueue
     deliveries: Deliverer
     sessions: SessionSigner
+    max_body_bytes: int  # api.max_body_bytes
     background: list[Background] = field(default_factory=list)
     index: IndexManager | None = None  # only where this process owns the store
 
@@ -80,6 +82,11 @@ def create_app(services: ApiServices) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
+    # Before any route, inside bind_request_id (registered later, so outer): a refusal still
+    # gets its X-Request-ID and log line, and the 413 BodyLimit raises while a route reads
+    # the body reaches FastAPI as itself, not wrapped by BaseHTTPMiddleware's task group.
+    app.add_middleware(BodyLimit, max_bytes=services.max_body_bytes)
+    app.add_middleware(NoNulInUrl)
 
     @app.middleware("http")
     async def bind_request_id(

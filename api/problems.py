@@ -25,6 +25,55 @@ from ragline.errors import (
 
 log = structlog.get_logger("ragline.api")
 
+MEDIA_TYPE = "application/problem+json"
+
+# What problem() writes, for the OpenAPI document. Inline rather than a component: FastAPI
+# files a response `model` under the route's own media type (application/json).
+SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+}
+
+_MEANING = {
+    400: "The body is not JSON the server can parse",
+    401: "No valid API key",
+    403: "The key lacks the role",
+    404: "Not found (or another account's)",
+    409: "Conflicts with the current state",
+    413: "The request body is over api.max_body_bytes",
+    422: "Invalid request; `errors` names each field",
+    429: "Over the key's rate limit (Retry-After)",
+    503: "Unavailable: the database, the queue (Retry-After) or the store",
+}
+
+# Every route behind an API key can answer these.
+AUTHENTICATED = (401, 403, 422, 429, 503)
+# ... and a route that reads a JSON body these as well.
+WITH_BODY = (400, 413)
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The error responses a route declares in the OpenAPI document, all problem+json."""
+    return {
+        status: {"description": _MEANING[status], "content": {MEDIA_TYPE: {"schema": SCHEMA}}}
+        for status in statuses
+    }
+
 
 def problem(
     status: int,
@@ -34,9 +83,21 @@ def problem(
     **extra: Any,
 ) -> JSONResponse:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    return JSONResponse(
-        body, status_code=status, media_type="application/problem+json", headers=headers
-    )
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def too_large(max_bytes: int) -> JSONResponse:
+    detail = f"the request body is over the limit of {max_bytes} bytes"
+    return problem(413, "Content too large", detail)
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """Raised while a body is read, once it passes the limit. An HTTPException because
+    FastAPI's body reader lets those through (any other error there becomes a 400)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413)
+        self.max_bytes = max_bytes
 
 
 def _retry_after(seconds: float) -> dict[str, str]:
@@ -104,6 +165,10 @@ def install(app: FastAPI) -> None:
     async def database_down(_: Request, error: OperationalError) -> JSONResponse:
         log.warning("database_unavailable", error=type(error.orig).__name__)
         return problem(503, "Service unavailable", "the database is unavailable; retry later")
+
+    @app.exception_handler(BodyTooLarge)
+    async def body_too_large(_: Request, error: BodyTooLarge) -> JSONResponse:
+        return too_large(error.max_bytes)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
+from ragline.config import Money
 from ragline.delivery import job_result
 from ragline.models import (
     PRIORITIES,
@@ -20,6 +21,19 @@ from ragline.models import (
     Role,
     utcnow,
 )
+from ragline.pipeline.validate import storable
+
+
+def _storable(value: str) -> str:
+    # PostgreSQL text takes no NUL and neither database an unpaired surrogate: such a
+    # string would be a 500 where it is stored or looked up.
+    if not storable(value):
+        raise ValueError("must be text (it contains a NUL or an unpaired surrogate)")
+    return value
+
+
+# A string of a request body that reaches the database.
+Text = Annotated[str, AfterValidator(_storable)]
 
 
 class JobAccepted(BaseModel):
@@ -190,9 +204,9 @@ class DecisionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     decision: Decision
-    answer: str | None = Field(default=None, max_length=20_000)
-    reason_code: str | None = Field(default=None, max_length=32)
-    note: str | None = Field(default=None, max_length=4_000)
+    answer: Text | None = Field(default=None, max_length=20_000)
+    reason_code: Text | None = Field(default=None, max_length=32)
+    note: Text | None = Field(default=None, max_length=4_000)
 
 
 class DeliveryView(BaseModel):
@@ -269,7 +283,7 @@ class UsageReport(BaseModel):
 
 class AccountCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=64)
+    name: Text = Field(min_length=1, max_length=64)
 
 
 class AccountView(BaseModel):
@@ -280,10 +294,10 @@ class AccountView(BaseModel):
 
 class KeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    account: str = Field(min_length=1, max_length=64)
+    account: Text = Field(min_length=1, max_length=64)
     roles: list[Role] = Field(min_length=1)
-    groups: list[str] = Field(default_factory=lambda: ["everyone"], max_length=100)
-    name: str = Field("", max_length=128)
+    groups: list[Text] = Field(default_factory=lambda: ["everyone"], max_length=100)
+    name: Text = Field("", max_length=128)
     expires_at: AwareDatetime | None = None
 
 
@@ -318,10 +332,10 @@ class IssuedKeyView(KeyView):
 class BudgetSet(BaseModel):
     model_config = ConfigDict(extra="forbid")
     scope: Literal["account", "feature"]
-    account: str = Field(min_length=1, max_length=64)
-    feature: str | None = Field(None, min_length=1, max_length=255)
+    account: Text = Field(min_length=1, max_length=64)
+    feature: Text | None = Field(None, min_length=1, max_length=255)
     window: Literal["daily", "monthly"]
-    limit: float | None = Field(ge=0, description="null removes the override (config applies)")
+    limit: Money | None = Field(description="null removes the override (config applies)")
 
 
 class BudgetView(BaseModel):

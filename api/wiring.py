@@ -89,5 +89,6 @@ def build_services(
         review=ReviewQueue(core.engine, core.config.review),
         deliveries=Deliverer(core.engine, core.config.deliveries),
         sessions=SessionSigner.for_settings(core.settings),
+        max_body_bytes=core.config.api.max_body_bytes,
         background=background,
     )

@@ -222,6 +222,11 @@ class AssistantPipeline(Section):
 
 
 NonNegative = Annotated[float, Field(ge=0.0)]
+# A spending cap in currency units. Budgets are kept as integer micro-units in 64-bit
+# columns (ragline.budget): a billion units leaves room for spent + reserved + cost, where
+# an unbounded float (1e13, Infinity) would overflow the column or to_micros itself.
+MAX_MONEY = 1_000_000_000.0
+Money = Annotated[float, Field(ge=0.0, le=MAX_MONEY, allow_inf_nan=False)]
 
 
 class Price(Section):
@@ -300,13 +305,13 @@ class Jobs(Section):
 class Windows(Section):
     """Spending caps per day and per calendar month (UTC); null means no cap."""
 
-    daily: NonNegative | None = None
-    monthly: NonNegative | None = None
+    daily: Money | None = None
+    monthly: Money | None = None
 
 
 class PerRequest(Section):
     max_tokens: PositiveInt | None = None
-    max_cost: NonNegative | None = None
+    max_cost: Money | None = None
 
 
 class Budgets(Section):
@@ -424,6 +429,15 @@ class Evaluation(Section):
         return self
 
 
+class Api(Section):
+    """The HTTP API's own limits."""
+
+    # A request body larger than this is refused with 413 before it is read. The largest
+    # legitimate bodies (a 6,000-character question with 16 KB of metadata, a 20,000-
+    # character reviewer edit) stay far below the default, even fully \u-escaped.
+    max_body_bytes: Annotated[int, Field(ge=1024, le=1_000_000_000)] = 1_000_000
+
+
 class RaglineConfig(Section):
     assistant_pipeline: AssistantPipeline = AssistantPipeline()
     models: dict[str, ModelSpec] = Field(
@@ -436,6 +450,7 @@ class RaglineConfig(Section):
     review: Review = Review()
     deliveries: Deliveries = Deliveries()
     evaluation: Evaluation = Evaluation()
+    api: Api = Api()
 
     @model_validator(mode="after")
     def _model_names_are_known(self) -> RaglineConfig:

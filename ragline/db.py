@@ -13,6 +13,11 @@ from sqlmodel import SQLModel, create_engine
 from ragline import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from ragline.errors import TransientError
 
+# The largest integer a column holds on every backend (PostgreSQL BIGINT, SQLite INTEGER):
+# an id, offset or version past it cannot be stored or compared; SQLite raises
+# OverflowError and PostgreSQL a DataError, so the edges bound such numbers by it.
+BIGINT_MAX = 2**63 - 1
+
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):

@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 from ragline import metrics
 from ragline.accounts import Principal
 from ragline.config import Review
+from ragline.db import BIGINT_MAX
 from ragline.errors import Conflict, InvalidInput, NotFound
 from ragline.jobs import add_delivery
 from ragline.models import (
@@ -120,6 +121,8 @@ class ReviewQueue:
             return [(i, j) for i, j in session.exec(query.limit(limit).offset(offset))]
 
     def get(self, item_id: int, account_id: str | None) -> tuple[ReviewItem, Job]:
+        if not 0 < item_id <= BIGINT_MAX:  # no row has such an id; the database can't look
+            raise NotFound(f"review item {item_id} not found")
         with Session(self.engine, expire_on_commit=False) as session:
             item = session.get(ReviewItem, item_id)
             if item is None or (account_id is not None and item.account_id != account_id):

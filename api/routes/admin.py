@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import APIRouter, Depends, Query
 
 from api.auth import authenticator
+from api.problems import AUTHENTICATED, WITH_BODY, responses
 from api.schemas import (
     AccountCreate,
     AccountView,
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 # No `from __future__ import annotations` here: FastAPI must see the real Annotated
 # dependency types defined inside router().
 def router(services: "ApiServices") -> APIRouter:
-    routes = APIRouter(prefix="/v1/admin", tags=["admin"])
+    routes = APIRouter(prefix="/v1/admin", tags=["admin"], responses=responses(*AUTHENTICATED))
     authenticate = authenticator(services)
 
     def admin(caller: Annotated[Principal, Depends(authenticate)]) -> Principal:
@@ -37,7 +38,12 @@ def router(services: "ApiServices") -> APIRouter:
     Admin = Annotated[Principal, Depends(admin)]
     accounts = services.accounts
 
-    @routes.post("/accounts", status_code=201, response_model=AccountView)
+    @routes.post(
+        "/accounts",
+        status_code=201,
+        response_model=AccountView,
+        responses=responses(*WITH_BODY, 409),
+    )
     def create_account(body: AccountCreate, _: Admin) -> AccountView:
         account = accounts.create_account(body.name)
         return AccountView(id=account.id, name=account.name, created_at=account.created_at)
@@ -48,18 +54,27 @@ def router(services: "ApiServices") -> APIRouter:
             AccountView(id=a.id, name=a.name, created_at=a.created_at) for a in accounts.accounts()
         ]
 
-    @routes.get("/accounts/{name}/webhook-secret", response_model=WebhookSecret)
+    @routes.get(
+        "/accounts/{name}/webhook-secret", response_model=WebhookSecret, responses=responses(404)
+    )
     def webhook_secret(name: str, _: Admin) -> WebhookSecret:
         """The secret that signs this account's webhooks: give it to the receiver."""
         return WebhookSecret(account=name, secret=accounts.account(name).webhook_secret)
 
-    @routes.post("/accounts/{name}/webhook-secret", response_model=WebhookSecret)
+    @routes.post(
+        "/accounts/{name}/webhook-secret", response_model=WebhookSecret, responses=responses(404)
+    )
     def rotate_webhook_secret(name: str, _: Admin) -> WebhookSecret:
         """Replace the secret (deliveries from now on are signed with the new one)."""
         account = accounts.rotate_webhook_secret(name)
         return WebhookSecret(account=name, secret=account.webhook_secret)
 
-    @routes.post("/keys", status_code=201, response_model=IssuedKeyView)
+    @routes.post(
+        "/keys",
+        status_code=201,
+        response_model=IssuedKeyView,
+        responses=responses(*WITH_BODY, 404),
+    )
     def create_key(body: KeyCreate, _: Admin) -> IssuedKeyView:
         issued = accounts.create_key(
             body.account,
@@ -71,17 +86,17 @@ def router(services: "ApiServices") -> APIRouter:
         view = KeyView.of(issued.key, body.account)
         return IssuedKeyView(**view.model_dump(), key=issued.plaintext)
 
-    @routes.get("/keys", response_model=list[KeyView])
+    @routes.get("/keys", response_model=list[KeyView], responses=responses(404))
     def list_keys(_: Admin, account: Annotated[str | None, Query()] = None) -> list[KeyView]:
         account_id = accounts.account(account).id if account else None
         return [KeyView.of(key, owner.name) for key, owner in accounts.keys(account_id)]
 
-    @routes.delete("/keys/{key_id}", response_model=KeyView)
+    @routes.delete("/keys/{key_id}", response_model=KeyView, responses=responses(404))
     def revoke_key(key_id: str, _: Admin) -> KeyView:
         key = accounts.revoke_key(key_id)
         return KeyView.of(key, services.jobs.account_name(key.account_id))
 
-    @routes.put("/budgets", response_model=list[BudgetView])
+    @routes.put("/budgets", response_model=list[BudgetView], responses=responses(*WITH_BODY, 404))
     def set_budget(body: BudgetSet, caller: Admin) -> list[BudgetView]:
         accounts.account(body.account)  # 404 for an unknown account
         if (body.scope == "feature") != (body.feature is not None):
@@ -90,7 +105,7 @@ def router(services: "ApiServices") -> APIRouter:
         services.budgets.set_limit(body.scope, subject, body.window, body.limit, by=caller.key_id)
         return _budgets(services, body.account, body.feature)
 
-    @routes.get("/budgets", response_model=list[BudgetView])
+    @routes.get("/budgets", response_model=list[BudgetView], responses=responses(404))
     def get_budgets(
         _: Admin, account: Annotated[str, Query()], feature: Annotated[str | None, Query()] = None
     ) -> list[BudgetView]:

@@ -5,6 +5,8 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import APIRouter, Depends, Query
 
 from api.auth import authenticator
+from api.params import Offset
+from api.problems import AUTHENTICATED, responses
 from api.schemas import DeliveryList, DeliveryView
 from ragline.accounts import Principal
 from ragline.models import Role
@@ -16,7 +18,9 @@ if TYPE_CHECKING:
 # No `from __future__ import annotations` here: FastAPI must see the real Annotated
 # dependency types defined inside router().
 def router(services: "ApiServices") -> APIRouter:
-    routes = APIRouter(prefix="/v1/deliveries", tags=["deliveries"])
+    routes = APIRouter(
+        prefix="/v1/deliveries", tags=["deliveries"], responses=responses(*AUTHENTICATED)
+    )
     Caller = Annotated[Principal, Depends(authenticator(services))]
 
     @routes.get("", response_model=DeliveryList)
@@ -24,14 +28,14 @@ def router(services: "ApiServices") -> APIRouter:
         caller: Caller,
         status: Annotated[str | None, Query(pattern="^(pending|delivered|failed)$")] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Offset = 0,
     ) -> DeliveryList:
         """The caller's account's deliveries, newest first (every account's for an admin)."""
         caller.require(Role.SUBMITTER)
         rows = services.deliveries.list(caller.visible_account, status, limit, offset)
         return DeliveryList(items=[DeliveryView.of(d) for d in rows], limit=limit, offset=offset)
 
-    @routes.post("/{delivery_id}/resend", response_model=DeliveryView)
+    @routes.post("/{delivery_id}/resend", response_model=DeliveryView, responses=responses(404))
     def resend(delivery_id: str, caller: Caller) -> DeliveryView:
         """Send again from attempt one, with the same webhook-id (receivers de-duplicate)."""
         caller.require(Role.SUBMITTER)

@@ -6,17 +6,23 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import authenticator
+from api.problems import AUTHENTICATED, WITH_BODY, responses
+from api.schemas import Text
 from ragline.accounts import Principal
+from ragline.db import BIGINT_MAX
 from ragline.errors import TransientError
 from ragline.knowledge.versions import IndexManager
 from ragline.models import IndexVersion, Role
 
 if TYPE_CHECKING:
     from api.app import ApiServices
+
+
+Version = Annotated[int, Query(ge=1, le=BIGINT_MAX)]
 
 
 class BuildRequest(BaseModel):
@@ -27,14 +33,14 @@ class BuildRequest(BaseModel):
 
 class PromoteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    version: int = Field(gt=0)
+    version: int = Field(gt=0, le=BIGINT_MAX)
     force: bool = False
-    reason: str = Field("", max_length=2000)
+    reason: Text = Field("", max_length=2000)
 
 
 class RollbackRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str = Field("", max_length=2000)
+    reason: Text = Field("", max_length=2000)
 
 
 def manifest_view(manifest: IndexVersion, active: bool | None = None) -> dict[str, Any]:
@@ -47,7 +53,7 @@ def manifest_view(manifest: IndexVersion, active: bool | None = None) -> dict[st
 # No `from __future__ import annotations` here: FastAPI must see the real Annotated
 # dependency types defined inside router().
 def router(services: "ApiServices") -> APIRouter:
-    routes = APIRouter(prefix="/v1/index", tags=["index"])
+    routes = APIRouter(prefix="/v1/index", tags=["index"], responses=responses(*AUTHENTICATED))
     authenticate = authenticator(services)
     one_build_at_a_time = threading.Lock()
 
@@ -62,7 +68,7 @@ def router(services: "ApiServices") -> APIRouter:
 
     Manager = Annotated[IndexManager, Depends(indexer)]
 
-    @routes.post("/builds", status_code=201)
+    @routes.post("/builds", status_code=201, responses=responses(*WITH_BODY))
     def build(body: BuildRequest, manager: Manager) -> dict[str, Any]:
         """Build a new version from a folder on the server (waits until it is done)."""
         with one_build_at_a_time:
@@ -75,17 +81,17 @@ def router(services: "ApiServices") -> APIRouter:
     def versions(manager: Manager) -> list[dict[str, Any]]:
         return [manifest_view(v.manifest, v.active) for v in manager.list_versions()]
 
-    @routes.post("/promote")
+    @routes.post("/promote", responses=responses(*WITH_BODY, 404))
     def promote(body: PromoteRequest, manager: Manager) -> dict[str, Any]:
         manifest = manager.promote(body.version, force=body.force, reason=body.reason)
         return manifest_view(manifest, active=True)
 
-    @routes.post("/rollback")
+    @routes.post("/rollback", responses=responses(*WITH_BODY, 404))
     def rollback(body: RollbackRequest, manager: Manager) -> dict[str, Any]:
         return manifest_view(manager.rollback(reason=body.reason), active=True)
 
-    @routes.get("/diff")
-    def diff(a: int, b: int, manager: Manager) -> dict[str, list[str]]:
+    @routes.get("/diff", responses=responses(404))
+    def diff(a: Version, b: Version, manager: Manager) -> dict[str, list[str]]:
         changes = manager.diff(a, b)
         return {"added": changes.added, "removed": changes.removed, "changed": changes.changed}
 

@@ -6,6 +6,7 @@ import structlog
 from fastapi import APIRouter, Depends, Header, Request, Response
 
 from api.auth import authenticator
+from api.problems import AUTHENTICATED, WITH_BODY, responses
 from api.schemas import JobAccepted, JobView, TraceSpan, TraceView, Versions
 from ragline.accounts import Principal
 from ragline.models import Role
@@ -19,10 +20,15 @@ if TYPE_CHECKING:
 # No `from __future__ import annotations` here: FastAPI must see the real Annotated
 # dependency types defined inside router().
 def router(services: "ApiServices") -> APIRouter:
-    routes = APIRouter(tags=["jobs"])
+    routes = APIRouter(tags=["jobs"], responses=responses(*AUTHENTICATED))
     Caller = Annotated[Principal, Depends(authenticator(services))]
 
-    @routes.post("/v1/jobs", status_code=202, response_model=JobAccepted)
+    @routes.post(
+        "/v1/jobs",
+        status_code=202,
+        response_model=JobAccepted,
+        responses=responses(*WITH_BODY, 409),
+    )
     def submit_job(
         body: JobRequest,
         caller: Caller,
@@ -45,12 +51,12 @@ def router(services: "ApiServices") -> APIRouter:
             links={"self": f"/v1/jobs/{job.id}"},
         )
 
-    @routes.get("/v1/jobs/{job_id}", response_model=JobView)
+    @routes.get("/v1/jobs/{job_id}", response_model=JobView, responses=responses(404))
     def get_job(job_id: str, caller: Caller) -> JobView:
         caller.require_any(Role.SUBMITTER, Role.REVIEWER)
         return JobView.of(services.jobs.get(job_id, account_id=caller.visible_account))
 
-    @routes.get("/v1/jobs/{job_id}/trace", response_model=TraceView)
+    @routes.get("/v1/jobs/{job_id}/trace", response_model=TraceView, responses=responses(404))
     def get_trace(job_id: str, caller: Caller) -> TraceView:
         """Admission, queue, every pipeline stage (with its ids, versions, scores and
         verdicts), routing, review and deliveries, as timed spans."""

@@ -1,14 +1,15 @@
 """The review queue: list, claim, decide, export (reviewer role)."""
 
 import json
-from collections.abc import Iterator
-from datetime import datetime
+from itertools import chain
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
 from api.auth import authenticator
+from api.params import Offset, UtcTime
+from api.problems import AUTHENTICATED, WITH_BODY, responses
 from api.schemas import DecisionRequest, ReviewList, ReviewView
 from ragline.accounts import Principal
 from ragline.models import Role
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 # No `from __future__ import annotations` here: FastAPI must see the real Annotated
 # dependency types defined inside router().
 def router(services: "ApiServices") -> APIRouter:
-    routes = APIRouter(prefix="/v1/reviews", tags=["reviews"])
+    routes = APIRouter(prefix="/v1/reviews", tags=["reviews"], responses=responses(*AUTHENTICATED))
     authenticate = authenticator(services)
 
     def reviewer(caller: Annotated[Principal, Depends(authenticate)]) -> Principal:
@@ -39,7 +40,7 @@ def router(services: "ApiServices") -> APIRouter:
         overdue: bool | None = None,
         status: Annotated[str, Query(pattern="^(pending|open|claimed|decided|all)$")] = "pending",
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Offset = 0,
     ) -> ReviewList:
         """The caller's account's items (every account's for an admin), most urgent first:
         priority, then due time. pending = open or claimed."""
@@ -50,33 +51,38 @@ def router(services: "ApiServices") -> APIRouter:
         )
 
     @routes.get("/export", response_class=StreamingResponse)
-    def export(caller: Reviewer, since: datetime | None = None) -> StreamingResponse:
+    def export(caller: Reviewer, since: UtcTime | None = None) -> StreamingResponse:
         """Every decision as one JSON line: question, passages, draft, final answer,
         verdict (the evaluation dataset format)."""
+        examples = queue.examples(caller.visible_account, since)
+        # The query runs here, before the 200 is sent: once streaming, a failure can only
+        # cut the body short, which a client may take for the whole export.
+        first = next(examples, None)
+        every = examples if first is None else chain([first], examples)
+        lines = (json.dumps(example, ensure_ascii=False) + "\n" for example in every)
+        return StreamingResponse(lines, media_type="application/x-ndjson")
 
-        def lines() -> Iterator[str]:
-            for example in queue.examples(caller.visible_account, since):
-                yield json.dumps(example, ensure_ascii=False) + "\n"
-
-        return StreamingResponse(lines(), media_type="application/x-ndjson")
-
-    @routes.get("/{item_id}", response_model=ReviewView)
+    @routes.get("/{item_id}", response_model=ReviewView, responses=responses(404))
     def get_review(item_id: int, caller: Reviewer) -> ReviewView:
         return ReviewView.of(*queue.get(item_id, caller.visible_account))
 
-    @routes.post("/{item_id}/claim", response_model=ReviewView)
+    @routes.post("/{item_id}/claim", response_model=ReviewView, responses=responses(404, 409))
     def claim(item_id: int, caller: Reviewer) -> ReviewView:
         """Take the item for review.claim_minutes (again: extend your claim). 409 when
         someone else holds it (the detail says who and until when) or it is decided."""
         queue.claim(item_id, caller)
         return ReviewView.of(*queue.get(item_id, caller.visible_account))
 
-    @routes.post("/{item_id}/release", response_model=ReviewView)
+    @routes.post("/{item_id}/release", response_model=ReviewView, responses=responses(404, 409))
     def release(item_id: int, caller: Reviewer) -> ReviewView:
         queue.release(item_id, caller)
         return ReviewView.of(*queue.get(item_id, caller.visible_account))
 
-    @routes.post("/{item_id}/decision", response_model=ReviewView)
+    @routes.post(
+        "/{item_id}/decision",
+        response_model=ReviewView,
+        responses=responses(*WITH_BODY, 404, 409),
+    )
     def decide(item_id: int, body: DecisionRequest, caller: Reviewer) -> ReviewView:
         """approve | edit (answer) | reject (reason_code) for an escalation; good | bad
         (optional answer: the correction) for a sampled answer. Needs your live claim."""

@@ -1,11 +1,12 @@
 """Spend from the usage ledger."""
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 
 from api.auth import authenticator
+from api.params import UtcTime
+from api.problems import AUTHENTICATED, responses
 from api.schemas import UsageReport, UsageRow
 from ragline.accounts import Principal
 from ragline.errors import NotFound
@@ -17,15 +18,15 @@ if TYPE_CHECKING:
 # No `from __future__ import annotations` here: FastAPI must see the real Annotated
 # dependency types defined inside router().
 def router(services: "ApiServices") -> APIRouter:
-    routes = APIRouter(tags=["usage"])
+    routes = APIRouter(tags=["usage"], responses=responses(*AUTHENTICATED))
     Caller = Annotated[Principal, Depends(authenticator(services))]
 
-    @routes.get("/v1/usage", response_model=UsageReport)
+    @routes.get("/v1/usage", response_model=UsageReport, responses=responses(404))
     def usage(
         caller: Caller,
         group_by: Literal["feature", "account", "model"] = "feature",
-        start: Annotated[datetime | None, Query(alias="from")] = None,
-        end: Annotated[datetime | None, Query(alias="to")] = None,
+        start: Annotated[UtcTime | None, Query(alias="from")] = None,
+        end: Annotated[UtcTime | None, Query(alias="to")] = None,
         account: Annotated[str | None, Query(description="admins: one account")] = None,
     ) -> UsageReport:
         """Calls, tokens and cost in [from, to), grouped; the caller's own account only,
@@ -38,9 +39,7 @@ def router(services: "ApiServices") -> APIRouter:
                 raise NotFound(f"account '{account}' does not exist")
         rows = [
             UsageRow(key=str(r[group_by]), **{k: v for k, v in r.items() if k != group_by})
-            for r in services.budgets.usage(
-                group_by, account_id=account_id, start=_utc(start), end=_utc(end)
-            )
+            for r in services.budgets.usage(group_by, account_id=account_id, start=start, end=end)
         ]
         total = UsageRow(
             key="total",
@@ -53,11 +52,3 @@ def router(services: "ApiServices") -> APIRouter:
         return UsageReport(group_by=group_by, start=start, end=end, rows=rows, total=total)
 
     return routes
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    from datetime import UTC
-
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -504,7 +504,12 @@ def _located(root: Path) -> Iterator[tuple[str, Document]]:
 
 def read_folder(root: Path) -> list[Document]:
     """Every document under root, recursively, in a stable order (empty ones dropped)."""
-    if not root.is_dir():
+    try:
+        is_folder = root.is_dir()
+    except OSError as error:  # is_dir() answers False only for a missing path, not for
+        # one that cannot name a file at all (ENAMETOOLONG: a name over 255 bytes)
+        raise InvalidInput(f"{root} is not a folder ({error.strerror})") from None
+    if not is_folder:
         raise InvalidInput(f"{root} is not a folder")
     return _unique(_located(root))
 

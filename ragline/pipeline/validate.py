@@ -44,7 +44,7 @@ def validate_request(request: JobRequest, rules: InputValidation) -> None:
         ("user_id", request.user_id),
         ("feature", request.feature),
     ):
-        if value is not None and not _storable(value):
+        if value is not None and not storable(value):
             raise InvalidInput(
                 f"{name} must be text (it contains a NUL or an unpaired surrogate)", field=name
             )
@@ -59,7 +59,7 @@ def validate_request(request: JobRequest, rules: InputValidation) -> None:
     try:
         # As it will be stored and served: strict JSON (no NaN or Infinity), valid UTF-8.
         encoded = json.dumps(request.metadata, ensure_ascii=False, allow_nan=False)
-        if not _storable(encoded):
+        if not storable(encoded):
             raise ValueError("a NUL or an unpaired surrogate")
     except ValueError as error:
         raise InvalidInput(f"metadata must be plain JSON ({error})", field="metadata") from None
@@ -69,7 +69,7 @@ def validate_request(request: JobRequest, rules: InputValidation) -> None:
         )
 
 
-def _storable(text: str) -> bool:
+def storable(text: str) -> bool:
     """Text every database and JSON encoder takes: UTF-8 encodable, no NUL."""
     if "\x00" in text:
         return False

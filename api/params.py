@@ -1,0 +1,29 @@
+"""Query parameter types the routes share, bounded so that FastAPI refuses what the
+database cannot take (422) and the OpenAPI document says so."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Query
+from pydantic import AfterValidator
+
+from ragline.db import BIGINT_MAX
+
+Offset = Annotated[int, Query(ge=0, le=BIGINT_MAX)]
+
+
+def as_utc(value: datetime) -> datetime:
+    """A naive time is read as UTC; an aware one is converted to UTC, where the database
+    compares it. A time whose UTC form leaves years 1-9999 (0001-01-01T00:00+14:00) has no
+    such form: refuse it here rather than overflow in the query."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time in UTC falls outside years 1-9999") from None
+
+
+UtcTime = Annotated[datetime, AfterValidator(as_utc)]
