@@ -14,13 +14,15 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import structlog
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from ragline import metrics
@@ -32,6 +34,9 @@ from ragline.webhooks import check_callback_url, headers
 log = structlog.get_logger("ragline.delivery")
 
 RETRYABLE = frozenset({408, 425, 429})
+RECONNECT_S = 0.5  # how often a leased attempt tries the database again while it is down
+
+T = TypeVar("T")
 
 
 def job_result(job: Job) -> dict[str, Any]:
@@ -104,8 +109,13 @@ class Deliverer:
                 sent += 1
         return sent
 
+    @property
+    def _hold(self) -> timedelta:
+        """How long a lease keeps other deliverers off a row: the send, plus a margin."""
+        return timedelta(seconds=self.config.timeout_s + 30)
+
     def _lease(self, delivery_id: str, attempts: int) -> bool:
-        hold = timedelta(seconds=self.config.timeout_s + 30)
+        hold = self._hold
         with Session(self.engine) as session:
             result = session.execute(
                 update(Delivery)
@@ -119,20 +129,38 @@ class Deliverer:
             session.commit()
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
-    def _attempt(self, delivery_id: str) -> None:
+    def _despite_outage(self, operation: Callable[[], T], until: float) -> T:
+        """A leased attempt's database work, tried again while the database is unreachable
+        and the lease holds. Given up, the row would wait out its lease before being sent
+        (loading failed) or be sent twice (recording failed after sending)."""
+        while True:
+            try:
+                return operation()
+            except OperationalError as error:
+                if time.monotonic() >= until or self._stop.wait(RECONNECT_S):
+                    raise
+                log.warning("delivery_waiting_for_database", error=type(error.orig).__name__)
+
+    def _load(self, delivery_id: str) -> tuple[Delivery, Job, Account]:
         with Session(self.engine, expire_on_commit=False) as session:
             delivery = session.get(Delivery, delivery_id)
             assert delivery is not None
             job = session.get(Job, delivery.job_id)
             account = session.get(Account, delivery.account_id)
         assert job is not None and account is not None
+        return delivery, job, account
+
+    def _attempt(self, delivery_id: str) -> None:
+        # The database work must fit in the lease with the send (timeout_s) after it.
+        until = time.monotonic() + (self._hold.total_seconds() - self.config.timeout_s)
+        delivery, job, account = self._despite_outage(lambda: self._load(delivery_id), until)
         with structlog.contextvars.bound_contextvars(
             job_id=job.id, delivery_id=delivery.id, attempt=delivery.attempts
         ):
             try:
                 check_callback_url(delivery.url, allow_private=self.config.allow_private_targets)
             except InvalidInput as error:
-                self._record(delivery, failed=True, code=None, error=str(error))
+                self._record(until, delivery, failed=True, code=None, error=str(error))
                 return
             body = json.dumps(
                 {
@@ -148,20 +176,21 @@ class Deliverer:
                     delivery.url, content=body, headers=signed, timeout=self.config.timeout_s
                 )
             except httpx.HTTPError as error:
-                self._record(delivery, failed=False, code=None, error=type(error).__name__)
+                self._record(until, delivery, failed=False, code=None, error=type(error).__name__)
                 return
             except Exception as error:  # e.g. httpx.InvalidURL: sending again cannot help
-                self._record(delivery, failed=True, code=None, error=type(error).__name__)
+                self._record(until, delivery, failed=True, code=None, error=type(error).__name__)
                 return
             code = response.status_code
             if 200 <= code < 300:
-                self._record(delivery, delivered=True, code=code)
+                self._record(until, delivery, delivered=True, code=code)
             else:
                 retry = code >= 500 or code in RETRYABLE
-                self._record(delivery, failed=not retry, code=code, error=f"HTTP {code}")
+                self._record(until, delivery, failed=not retry, code=code, error=f"HTTP {code}")
 
     def _record(
         self,
+        until: float,
         delivery: Delivery,
         *,
         delivered: bool = False,
@@ -178,13 +207,20 @@ class Deliverer:
             wait = backoff(self.config, delivery.attempts)
             values = {"next_attempt_at": utcnow() + timedelta(seconds=wait)}
         values.update(last_status_code=code, last_error=error)
-        with Session(self.engine) as session:
-            session.execute(
-                update(Delivery)
-                .where(col(Delivery.id) == delivery.id, col(Delivery.attempts) == delivery.attempts)
-                .values(**values)
-            )
-            session.commit()
+
+        def store() -> None:
+            with Session(self.engine) as session:
+                session.execute(
+                    update(Delivery)
+                    .where(
+                        col(Delivery.id) == delivery.id,
+                        col(Delivery.attempts) == delivery.attempts,
+                    )
+                    .values(**values)
+                )
+                session.commit()
+
+        self._despite_outage(store, until)
         metrics.WEBHOOK_ATTEMPTS.labels(
             "delivered" if delivered else "failed" if "status" in values else "retry"
         ).inc()

@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
+from sqlalchemy.exc import OperationalError
 
 from ragline import metrics
 from ragline.budget import Estimate, Reservation, Spending, cost_micros, estimate
@@ -27,7 +28,7 @@ from ragline.guardrails.grounding import GroundingChecker
 from ragline.guardrails.layer import Checked, GuardrailLayer, add_counts
 from ragline.guardrails.pii import Placeholders
 from ragline.guardrails.policy import Verdict
-from ragline.jobs import JobRepository, Outcome
+from ragline.jobs import Claim, JobRepository, Outcome
 from ragline.knowledge.embedder import Vectors
 from ragline.knowledge.store import Passage
 from ragline.models import EscalationReason, Job, JobStatus, utcnow
@@ -89,9 +90,11 @@ class Pipeline:
                 log.warning("stale_reservation_released")
             try:
                 outcome = self.run(claim.job)
-            except TransientError:
-                self.jobs.release(claim)
-                log.warning("job_released", error="transient")
+            except (TransientError, OperationalError) as error:
+                # The database (budgets, accounts) going away mid-run is a dependency down,
+                # not the job's fault: failing it would store a FAILED outcome the moment
+                # the database is back. Retried instead, like any transient error.
+                self._release(claim, error)
                 raise
             except Exception as error:
                 log.exception("job_failed", error=type(error).__name__)
@@ -125,6 +128,15 @@ class Pipeline:
                 if self.exporter is not None:
                     self._export(job_id)
             return outcome.status if stored else None
+
+    def _release(self, claim: Claim, error: Exception) -> None:
+        try:
+            self.jobs.release(claim)
+        except OperationalError:
+            # Still down: the lease runs out and the sweeper sends the job again.
+            log.warning("job_release_failed", error=type(error).__name__)
+            return
+        log.warning("job_released", error=type(error).__name__)
 
     def _export(self, job_id: str) -> None:
         """After the outcome is committed: the stored trace is the record, export a copy."""

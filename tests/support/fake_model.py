@@ -1,5 +1,6 @@
 """A real HTTP server on loopback speaking the OpenAI chat-completions protocol, whose
-latency and failures each test sets."""
+latency and failures each test sets: for every request (`mode`), or for the requests whose
+prompt contains a given text (`faults`), so a batch can mix faults with healthy answers."""
 
 from __future__ import annotations
 
@@ -15,11 +16,20 @@ from typing import Any
 
 @dataclass
 class Behaviour:
-    mode: str = "answer"  # answer | extract | error | garbage | huge | hang
+    mode: str = "answer"  # answer | extract | error | garbage | huge | slow | hang
+    # Text in a request's user message -> the mode for that request (the first key found).
+    faults: dict[str, str] = field(default_factory=dict)
     reply: str = "Employees get 25 days of annual leave [1]."
     delay_s: float = 0.0
     status: int = 500
+    # slow: the headers at once, then the extractive answer in SLOW_PIECES pieces, one
+    # every drip_s: each read is quick, the whole response is not.
+    drip_s: float = 1.5
     requests: list[dict[str, Any]] = field(default_factory=list)
+
+    def mode_for(self, request: dict[str, Any]) -> str:
+        user = _user_message(request)
+        return next((mode for text, mode in self.faults.items() if text in user), self.mode)
 
 
 class FakeModelServer:
@@ -36,32 +46,44 @@ class FakeModelServer:
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
                 b = server.behaviour
-                b.requests.append({"path": self.path, "body": body, "headers": dict(self.headers)})
-                if b.mode == "hang":
+                mode = b.mode_for(body)
+                b.requests.append(
+                    {"path": self.path, "body": body, "headers": dict(self.headers), "mode": mode}
+                )
+                if mode == "hang":
                     server._release.wait(30)
                     return
                 if b.delay_s:
                     time.sleep(b.delay_s)
                 if self.path != "/v1/chat/completions":
                     self._send(404, b'{"error": "not found"}')
-                elif b.mode == "error":
+                elif mode == "error":
                     self._send(b.status, b'{"error": {"message": "upstream failure"}}')
-                elif b.mode == "garbage":
+                elif mode == "garbage":
                     self._send(200, b"{not json at all")
-                elif b.mode == "huge":
-                    self._send(200, b"x" * 2_000_000)
-                elif b.mode == "extract":
+                elif mode == "huge":
+                    self._send(200, b"x" * HUGE_BYTES)
+                elif mode == "slow":
+                    payload = json.dumps(_completion(body, _extract(body))).encode()
+                    self._send(200, payload, pieces=SLOW_PIECES, every_s=b.drip_s)
+                elif mode == "extract":
                     self._send(200, json.dumps(_completion(body, _extract(body))).encode())
                 else:
                     self._send(200, json.dumps(_completion(body, b.reply)).encode())
 
-            def _send(self, status: int, payload: bytes) -> None:
+            def _send(
+                self, status: int, payload: bytes, pieces: int = 1, every_s: float = 0.0
+            ) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
+                size = max(1, -(-len(payload) // pieces))
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                    self.wfile.write(payload)
+                    for start in range(0, len(payload), size):
+                        if start:
+                            time.sleep(every_s)
+                        self.wfile.write(payload[start : start + size])
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
@@ -69,8 +91,7 @@ class FakeModelServer:
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"http://127.0.0.1:{self._server.server_port}/v1"
 
     def start(self) -> FakeModelServer:
         self._thread.start()
@@ -91,14 +112,20 @@ class FakeModelServer:
 # path on the first line, then the text), up to the blank line before the next passage.
 PASSAGE_ONE = re.compile(r"^\[1\][^\n]*\n(?P<text>(?:[^\n]+\n?)+)", re.MULTILINE)
 CANNOT = "I cannot answer this from the knowledge base."
+HUGE_BYTES = 2_000_000  # twice the models table's default max_response_bytes
+SLOW_PIECES = 4
+
+
+def _user_message(request: dict[str, Any]) -> str:
+    messages = request.get("messages", [])
+    return next((m["content"] for m in messages if m.get("role") == "user"), "")
 
 
 def _extract(request: dict[str, Any]) -> str:
     """A model that follows the shipped prompt's contract: answer with the first sentence of
     passage [1] and cite it. A template that does not number its passages gets no citation,
     so prompt changes have a measurable effect in evaluations."""
-    user = next((m["content"] for m in request.get("messages", []) if m["role"] == "user"), "")
-    found = PASSAGE_ONE.search(user)
+    found = PASSAGE_ONE.search(_user_message(request))
     if found is None:
         return CANNOT
     lines = found.group("text").strip().splitlines()

@@ -4,6 +4,8 @@ A private `redis-server` (on a free port, nothing kept on disk, so killing it ha
 else), a fresh PostgreSQL database, `ragline serve` (API only) and N `ragline worker`
 processes (each owning a copy of the handbook's Qdrant local store), the fake model server
 and a webhook receiver on loopback. Every part can be killed, stopped and started again.
+The processes reach PostgreSQL through `Topology.database`, a TCP proxy that can be cut
+(the server is shared: it is never stopped); the test's own `engine` connects directly.
 
 `Topology.submit` sends a batch of jobs through the API; `Topology.check` reads the system of
 record (the database), what the receiver got and the workers' logs, and lists every job that
@@ -29,7 +31,7 @@ from typing import Any
 import httpx
 import redis
 import yaml
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
@@ -40,6 +42,7 @@ from tests.conftest import HANDBOOK, POSTGRES_URL, REPO, unavailable
 from tests.support.fake_model import FakeModelServer
 from tests.support.processes import RAGLINE, ragline_env, run_ragline, wait_healthy
 from tests.support.server import free_port
+from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import wait_for
 
 REDIS_SERVER = "/usr/bin/redis-server"
@@ -75,9 +78,10 @@ def fresh_database(name: str) -> str:
 def faults_config(base: Path) -> dict[str, Any]:
     """The repo's ragline.yaml, tuned so that recovery and retries happen within a test:
     webhooks may reach loopback and are retried every 0.5-2 s; a queued job not picked up
-    within 3 s or a running one silent for 10 s is sent again; no rate limit or sampling
-    gets in the way of a few hundred jobs."""
+    within 3 s or a running one silent for 10 s is sent again; a model call that is slow or
+    hangs ends in 2 s; no rate limit or sampling gets in the way of a few hundred jobs."""
     config: dict[str, Any] = yaml.safe_load(base.read_text())
+    config["assistant_pipeline"]["generation"]["timeout_ms"] = 2_000
     config["deliveries"] = {
         "allow_private_targets": True,
         "poll_interval_ms": 200,
@@ -238,7 +242,12 @@ class Service:
     def in_flight(self) -> set[str]:
         """Jobs this incarnation started and has not yet logged an end for."""
         started = {e["job_id"] for e in self.events("job_started", self.starts)}
-        for event in ("job_finished", "job_outcome_discarded", "job_released"):
+        for event in (
+            "job_finished",
+            "job_outcome_discarded",
+            "job_released",
+            "job_release_failed",
+        ):
             started -= {e["job_id"] for e in self.events(event, self.starts)}
         return started
 
@@ -374,21 +383,32 @@ class Submission:
 
 
 class Topology:
-    def __init__(self, root: Path, workers: int = 2, threads: int = 2) -> None:
+    def __init__(
+        self,
+        root: Path,
+        workers: int = 2,
+        threads: int = 2,
+        config: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        """config: sections merged over faults_config's (bench/soak.py's longer deadline)."""
         self.root = root
+        self.overrides = config or {}
         self.logs = root / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.redis = RedisServer(self.logs)
         self.model = FakeModelServer()
         self.model.behaviour.mode = "extract"
         self.receiver = WebhookReceiver()
+        postgres = make_url(POSTGRES_URL)
+        self.database = TcpProxy(postgres.host or "127.0.0.1", postgres.port or 5432)
         self.worker_count = workers
         self.threads = threads
         self.workers: list[Worker] = []
         self.api: Service | None = None
         self.key = ""
         self.secret = ""
-        self.database_url = ""
+        self.database_url = ""  # direct, for the test's checks
+        self.proxied_database_url = ""  # through `database`, for the processes
         self.base_url = ""
         self.engine: Engine | None = None
         self._model_started = False
@@ -410,7 +430,7 @@ class Topology:
         return ragline_env(
             data_dir,
             RAGLINE_CONFIG=str(self.root / "ragline.yaml"),
-            RAGLINE_DATABASE_URL=self.database_url,
+            RAGLINE_DATABASE_URL=self.proxied_database_url,
             RAGLINE_REDIS_URL=self.redis.url,
             RAGLINE_MODEL_BASE_URL=self.model.base_url,
             RAGLINE_MODEL_API_KEY="sk-test-not-a-secret",
@@ -421,7 +441,15 @@ class Topology:
     def _start(self) -> None:
         self.database_url = fresh_database(DATABASE)
         self.engine = make_engine(self.database_url)
+        self.database.start()
+        self.proxied_database_url = (
+            make_url(self.database_url)
+            .set(host="127.0.0.1", port=self.database.port)
+            .render_as_string(hide_password=False)
+        )
         config = faults_config(REPO / "ragline.yaml")
+        for section, values in self.overrides.items():
+            config[section] = {**config.get(section, {}), **values}
         (self.root / "ragline.yaml").write_text(yaml.safe_dump(config))
         self.redis.start()
         self.model.start()
@@ -470,6 +498,7 @@ class Topology:
                 except subprocess.TimeoutExpired:
                     service.kill()
         self.redis.kill()
+        self.database.cut()
         self.receiver.stop()
         if self._model_started:
             self.model.stop()
@@ -480,6 +509,7 @@ class Topology:
         """Bring back whatever a scenario left down, and forget what the receiver got."""
         if not self.redis.running:
             self.redis.start()
+        self.database.restore()
         self.receiver.up()
         for worker in self.workers:
             if not worker.running:
@@ -489,16 +519,21 @@ class Topology:
 
     # submitting
 
-    def submit(self, count: int, tag: str, *, concurrency: int = 8) -> Submission:
-        """Submit `count` jobs in a background thread; returns at once."""
+    def submit(
+        self, count: int, tag: str, *, concurrency: int = 8, rate: float | None = None
+    ) -> Submission:
+        """Submit `count` jobs in a background thread; returns at once. rate: at most this
+        many submissions per second (an open-loop load), else as fast as they are taken."""
         submission = Submission(total=count)
         thread = threading.Thread(
-            target=self._submit_all, args=(submission, tag, concurrency), daemon=True
+            target=self._submit_all, args=(submission, tag, concurrency, rate), daemon=True
         )
         thread.start()
         return submission
 
-    def _submit_all(self, submission: Submission, tag: str, concurrency: int) -> None:
+    def _submit_all(
+        self, submission: Submission, tag: str, concurrency: int, rate: float | None
+    ) -> None:
         headers = {"Authorization": f"Bearer {self.key}"}
         try:
             with (
@@ -507,7 +542,7 @@ class Topology:
             ):
                 list(
                     pool.map(
-                        lambda n: self._submit_one(client, submission, tag, n),
+                        lambda n: self._submit_one(client, submission, tag, n, rate),
                         range(submission.total),
                     )
                 )
@@ -515,7 +550,11 @@ class Topology:
             submission.finished = time.monotonic()
             submission.done.set()
 
-    def _submit_one(self, client: httpx.Client, submission: Submission, tag: str, n: int) -> None:
+    def _submit_one(
+        self, client: httpx.Client, submission: Submission, tag: str, n: int, rate: float | None
+    ) -> None:
+        if rate is not None:
+            time.sleep(max(0.0, submission.started + n / rate - time.monotonic()))
         key = f"{tag}-{n}"
         body = {
             "question": QUESTIONS[n % len(QUESTIONS)],

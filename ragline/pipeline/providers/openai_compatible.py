@@ -1,13 +1,18 @@
 """An OpenAI-compatible chat completions endpoint (vLLM, Ollama, OpenAI and others).
 
 The time budget is a hard wall-clock limit: httpx timeouts apply per read, so the body is
-streamed and the deadline checked between reads; the body size is capped too.
+streamed under a watchdog that cuts the connection at the deadline; the body size is capped
+too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import threading
 import time
+from types import TracebackType
 from typing import Any
 
 import httpx
@@ -55,13 +60,16 @@ class OpenAICompatibleGenerator:
         deadline = time.monotonic() + timeout_s
         limit = self._spec.max_response_bytes
         try:
-            with self._client.stream(
-                "POST",
-                self._url,
-                json=body,
-                headers=self._headers,
-                timeout=httpx.Timeout(timeout_s),
-            ) as response:
+            with (
+                self._client.stream(
+                    "POST",
+                    self._url,
+                    json=body,
+                    headers=self._headers,
+                    timeout=httpx.Timeout(timeout_s),
+                ) as response,
+                _Watchdog(response, deadline),
+            ):
                 chunks: list[bytes] = []
                 size = 0
                 for chunk in response.iter_bytes():
@@ -77,7 +85,47 @@ class OpenAICompatibleGenerator:
         except httpx.TimeoutException:
             raise ModelTimeout(f"model call exceeded {timeout_s:.3f}s") from None
         except httpx.HTTPError as error:
+            if time.monotonic() >= deadline:  # the watchdog cut the connection
+                raise ModelTimeout(f"model call exceeded {timeout_s:.3f}s") from None
             raise ModelError(f"model provider unreachable: {type(error).__name__}") from None
+
+
+class _Watchdog:
+    """Shuts the response's socket down at the deadline. httpx's read timeout is per read: a
+    server that sent its body a piece at a time, or its headers late and then nothing, held
+    the call up to twice its budget, past the job's deadline. shutdown() wakes the read
+    blocked in the calling thread (close() would not). The headers come within one read
+    timeout of the request."""
+
+    def __init__(self, response: httpx.Response, deadline: float) -> None:
+        stream = response.extensions.get("network_stream")
+        self._socket: socket.socket | None = stream.get_extra_info("socket") if stream else None
+        self._lock = threading.Lock()
+        self._done = False
+        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._cut)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Watchdog:
+        if self._socket is not None:
+            self._timer.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        with self._lock:  # the socket may go back to the pool: never cut it after this
+            self._done = True
+        self._timer.cancel()
+
+    def _cut(self) -> None:
+        with self._lock:
+            if self._done or self._socket is None:
+                return
+            with contextlib.suppress(OSError):
+                self._socket.shutdown(socket.SHUT_RDWR)
 
 
 def _parse(raw: bytes) -> tuple[str, dict[str, Any]]:
