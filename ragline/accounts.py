@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select as sql_select
 from sqlalchemy.engine import Engine
@@ -187,46 +188,51 @@ class Accounts:
         if not presented:
             raise Unauthenticated("an API key is required: send 'Authorization: Bearer rl_…'")
         key_id, secret = _parse(presented)
-        # The refusal path reads one short column either way, so an unknown id is not
-        # measurably faster to refuse than a wrong secret (bench/auth_timing.py).
+        # One round trip: the hash and the principal together. The refusal path does the
+        # same query and comparison either way, so an unknown id is not measurably faster
+        # to refuse than a wrong secret (bench/auth_timing.py).
         with self.engine.connect() as connection:
-            stored = connection.execute(
-                sql_select(col(ApiKey.secret_hash)).where(col(ApiKey.id) == key_id)
-            ).scalar()
-            matches = hmac.compare_digest(_hash(secret), stored or _DUMMY_HASH)
-            if stored is None or not matches:
-                raise Unauthenticated("invalid API key")
-        return self.principal_for_key(key_id)
+            row = connection.execute(
+                _PRINCIPAL.add_columns(col(ApiKey.secret_hash)).where(col(ApiKey.id) == key_id)
+            ).one_or_none()
+        matches = hmac.compare_digest(_hash(secret), row.secret_hash if row else _DUMMY_HASH)
+        if row is None or not matches:
+            raise Unauthenticated("invalid API key")
+        return _principal(key_id, row)
 
     def principal_for_key(self, key_id: str) -> Principal:
         """The principal of a key already authenticated (a web session holds its id),
         checked again for revocation and expiry."""
         with self.engine.connect() as connection:
-            row = connection.execute(
-                sql_select(
-                    col(ApiKey.revoked_at),
-                    col(ApiKey.expires_at),
-                    col(ApiKey.roles),
-                    col(ApiKey.groups),
-                    col(Account.id),
-                    col(Account.name),
-                )
-                .join(Account, col(Account.id) == col(ApiKey.account_id))
-                .where(col(ApiKey.id) == key_id)
-            ).one_or_none()
+            row = connection.execute(_PRINCIPAL.where(col(ApiKey.id) == key_id)).one_or_none()
         if row is None:
             raise Unauthenticated("invalid API key")
-        if row.revoked_at is not None:
-            raise Unauthenticated("this API key was revoked")
-        if row.expires_at is not None and row.expires_at <= utcnow():
-            raise Unauthenticated("this API key has expired")
-        return Principal(
-            account_id=row.id,
-            account_name=row.name,
-            key_id=key_id,
-            roles=frozenset(row.roles),
-            groups=tuple(row.groups),
-        )
+        return _principal(key_id, row)
+
+
+# A key's principal: its account, roles and groups, and whether it still holds.
+_PRINCIPAL = sql_select(
+    col(ApiKey.revoked_at),
+    col(ApiKey.expires_at),
+    col(ApiKey.roles),
+    col(ApiKey.groups),
+    col(Account.id),
+    col(Account.name),
+).join(Account, col(Account.id) == col(ApiKey.account_id))
+
+
+def _principal(key_id: str, row: Any) -> Principal:  # a Row of _PRINCIPAL
+    if row.revoked_at is not None:
+        raise Unauthenticated("this API key was revoked")
+    if row.expires_at is not None and row.expires_at <= utcnow():
+        raise Unauthenticated("this API key has expired")
+    return Principal(
+        account_id=row.id,
+        account_name=row.name,
+        key_id=key_id,
+        roles=frozenset(row.roles),
+        groups=tuple(row.groups),
+    )
 
 
 def _parse(presented: str) -> tuple[str, str]:

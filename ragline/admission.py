@@ -18,6 +18,7 @@ import structlog
 
 from ragline import metrics
 from ragline.accounts import Principal
+from ragline.backlog import BacklogGauge
 from ragline.budget import BudgetBook, estimate
 from ragline.config import ModelSpec, RaglineConfig
 from ragline.errors import InvalidInput, OverBudget, Overloaded
@@ -48,6 +49,7 @@ class Admission:
         self.budgets = budgets
         self.model = model  # as it will run (see runtime.effective_spec), for prices
         self.guardrails = guardrails
+        self.backlog = BacklogGauge(jobs.queue_depth, config.jobs.max_queue_depth)
 
     def submit(
         self,
@@ -82,8 +84,10 @@ class Admission:
             idempotency_key=idempotency_key,
             request_id=request_id,
             guardrails={"input": admitted.record},
+            key_checked=True,
         )
         if created:
+            self.backlog.admitted()
             metrics.JOBS_SUBMITTED.labels(job.feature or "").inc()
             dispatch(self.jobs, self.send, job.id)
             log.info("job_admitted", job_id=job.id, feature=job.feature, key_id=principal.key_id)
@@ -95,7 +99,7 @@ class Admission:
         return self.jobs.queue_depth()
 
     def _check_backlog(self) -> None:
-        depth = self.queue_depth()
+        depth = self.backlog.depth()
         if depth >= self.config.jobs.max_queue_depth:
             raise Overloaded(
                 f"{depth} jobs are waiting (the bound is {self.config.jobs.max_queue_depth}); "

@@ -177,14 +177,29 @@ class BudgetBook:
 
     def limit(self, ref: BudgetRef, connection: Connection | None = None) -> int | None:
         """The cap in micros: an admin-set limit, else the config, else none."""
-        query = select(BudgetLimit.limit_micros).where(col(BudgetLimit.id) == ref.limit_id)
+        return self.limits([ref], connection)[ref]
+
+    def limits(
+        self, refs: list[BudgetRef], connection: Connection | None = None
+    ) -> dict[BudgetRef, int | None]:
+        """Each budget's cap (see limit), the admin-set ones read in one query."""
+        query = select(BudgetLimit.id, BudgetLimit.limit_micros).where(
+            col(BudgetLimit.id).in_([ref.limit_id for ref in refs])
+        )
         if connection is not None:
-            row = connection.execute(query).first()
+            rows = connection.execute(query).all()
         else:
             with Session(self.engine) as session:
-                row = session.execute(query).first()
-        if row is not None:
-            return int(row[0])
+                rows = session.execute(query).all()
+        set_by_admin = {limit_id: int(micros) for limit_id, micros in rows}
+        return {
+            ref: set_by_admin[ref.limit_id]
+            if ref.limit_id in set_by_admin
+            else self._configured(ref)
+            for ref in refs
+        }
+
+    def _configured(self, ref: BudgetRef) -> int | None:
         table = self.config.accounts if ref.scope == "account" else self.config.features
         name = ref.subject if ref.scope == "account" else ref.subject.split("/", 1)[1]
         windows = table.get(name) or table.get("default")
@@ -222,13 +237,14 @@ class BudgetBook:
                     )
                 )
             }
+        limits = self.limits(refs)
         result = []
         for ref in refs:
             counter = counters.get(ref.counter_id)
             result.append(
                 BudgetStatus(
                     ref,
-                    self.limit(ref),
+                    limits[ref],
                     counter.spent_micros if counter else 0,
                     counter.reserved_micros if counter else 0,
                 )
@@ -253,8 +269,9 @@ class BudgetBook:
         refs = budgets_for(account, feature, now)
         with self.engine.begin() as connection:
             self._create_counters(connection, [r.counter_id for r in refs])
+            limits = self.limits(refs, connection)
             for ref in refs:
-                limit = self.limit(ref, connection)
+                limit = limits[ref]
                 statement = update(BudgetCounter).where(col(BudgetCounter.id) == ref.counter_id)
                 if limit is not None and cost > 0:
                     statement = statement.where(

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, update
+from sqlalchemy import and_, bindparam, func, insert, or_, update
+from sqlalchemy import select as sql_select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -18,6 +19,7 @@ from sqlmodel import Session, col, select
 from ragline.errors import Conflict, NotFound
 from ragline.models import PRIORITIES, Account, Delivery, Job, JobStatus, ReviewItem, utcnow
 from ragline.pipeline.validate import JobRequest
+from ragline.rows import from_row, table, values
 
 
 def request_hash(request: JobRequest) -> str:
@@ -25,18 +27,102 @@ def request_hash(request: JobRequest) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+def delivery_for(job: Job, status: str) -> Delivery:
+    """The outbox row for a job's final result (the job asked for a callback)."""
+    assert job.callback_url is not None
+    return Delivery(
+        id=f"msg_{uuid.uuid4().hex}",
+        job_id=job.id,
+        account_id=job.account_id,
+        url=job.callback_url,
+        event=f"job.{status}",
+    )
+
+
 def add_delivery(session: Session, job: Job, status: str) -> None:
     """The outbox row for a final result, when the job asked for a callback."""
     if job.callback_url:
-        session.add(
-            Delivery(
-                id=f"msg_{uuid.uuid4().hex}",
-                job_id=job.id,
-                account_id=job.account_id,
-                url=job.callback_url,
-                event=f"job.{status}",
+        session.add(delivery_for(job, status))
+
+
+# The worker's statements, built once: SQLAlchemy caches their compiled form, and Core skips
+# the ORM's per-statement session work (see ragline/rows.py).
+_JOBS = table(Job)
+_CLAIM = (
+    update(_JOBS)
+    .where(
+        _JOBS.c.id == bindparam("p_job_id"),
+        or_(
+            _JOBS.c.status == JobStatus.QUEUED.value,
+            and_(
+                _JOBS.c.status == JobStatus.RUNNING.value,
+                _JOBS.c.lease_expires_at < bindparam("p_now"),
+            ),
+        ),
+    )
+    .values(
+        status=JobStatus.RUNNING.value,
+        attempts=_JOBS.c.attempts + 1,
+        started_at=bindparam("p_now"),
+        updated_at=bindparam("p_now"),
+        lease_expires_at=bindparam("p_lease_until"),
+    )
+    .returning(*_JOBS.c)
+)
+# Fencing: only the attempt that holds the job (running, same attempt number) may write.
+_HELD = and_(
+    _JOBS.c.id == bindparam("p_job_id"),
+    _JOBS.c.status == JobStatus.RUNNING.value,
+    _JOBS.c.attempts == bindparam("p_attempt"),
+)
+_FINISH = (
+    update(_JOBS)
+    .where(_HELD)
+    .values(
+        {
+            name: bindparam(f"p_{name}")
+            for name in (
+                "status",
+                "reason",
+                "answer",
+                "citations",
+                "confidence",
+                "prompt_version",
+                "model_id",
+                "index_version",
+                "passages",
+                "stage_timings",
+                "error",
+                "guardrails",
+                "confidence_inputs",
+                "trace",
+                "decided_by",
             )
-        )
+        }
+        | {
+            "finished_at": bindparam("p_now"),
+            "updated_at": bindparam("p_now"),
+            "lease_expires_at": None,
+        }
+    )
+)
+_BY_KEY = sql_select(_JOBS).where(
+    _JOBS.c.account_id == bindparam("p_account_id"),
+    _JOBS.c.idempotency_key == bindparam("p_key"),
+)
+_DISPATCHED = (
+    update(_JOBS)
+    .where(
+        _JOBS.c.id == bindparam("p_job_id"),
+        _JOBS.c.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
+    )
+    .values(dispatched_at=bindparam("p_now"))
+)
+_RELEASE = (
+    update(_JOBS)
+    .where(_HELD)
+    .values(status=JobStatus.QUEUED.value, lease_expires_at=None, updated_at=bindparam("p_now"))
+)
 
 
 @dataclass(frozen=True)
@@ -70,6 +156,7 @@ class Claim:
 class JobRepository:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._account_names: dict[str, str] = {}
 
     def submit(
         self,
@@ -82,13 +169,16 @@ class JobRepository:
         idempotency_key: str | None = None,
         request_id: str | None = None,
         guardrails: dict[str, Any] | None = None,
+        key_checked: bool = False,
     ) -> tuple[Job, bool]:
         """Store a new queued job; return (job, created). A replayed key returns the first
         job. Idempotency keys are per account: two tenants may use the same key.
         request is as admitted (its question already redacted); guardrails is what
-        admission's redaction recorded."""
+        admission's redaction recorded. key_checked: the caller has just looked the key
+        up (Admission does, before its backlog check), so only a race can still find it,
+        and the unique index catches that."""
         digest = request_hash(request)
-        if idempotency_key is not None:
+        if idempotency_key is not None and not key_checked:
             existing = self._by_idempotency_key(account_id, idempotency_key)
             if existing is not None:
                 return self._replay(existing, digest), False
@@ -114,9 +204,8 @@ class JobRepository:
             deadline_at=now + deadline,
         )
         try:
-            with Session(self.engine, expire_on_commit=False) as session:
-                session.add(job)
-                session.commit()
+            with self.engine.begin() as connection:
+                connection.execute(insert(table(Job)), values(job))
         except IntegrityError:
             # Two requests with the same key raced; the unique index picked the winner.
             if idempotency_key is None:
@@ -139,10 +228,13 @@ class JobRepository:
         return existing
 
     def _by_idempotency_key(self, account_id: str, key: str) -> Job | None:
-        with Session(self.engine, expire_on_commit=False) as session:
-            return session.exec(
-                select(Job).where(Job.account_id == account_id, Job.idempotency_key == key)
-            ).first()
+        with self.engine.connect() as connection:
+            row = (
+                connection.execute(_BY_KEY, {"p_account_id": account_id, "p_key": key})
+                .mappings()
+                .first()
+            )
+        return None if row is None else from_row(Job, row)
 
     def get(self, job_id: str, account_id: str | None = None) -> Job:
         """The job; with account_id, only if it belongs to that account. Another account's
@@ -154,10 +246,17 @@ class JobRepository:
         return job
 
     def account_name(self, account_id: str) -> str:
+        # Accounts are never renamed nor deleted, so a worker asks once per account, not
+        # once per job (budgets are kept by account name).
+        name = self._account_names.get(account_id)
+        if name is not None:
+            return name
         with Session(self.engine) as session:
             account = session.get(Account, account_id)
         if account is None:
             raise NotFound(f"account {account_id} not found")
+        if len(self._account_names) < 100_000:
+            self._account_names[account_id] = account.name
         return account.name
 
     def queue_depth(self) -> int:
@@ -168,46 +267,23 @@ class JobRepository:
         return int(count)
 
     def mark_dispatched(self, job_id: str) -> None:
-        with Session(self.engine) as session:
-            session.execute(
-                update(Job)
-                .where(
-                    col(Job.id) == job_id,
-                    col(Job.status).in_([JobStatus.QUEUED, JobStatus.RUNNING]),
-                )
-                .values(dispatched_at=utcnow())
-            )
-            session.commit()
+        with self.engine.begin() as connection:
+            connection.execute(_DISPATCHED, {"p_job_id": job_id, "p_now": utcnow()})
 
     def claim(self, job_id: str, lease: timedelta) -> Claim | None:
         """Compare-and-set queued (or running past its lease) → running. None: not ours."""
         now = utcnow()
-        with Session(self.engine, expire_on_commit=False) as session:
-            result = session.execute(
-                update(Job)
-                .where(
-                    col(Job.id) == job_id,
-                    or_(
-                        col(Job.status) == JobStatus.QUEUED,
-                        and_(
-                            col(Job.status) == JobStatus.RUNNING,
-                            col(Job.lease_expires_at) < now,
-                        ),
-                    ),
+        with self.engine.begin() as connection:
+            row = (
+                connection.execute(
+                    _CLAIM, {"p_job_id": job_id, "p_now": now, "p_lease_until": now + lease}
                 )
-                .values(
-                    status=JobStatus.RUNNING,
-                    attempts=col(Job.attempts) + 1,
-                    started_at=now,
-                    updated_at=now,
-                    lease_expires_at=now + lease,
-                )
+                .mappings()
+                .first()
             )
-            session.commit()
-            if result.rowcount != 1:  # type: ignore[attr-defined]
-                return None
-            job = session.get(Job, job_id)
-        assert job is not None
+        if row is None:
+            return None
+        job = from_row(Job, row)
         return Claim(job=job, attempt=job.attempts)
 
     def finish(
@@ -226,72 +302,61 @@ class JobRepository:
         """
         now = utcnow()
         job = claim.job
-        with Session(self.engine) as session:
-            result = session.execute(
-                update(Job)
-                .where(
-                    col(Job.id) == claim.job.id,
-                    col(Job.status) == JobStatus.RUNNING,
-                    col(Job.attempts) == claim.attempt,
-                )
-                .values(
-                    status=outcome.status,
-                    reason=outcome.reason,
-                    answer=outcome.answer,
-                    citations=outcome.citations,
-                    confidence=outcome.confidence,
-                    prompt_version=outcome.prompt_version,
-                    model_id=outcome.model_id,
-                    index_version=outcome.index_version,
-                    passages=outcome.passages,
-                    stage_timings=outcome.stage_timings,
-                    error=outcome.error,
-                    guardrails=outcome.guardrails,
-                    confidence_inputs=outcome.confidence_inputs,
-                    trace=outcome.trace,
-                    decided_by=None if outcome.status == JobStatus.ESCALATED else "model",
-                    finished_at=now,
-                    updated_at=now,
-                    lease_expires_at=None,
-                )
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                _FINISH,
+                {
+                    "p_job_id": job.id,
+                    "p_attempt": claim.attempt,
+                    "p_status": outcome.status,
+                    "p_reason": outcome.reason,
+                    "p_answer": outcome.answer,
+                    "p_citations": outcome.citations,
+                    "p_confidence": outcome.confidence,
+                    "p_prompt_version": outcome.prompt_version,
+                    "p_model_id": outcome.model_id,
+                    "p_index_version": outcome.index_version,
+                    "p_passages": outcome.passages,
+                    "p_stage_timings": outcome.stage_timings,
+                    "p_error": outcome.error,
+                    "p_guardrails": outcome.guardrails,
+                    "p_confidence_inputs": outcome.confidence_inputs,
+                    "p_trace": outcome.trace,
+                    "p_decided_by": None if outcome.status == JobStatus.ESCALATED else "model",
+                    "p_now": now,
+                },
             )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
-                session.rollback()
+            if result.rowcount != 1:  # another attempt holds the job: nothing was written
                 return False
             if outcome.status == JobStatus.ESCALATED or (
                 sampled and outcome.status == JobStatus.ANSWERED
             ):
-                session.add(
-                    ReviewItem(
-                        job_id=job.id,
-                        account_id=job.account_id,
-                        reason="sampled"
-                        if outcome.status == JobStatus.ANSWERED
-                        else outcome.reason or "unknown",
-                        priority=PRIORITIES.get(job.priority, 1),
-                        due_at=review_due,
-                        draft_answer=outcome.answer,
-                        created_at=now,
-                    )
+                item = ReviewItem(
+                    job_id=job.id,
+                    account_id=job.account_id,
+                    reason="sampled"
+                    if outcome.status == JobStatus.ANSWERED
+                    else outcome.reason or "unknown",
+                    priority=PRIORITIES.get(job.priority, 1),
+                    due_at=review_due,
+                    draft_answer=outcome.answer,
+                    created_at=now,
                 )
-            if outcome.status != JobStatus.ESCALATED:  # an escalated job waits for review
-                add_delivery(session, job, outcome.status)
-            session.commit()
+                connection.execute(insert(table(ReviewItem)), values(item))
+            if outcome.status != JobStatus.ESCALATED and job.callback_url:
+                # An escalated job waits for review; its result is delivered after the decision.
+                connection.execute(
+                    insert(table(Delivery)), values(delivery_for(job, outcome.status))
+                )
         return True
 
     def release(self, claim: Claim) -> None:
         """Give the job back to the queue (a transient failure); the next attempt claims it."""
-        with Session(self.engine) as session:
-            session.execute(
-                update(Job)
-                .where(
-                    col(Job.id) == claim.job.id,
-                    col(Job.status) == JobStatus.RUNNING,
-                    col(Job.attempts) == claim.attempt,
-                )
-                .values(status=JobStatus.QUEUED, lease_expires_at=None, updated_at=utcnow())
+        with self.engine.begin() as connection:
+            connection.execute(
+                _RELEASE,
+                {"p_job_id": claim.job.id, "p_attempt": claim.attempt, "p_now": utcnow()},
             )
-            session.commit()
 
     def due_for_dispatch(
         self, *, requeue_after: timedelta, limit: int = 500, now: datetime | None = None
