@@ -12,8 +12,8 @@ import typer
 
 from ragline.accounts import Accounts
 from ragline.budget import BudgetBook
+from ragline.core import Core, build_core
 from ragline.models import Role, utcnow
-from ragline.runtime import Core, build_core
 from ragline.settings import load_settings
 
 accounts_app = typer.Typer(help="Create and list accounts (tenants).", no_args_is_help=True)

@@ -3,19 +3,16 @@ objects from these, once, at start-up. Nothing here runs at import time."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import httpx
 import structlog
-from sqlalchemy.engine import Engine
 
 from ragline import prompt_registry
 from ragline.budget import BudgetBook
-from ragline.config import ModelSpec, RaglineConfig, load_config
-from ragline.db import create_schema, make_engine
+from ragline.config import ModelSpec, RaglineConfig
+from ragline.core import Core as Core
+from ragline.core import build_core as build_core
 from ragline.errors import ConfigError
 from ragline.guardrails.layer import GuardrailLayer
-from ragline.jobs import JobRepository
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
 from ragline.knowledge.versions import IndexManager
@@ -30,26 +27,6 @@ from ragline.pipeline.runner import Pipeline
 from ragline.settings import Settings
 
 log = structlog.get_logger("ragline.runtime")
-
-
-@dataclass
-class Core:
-    """What every process needs: settings, the validated config and the database."""
-
-    settings: Settings
-    config: RaglineConfig
-    engine: Engine
-    jobs: JobRepository
-
-    def close(self) -> None:
-        self.engine.dispose()
-
-
-def build_core(settings: Settings, config: RaglineConfig | None = None) -> Core:
-    config = config or load_config(settings.config)
-    engine = make_engine(settings.resolved_database_url)
-    create_schema(engine)
-    return Core(settings=settings, config=config, engine=engine, jobs=JobRepository(engine))
 
 
 def open_store(settings: Settings) -> KnowledgeStore:
