@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 import structlog
-from sqlalchemy import func, update
+from sqlalchemy import bindparam, func, insert, update
 from sqlalchemy import select as sql_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -34,6 +34,7 @@ from sqlmodel import Session, col, select
 from ragline.config import Budgets, ModelSpec, PerRequest, Price
 from ragline.errors import InvalidInput, OverBudget
 from ragline.models import Account, BudgetCounter, BudgetLimit, Job, UsageRecord, utcnow
+from ragline.rows import table
 
 log = structlog.get_logger("ragline.budget")
 
@@ -267,27 +268,26 @@ class BudgetBook:
     def reserve(self, job_id: str, account: str, feature: str | None, cost: int) -> Reservation:
         now = utcnow()
         refs = budgets_for(account, feature, now)
+        ids = [r.counter_id for r in refs]
         with self.engine.begin() as connection:
-            self._create_counters(connection, [r.counter_id for r in refs])
             limits = self.limits(refs, connection)
+            created = False
             for ref in refs:
                 limit = limits[ref]
-                statement = update(BudgetCounter).where(col(BudgetCounter.id) == ref.counter_id)
-                if limit is not None and cost > 0:
-                    statement = statement.where(
-                        col(BudgetCounter.spent_micros) + col(BudgetCounter.reserved_micros) + cost
-                        <= limit
-                    )
-                result = connection.execute(
-                    statement.values(
-                        reserved_micros=col(BudgetCounter.reserved_micros) + cost, updated_at=now
-                    )
-                )
+                capped = limit is not None and cost > 0
+                params = {"p_id": ref.counter_id, "p_cost": cost, "p_limit": limit, "p_now": now}
+                statement = _RESERVE_CAPPED if capped else _RESERVE
+                result = connection.execute(statement, params)
+                if result.rowcount != 1 and not created:
+                    # No counter yet for this window (its first job): create them, try again.
+                    self._create_counters(connection, ids)
+                    created = True
+                    result = connection.execute(statement, params)
                 if result.rowcount != 1:
                     raise OverBudget(f"the {_describe(ref)} budget cannot cover this job")
-            reservation = Reservation(tuple(r.counter_id for r in refs), cost)
+            reservation = Reservation(tuple(ids), cost)
             connection.execute(
-                update(Job).where(col(Job.id) == job_id).values(reservation=reservation.as_dict())
+                _MARK_RESERVED, {"p_job_id": job_id, "p_reservation": reservation.as_dict()}
             )
         return reservation
 
@@ -326,16 +326,17 @@ class BudgetBook:
                 log.warning("budget_settled_after_release", job_id=job_id)
                 self._unreserve(connection, Reservation(reservation.counter_ids, 0), actual_micros)
             connection.execute(
-                UsageRecord.__table__.insert().values(  # type: ignore[attr-defined]
-                    account_id=account_id,
-                    feature=feature or "",
-                    job_id=job_id,
-                    model_id=model_id,
-                    input_tokens=input_tokens,
-                    output_tokens=output_tokens,
-                    cost_micros=actual_micros,
-                    created_at=utcnow(),
-                )
+                _RECORD_USAGE,
+                {
+                    "account_id": account_id,
+                    "feature": feature or "",
+                    "job_id": job_id,
+                    "model_id": model_id,
+                    "input_tokens": input_tokens,
+                    "output_tokens": output_tokens,
+                    "cost_micros": actual_micros,
+                    "created_at": utcnow(),
+                },
             )
 
     def release(self, reservation: Reservation, job_id: str) -> None:
@@ -348,24 +349,16 @@ class BudgetBook:
     @staticmethod
     def _take(connection: Connection, job_id: str) -> bool:
         """Clear the job's reservation marker; True if this call is the one that did."""
-        result = connection.execute(
-            update(Job)
-            .where(col(Job.id) == job_id, col(Job.reservation).is_not(None))
-            .values(reservation=None)
-        )
+        result = connection.execute(_TAKE, {"p_job_id": job_id})
         return bool(result.rowcount == 1)
 
     @staticmethod
     def _unreserve(connection: Connection, reservation: Reservation, spent: int) -> None:
-        for counter_id in sorted(reservation.counter_ids):
+        now = utcnow()
+        cost = reservation.cost_micros
+        for counter_id in sorted(reservation.counter_ids):  # one lock order: no deadlock
             connection.execute(
-                update(BudgetCounter)
-                .where(col(BudgetCounter.id) == counter_id)
-                .values(
-                    reserved_micros=col(BudgetCounter.reserved_micros) - reservation.cost_micros,
-                    spent_micros=col(BudgetCounter.spent_micros) + spent,
-                    updated_at=utcnow(),
-                )
+                _UNRESERVE, {"p_id": counter_id, "p_cost": cost, "p_spent": spent, "p_now": now}
             )
 
     # -- reporting --------------------------------------------------------------------------------
@@ -420,3 +413,41 @@ class BudgetBook:
 
 def _describe(ref: BudgetRef) -> str:
     return f"{ref.window} {ref.scope} '{ref.subject}'"
+
+
+# The statements of every model call (reserve, settle, release), built once: SQLAlchemy
+# caches their compiled form, where building them per call cost more than running them.
+_COUNTERS = table(BudgetCounter)
+_JOBS = table(Job)
+_RESERVE = (
+    update(_COUNTERS)
+    .where(_COUNTERS.c.id == bindparam("p_id"))
+    .values(
+        reserved_micros=_COUNTERS.c.reserved_micros + bindparam("p_cost"),
+        updated_at=bindparam("p_now"),
+    )
+)
+_RESERVE_CAPPED = _RESERVE.where(
+    _COUNTERS.c.spent_micros + _COUNTERS.c.reserved_micros + bindparam("p_cost")
+    <= bindparam("p_limit")
+)
+_UNRESERVE = (
+    update(_COUNTERS)
+    .where(_COUNTERS.c.id == bindparam("p_id"))
+    .values(
+        reserved_micros=_COUNTERS.c.reserved_micros - bindparam("p_cost"),
+        spent_micros=_COUNTERS.c.spent_micros + bindparam("p_spent"),
+        updated_at=bindparam("p_now"),
+    )
+)
+_MARK_RESERVED = (
+    update(_JOBS)
+    .where(_JOBS.c.id == bindparam("p_job_id"))
+    .values(reservation=bindparam("p_reservation"))
+)
+_TAKE = (
+    update(_JOBS)
+    .where(_JOBS.c.id == bindparam("p_job_id"), _JOBS.c.reservation.is_not(None))
+    .values(reservation=None)
+)
+_RECORD_USAGE = insert(table(UsageRecord))

@@ -4,6 +4,7 @@ outcome. The actor in workers/ calls `answer_job(job_id)` and nothing else."""
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -250,7 +251,7 @@ class Pipeline:
                 model, reservation, estimated = self._reserve(job, prompt, progress)
                 progress.model_id = model.generator.model_id
                 timeout_s = min(pipeline.generation.timeout_ms / 1000, self._remaining_s(job))
-                generation = self._call(
+                generation, call_ms = self._call(
                     job,
                     model,
                     reservation,
@@ -263,6 +264,7 @@ class Pipeline:
                 prompt_version=prompt.version,
                 prompt_hash=rendered_hash,
                 model=model.name,
+                call_ms=call_ms,  # the provider's own time; the rest of the stage is ours
                 model_id=generation.model_id,
                 input_tokens=generation.input_tokens,
                 output_tokens=generation.output_tokens,
@@ -365,9 +367,11 @@ class Pipeline:
         estimated: Estimate,
         request: GenerationRequest,
         timeout_s: float,
-    ) -> Generation:
+    ) -> tuple[Generation, float]:
         """Call the model, then settle the reservation with the cost it reports (or the
-        reserved worst case when it reports no usage) and write the ledger row."""
+        reserved worst case when it reports no usage) and write the ledger row. Returns
+        the generation and how long the call itself took, in ms."""
+        started = time.perf_counter()
         try:
             generation = model.generator.generate(request, timeout_s)
         except BaseException as error:
@@ -375,6 +379,7 @@ class Pipeline:
             outcome = "timeout" if isinstance(error, ModelTimeout) else "error"
             metrics.MODEL_CALLS.labels(model.generator.model_id, outcome).inc()
             raise
+        call_ms = round((time.perf_counter() - started) * 1000, 3)
         metrics.MODEL_CALLS.labels(generation.model_id, "ok").inc()
         reported = bool(generation.usage)
         tokens_in = generation.input_tokens if reported else estimated.input_tokens
@@ -391,7 +396,7 @@ class Pipeline:
             actual_micros=spent,
         )
         metrics.SPEND.labels(job.feature or "").inc(spent / 1_000_000)
-        return generation
+        return generation, call_ms
 
 
 @dataclass
