@@ -12,7 +12,8 @@ settings (threads, worker_timeout) for every phase:
    target >= 50% of raw;
 3. ragline, whole pipeline: the extractive provider on a ~10k-chunk index (the promoted
    index in --index-dir, e.g. data/scifact from `make eval-scifact`, else the first 4,000
-   SciFact abstracts, built once into data/bench-index), SciFact claims as questions.
+   SciFact abstracts, built once into data/bench-index), SciFact claims as questions;
+   twice: question embeddings one by one, then micro-batched (the worker's default).
 Rates are jobs per second; the ratios are the result (absolute rates vary by machine).
 """
 
@@ -262,15 +263,23 @@ def main() -> None:
         print(f"ragline, stages disabled:             {bare:8.1f} jobs/s", flush=True)
 
         pipeline.run = real_run  # type: ignore[method-assign]
-        ids = stored_jobs(core, questions, args.full_jobs)
-        full = ragline_drain(core, pipeline, redis_url, ids, args.threads)
-        print(f"ragline, whole pipeline ({chunks} chunks): {full:8.2f} jobs/s", flush=True)
+        full: dict[bool, float] = {}
+        for batching in (False, True):  # question embeddings one by one, then micro-batched
+            embedder.batching = batching
+            ids = stored_jobs(core, questions, args.full_jobs)
+            full[batching] = ragline_drain(core, pipeline, redis_url, ids, args.threads)
+            print(
+                f"ragline, whole pipeline ({chunks} chunks), embeddings "
+                f"{'micro-batched' if batching else 'one by one'}: {full[batching]:8.2f} jobs/s",
+                flush=True,
+            )
         store.close()
         core.close()
 
     print(
         f"\nstages disabled / raw: {bare / raw:.2f} (target >= 0.50); "
-        f"whole pipeline / raw: {full / raw:.4f}; threads {args.threads}, "
+        f"whole pipeline / raw: {full[True] / raw:.4f}; micro-batched / one by one: "
+        f"{full[True] / full[False]:.2f}; threads {args.threads}, "
         f"database {args.database.split(':')[0]}"
     )
 
