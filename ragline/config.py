@@ -46,6 +46,9 @@ class Retrieval(Section):
 
 class Generation(Section):
     model: str = Field("production-default", min_length=1)
+    # Called once, in the time the job has left, when `model` times out or fails (5xx,
+    # malformed or oversized response, unreachable). None: such a job is escalated.
+    fallback_model: str | None = Field(None, min_length=1, description="a models entry")
     timeout_ms: PositiveInt = 9000
     prompt: str = Field("answer", min_length=1, description="template name under prompts/")
 
@@ -455,13 +458,20 @@ class RaglineConfig(Section):
     @model_validator(mode="after")
     def _model_names_are_known(self) -> RaglineConfig:
         known = ", ".join(sorted(self.models)) or "none"
+        generation = self.assistant_pipeline.generation
         references = {
-            "assistant_pipeline.generation.model": self.assistant_pipeline.generation.model,
+            "assistant_pipeline.generation.model": generation.model,
+            "assistant_pipeline.generation.fallback_model": generation.fallback_model,
             "budgets.downgrade_model": self.budgets.downgrade_model,
         }
         for key, name in references.items():
             if name is not None and name not in self.models:
                 raise ValueError(f"{key} '{name}' is not in models (known: {known})")
+        if generation.fallback_model == generation.model:
+            # Calling the model that just failed again is a retry, not a fallback.
+            raise ValueError(
+                "assistant_pipeline.generation.fallback_model must differ from generation.model"
+            )
         if self.budgets.on_exceeded == "downgrade" and self.budgets.downgrade_model is None:
             raise ValueError("budgets.on_exceeded 'downgrade' needs budgets.downgrade_model")
         return self

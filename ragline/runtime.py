@@ -84,6 +84,7 @@ def build_pipeline(
 ) -> Pipeline:
     generation = core.config.assistant_pipeline.generation
     downgrade = core.config.budgets.downgrade_model
+    fallback = generation.fallback_model
     prompt = PromptTemplate.load(core.settings.prompts_dir, generation.prompt)
     prompt_registry.record(core.engine, prompt)
     pipeline = Pipeline(
@@ -95,6 +96,7 @@ def build_pipeline(
         budgets=BudgetBook(core.engine, core.config.budgets),
         guardrails=guardrails or build_guardrails(core, embedder),
         downgrade=choose_model(core, downgrade, embedder, http_client) if downgrade else None,
+        fallback=choose_model(core, fallback, embedder, http_client) if fallback else None,
     )
     if core.settings.otlp_endpoint:
         headers = core.settings.otlp_headers

@@ -56,6 +56,7 @@ def variant_pipeline(
             "(`ragline index promote N`) or name one with --index N"
         )
     downgrade = config.budgets.downgrade_model
+    fallback = pipeline.generation.fallback_model  # skipped by the runner if it is `model`
     return Pipeline(
         config=config,
         jobs=core.jobs,
@@ -66,6 +67,7 @@ def variant_pipeline(
         guardrails=build_guardrails(core, embedder),
         downgrade=choose_model(core, downgrade, embedder) if downgrade else None,
         collection=collection,
+        fallback=choose_model(core, fallback, embedder) if fallback else None,
     )
 
 

@@ -58,9 +58,11 @@ class Pipeline:
         guardrails: GuardrailLayer,
         downgrade: ChosenModel | None = None,
         collection: str | None = None,
+        fallback: ChosenModel | None = None,
     ) -> None:
         """collection: answer from this index version instead of the one behind the
-        retrieval alias (evaluations and replays of a candidate version)."""
+        retrieval alias (evaluations and replays of a candidate version). fallback: the
+        model that answers when the chosen one times out or fails."""
         self.config = config
         self.guardrails = guardrails
         self.grounding = GroundingChecker(retriever.embedder)
@@ -71,6 +73,7 @@ class Pipeline:
         self.budgets = budgets
         self.downgrade = downgrade
         self.collection = collection
+        self.fallback = fallback
         self.exporter: OtlpExporter | None = None  # set by build_pipeline when configured
         self.lease = timedelta(milliseconds=config.jobs.lease_ms)
 
@@ -166,6 +169,10 @@ class Pipeline:
     def _remaining_s(self, job: Job) -> float:
         return (job.deadline_at - utcnow()).total_seconds()
 
+    def _call_timeout_s(self, job: Job) -> float:
+        timeout_ms = self.config.assistant_pipeline.generation.timeout_ms
+        return min(timeout_ms / 1000, self._remaining_s(job))
+
     def _check_deadline(self, job: Job) -> None:
         if self._remaining_s(job) <= 0:
             raise DeadlineExceeded("the job's deadline passed")
@@ -248,23 +255,18 @@ class Pipeline:
                 rendered_hash = prompt_hash(prompt.text)
                 if pipeline.observability.log_prompt_hash:
                     log.info("prompt_rendered", prompt_hash=rendered_hash)
-                model, reservation, estimated = self._reserve(job, prompt, progress)
-                progress.model_id = model.generator.model_id
-                timeout_s = min(pipeline.generation.timeout_ms / 1000, self._remaining_s(job))
-                generation, call_ms = self._call(
+                model, generation, call_ms = self._generate(
                     job,
-                    model,
-                    reservation,
-                    estimated,
                     GenerationRequest(question, passages, prompt, retrieval.question_vector),
-                    timeout_s,
+                    progress,
+                    clock,
                 )
             progress.model_id = generation.model_id
             clock.annotate(
                 prompt_version=prompt.version,
                 prompt_hash=rendered_hash,
                 model=model.name,
-                call_ms=call_ms,  # the provider's own time; the rest of the stage is ours
+                call_ms=call_ms,  # the answering provider's own time; the rest is ours
                 model_id=generation.model_id,
                 input_tokens=generation.input_tokens,
                 output_tokens=generation.output_tokens,
@@ -331,14 +333,67 @@ class Pipeline:
             **draft,
         )
 
+    def _generate(
+        self, job: Job, request: GenerationRequest, progress: _Progress, clock: StageClock
+    ) -> tuple[ChosenModel, Generation, float]:
+        """Reserve and call the model; when it times out or fails, the fallback model once,
+        in the time the job has left. When there is no fallback, no time, or the fallback
+        fails too, the primary's error is raised: the job escalates as it would without."""
+        model, reservation, estimated = self._reserve(job, request.prompt, progress)
+        progress.model_id = model.generator.model_id
+        try:
+            generation, call_ms = self._call(
+                job, model, reservation, estimated, request, self._call_timeout_s(job)
+            )
+            return model, generation, call_ms
+        except ModelError as primary_error:  # ModelTimeout included
+            fallback = self.fallback
+            if fallback is None or fallback.name == model.name:
+                raise
+            if self._remaining_s(job) <= 0:
+                clock.annotate(fallback_skipped="deadline")
+                raise
+            failure = "timeout" if isinstance(primary_error, ModelTimeout) else "model_error"
+            error_class = type(primary_error).__name__
+            # Names and classes only: the error text may quote the provider's response.
+            log.warning(
+                "model_fallback", model=model.name, fallback=fallback.name, error=error_class
+            )
+            clock.annotate(
+                fallback_from=model.name, primary_error=failure, primary_error_class=error_class
+            )
+            try:
+                # The primary's reservation was released by _call; the same budget rules
+                # (caps, per-request limits, downgrade) apply to the fallback's.
+                model, reservation, estimated = self._reserve(
+                    job, request.prompt, progress, first=fallback
+                )
+                generation, call_ms = self._call(
+                    job, model, reservation, estimated, request, self._call_timeout_s(job)
+                )
+            except (ModelError, OverBudget) as fallback_error:
+                log.warning(
+                    "model_fallback_failed",
+                    fallback=fallback.name,
+                    error=type(fallback_error).__name__,
+                )
+                clock.annotate(fallback_error=type(fallback_error).__name__)
+                raise primary_error from fallback_error
+            return model, generation, call_ms
+
     def _reserve(
-        self, job: Job, prompt: RenderedPrompt, progress: _Progress
+        self,
+        job: Job,
+        prompt: RenderedPrompt,
+        progress: _Progress,
+        first: ChosenModel | None = None,
     ) -> tuple[ChosenModel, Reservation, Estimate]:
-        """Reserve the worst-case cost of the call; downgrade to the cheaper model when
-        the budgets say so. Raises OverBudget when nothing fits."""
+        """Reserve the worst-case cost of the call to first (default: the configured
+        model); downgrade to the cheaper model when the budgets say so. Raises OverBudget
+        when nothing fits."""
         # An evaluation's job belongs to no account (its budget ignores the name).
         account = self.jobs.account_name(job.account_id) if job.account_id else ""
-        candidates = [self.model]
+        candidates = [first or self.model]
         if self.config.budgets.on_exceeded == "downgrade" and self.downgrade is not None:
             candidates.append(self.downgrade)
         refusal: OverBudget | None = None

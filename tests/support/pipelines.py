@@ -24,6 +24,7 @@ def pipeline_for(
     store: KnowledgeStore,
     embedder: Embedder,
     downgrade: ChosenModel | None = None,
+    fallback: ChosenModel | None = None,
 ) -> Pipeline:
     guardrails = GuardrailLayer(config.assistant_pipeline.guardrails, embedder)
     return Pipeline(
@@ -35,4 +36,5 @@ def pipeline_for(
         budgets=BudgetBook(engine, config.budgets),
         guardrails=guardrails,
         downgrade=downgrade,
+        fallback=fallback,
     )
