@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import typer
@@ -18,47 +19,30 @@ from ragline.errors import (
 )
 
 HELP = "ragline: a RAG backend of queued, reviewed, traceable answers."
-COMMANDS = ("serve", "worker", "index", "accounts", "keys", "prompts", "eval", "usage", "replay")
+
+
+# Each subcommand: its module, the object in it, and whether that is a command or a group.
+SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
+    "serve": ("api.cli", "serve", "command"),
+    "worker": ("workers.cli", "worker", "command"),
+    "index": ("indexer.cli", "app", "group"),
+    "accounts": ("api.admin_cli", "accounts_app", "group"),
+    "keys": ("api.admin_cli", "keys_app", "group"),
+    "prompts": ("api.prompts_cli", "prompts_app", "group"),
+    "eval": ("api.eval_cli", "eval_app", "group"),
+    "usage": ("api.admin_cli", "usage", "command"),
+    "replay": ("api.replay_cli", "replay_command", "command"),
+}
 
 
 def _register(app: typer.Typer, name: str) -> None:
     """Import one subcommand's module (some pull in torch, Qdrant, Presidio) and add it."""
-    if name == "serve":
-        from api.cli import serve
-
-        app.command()(serve)
-    elif name == "worker":
-        from workers.cli import worker
-
-        app.command()(worker)
-    elif name == "index":
-        from indexer.cli import app as index_app
-
-        app.add_typer(index_app, name="index")
-    elif name == "accounts":
-        from api.admin_cli import accounts_app
-
-        app.add_typer(accounts_app, name="accounts")
-    elif name == "keys":
-        from api.admin_cli import keys_app
-
-        app.add_typer(keys_app, name="keys")
-    elif name == "usage":
-        from api.admin_cli import usage
-
-        app.command()(usage)
-    elif name == "prompts":
-        from api.prompts_cli import prompts_app
-
-        app.add_typer(prompts_app, name="prompts")
-    elif name == "eval":
-        from api.eval_cli import eval_app
-
-        app.add_typer(eval_app, name="eval")
-    elif name == "replay":
-        from api.replay_cli import replay_command
-
-        app.command("replay")(replay_command)
+    module, attribute, kind = SUBCOMMANDS[name]
+    target = getattr(importlib.import_module(module), attribute)
+    if kind == "group":
+        app.add_typer(target, name=name)
+    else:
+        app.command(name)(target)
 
 
 def _group() -> None:
@@ -72,7 +56,7 @@ def build_app(command: str | None = None) -> typer.Typer:
     modules of the others."""
     app = typer.Typer(help=HELP, pretty_exceptions_enable=False)
     app.callback()(_group)
-    for name in COMMANDS if command not in COMMANDS else (command,):
+    for name in SUBCOMMANDS if command not in SUBCOMMANDS else (command,):
         _register(app, name)
     return app
 

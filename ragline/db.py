@@ -52,12 +52,15 @@ def create_schema(engine: Engine) -> None:
             connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": SCHEMA_LOCK_ID})
             SQLModel.metadata.create_all(connection)
         return
-    for attempt in range(5):
+    # Each "already exists" means another process created a table meanwhile, so after one
+    # attempt per table more every table exists: a bound that cannot be too small.
+    attempts = len(SQLModel.metadata.tables) + 1
+    for attempt in range(attempts):
         try:
             SQLModel.metadata.create_all(engine)
             return
         except OperationalError as error:
-            if "already exists" not in str(error) or attempt == 4:
+            if "already exists" not in str(error) or attempt == attempts - 1:
                 raise
 
 

@@ -5,7 +5,9 @@ only its own caller."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -15,8 +17,9 @@ from ragline.knowledge.embedder import Embedder
 QUESTIONS = [f"How many days of leave does employee number {n} get?" for n in range(48)]
 
 
-def test_each_concurrent_caller_gets_its_own_vector(embedder: Embedder) -> None:
-    alone = {q: embedder.embed([q])[0] for q in QUESTIONS}
+@contextmanager
+def batch_sizes(embedder: Embedder) -> Iterator[list[int]]:
+    """The size of every forward pass the embedder makes meanwhile (the real encode runs)."""
     sizes: list[int] = []
     encode = embedder._encode
 
@@ -26,10 +29,15 @@ def test_each_concurrent_caller_gets_its_own_vector(embedder: Embedder) -> None:
 
     embedder._encode = recording  # type: ignore[method-assign]
     try:
-        with ThreadPoolExecutor(8) as pool:
-            got = list(pool.map(embedder.embed_one, QUESTIONS))
+        yield sizes
     finally:
         del embedder._encode
+
+
+def test_each_concurrent_caller_gets_its_own_vector(embedder: Embedder) -> None:
+    alone = {q: embedder.embed([q])[0] for q in QUESTIONS}
+    with batch_sizes(embedder) as sizes, ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(embedder.embed_one, QUESTIONS))
     for question, vector in zip(QUESTIONS, got, strict=True):
         np.testing.assert_allclose(vector, alone[question], atol=1e-5)
     assert sum(sizes) == len(QUESTIONS)  # every question encoded exactly once
@@ -65,17 +73,7 @@ def test_without_batching_one_by_one_is_the_same(embedder: Embedder) -> None:
 
 @pytest.mark.parametrize("threads", [1, 3])
 def test_a_caller_alone_is_not_delayed_into_a_batch(embedder: Embedder, threads: int) -> None:
-    sizes: list[int] = []
-    encode = embedder._encode
-
-    def recording(texts: list[str], batch_size: int) -> np.ndarray:
-        sizes.append(len(texts))
-        return encode(texts, batch_size)
-
-    embedder._encode = recording  # type: ignore[method-assign]
-    try:
+    with batch_sizes(embedder) as sizes:
         for question in QUESTIONS[:threads]:
             embedder.embed_one(question)  # one after another: never a queue
-    finally:
-        del embedder._encode
     assert sizes == [1] * threads
