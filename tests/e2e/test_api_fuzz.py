@@ -40,19 +40,14 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api.app import create_app
-from api.wiring import build_services
 from ragline.config import RaglineConfig, RateLimits
-from ragline.db import create_schema, make_engine
-from ragline.jobs import JobRepository
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
-from ragline.runtime import Core, build_index_manager, build_pipeline
-from ragline.settings import Settings
-from tests.conftest import REPO, make_tenant
+from tests.conftest import make_tenant
 from tests.support.receiver import receiving
 from tests.support.server import serving
+from tests.support.services import embedded_services
 from tests.support.waiting import wait_for
-from workers.broker import make_broker
 
 EXAMPLES = 50  # per operation: ~1,300 requests
 SEED = 8  # issue 8
@@ -282,8 +277,6 @@ def fuzzed(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Fuzzed]:
     directory = tmp_path_factory.mktemp("fuzz")
-    engine = make_engine(f"sqlite:///{directory / 'ragline.db'}")
-    create_schema(engine)
     config = repo_config.model_copy(
         update={
             # Hundreds of requests from one key: the rate limit would answer most with 429.
@@ -294,48 +287,32 @@ def fuzzed(
             ),
         }
     )
-    core = Core(
-        settings=Settings(data_dir=directory, prompts_dir=REPO / "prompts"),
-        config=config,
-        engine=engine,
-        jobs=JobRepository(engine),
-    )
-    services = build_services(
-        core,
-        make_broker(None),
-        store=handbook_store,
-        pipeline=build_pipeline(core, handbook_store, embedder),
-        worker_threads=2,
-    )
-    # The index routes get a store of their own: a fuzzed build, promote or rollback must
-    # never move the session's shared handbook alias.
-    own_store = KnowledgeStore.open(path=directory / "qdrant")
-    services.index = build_index_manager(core, own_store, embedder)
-    _, key = make_tenant(engine, TENANT, roles=("submitter", "reviewer", "indexer", "admin"))
-    spare = make_tenant(engine, TENANT, roles=("submitter",))[0]  # for DELETE /keys/{id}
-    empty_folder = directory / "empty"
-    empty_folder.mkdir()
-
     errors = ServerErrors()
     uvicorn_log = logging.getLogger("uvicorn.error")
     uvicorn_log.addHandler(errors)
     try:
-        with (
-            receiving() as receiver,
-            serving(create_app(services)) as base_url,
-            httpx.Client(
-                base_url=base_url, timeout=30, headers={"Authorization": f"Bearer {key}"}
-            ) as client,
-        ):
-            known = _seed(client, receiver.url)
-            known["key_id"] = [spare.key_id]
-            known["name"] = [TENANT]
-            schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json", timeout=30)
-            yield Fuzzed(schema, base_url, key, known, empty_folder, errors)
+        with embedded_services(config, directory, handbook_store, embedder) as services:
+            engine = services.jobs.engine
+            _, key = make_tenant(
+                engine, TENANT, roles=("submitter", "reviewer", "indexer", "admin")
+            )
+            spare = make_tenant(engine, TENANT, roles=("submitter",))[0]  # DELETE /keys/{id}
+            empty_folder = directory / "empty"
+            empty_folder.mkdir()
+            with (
+                receiving() as receiver,
+                serving(create_app(services)) as base_url,
+                httpx.Client(
+                    base_url=base_url, timeout=30, headers={"Authorization": f"Bearer {key}"}
+                ) as client,
+            ):
+                known = _seed(client, receiver.url)
+                known["key_id"] = [spare.key_id]
+                known["name"] = [TENANT]
+                schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json", timeout=30)
+                yield Fuzzed(schema, base_url, key, known, empty_folder, errors)
     finally:
         uvicorn_log.removeHandler(errors)
-        own_store.close()
-        engine.dispose()
 
 
 def _seed(client: httpx.Client, callback_url: str) -> dict[str, list[Any]]:

@@ -27,16 +27,16 @@ from sqlalchemy.engine import Engine
 from api.app import create_app
 from api.wiring import build_services
 from ragline.config import RaglineConfig, RateLimits
-from ragline.db import create_schema, make_engine
 from ragline.jobs import JobRepository
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
 from ragline.pipeline.validate import MAX_METADATA_BYTES
-from ragline.runtime import Core, build_index_manager, build_pipeline
+from ragline.runtime import Core
 from ragline.settings import Settings
 from tests.conftest import REPO, make_tenant
 from tests.e2e.test_api_fuzz import ServerErrors, settle
 from tests.support.server import serving
+from tests.support.services import embedded_services
 from tests.support.waiting import wait_for
 from workers.broker import make_broker
 
@@ -81,47 +81,29 @@ def served(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Served]:
     directory = tmp_path_factory.mktemp("boundary")
-    engine = make_engine(f"sqlite:///{directory / 'ragline.db'}")
-    create_schema(engine)
     # Out of the way: some tests send many requests from one key.
     config = repo_config.model_copy(
         update={"rate_limits": RateLimits(requests_per_second=10_000, burst=100_000)}
     )
-    core = Core(
-        settings=Settings(data_dir=directory, prompts_dir=REPO / "prompts"),
-        config=config,
-        engine=engine,
-        jobs=JobRepository(engine),
-    )
-    services = build_services(
-        core,
-        make_broker(None),
-        store=handbook_store,
-        pipeline=build_pipeline(core, handbook_store, embedder),
-        worker_threads=2,
-    )
-    # Index routes on a store of their own: the session's handbook alias must never move.
-    own_store = KnowledgeStore.open(path=directory / "qdrant")
-    services.index = build_index_manager(core, own_store, embedder)
-    _, submitter = make_tenant(engine, "acme", roles=("submitter", "reviewer"))
-    _, admin = make_tenant(engine, "acme", roles=("admin",))
     errors = ServerErrors()
     uvicorn_log = logging.getLogger("uvicorn.error")
     uvicorn_log.addHandler(errors)
     try:
-        with serving(create_app(services)) as url:
-            yield Served(
-                url=url,
-                max_prompt_chars=config.assistant_pipeline.input_validation.max_prompt_chars,
-                max_body_bytes=config.api.max_body_bytes,
-                submitter={"Authorization": f"Bearer {submitter}"},
-                admin={"Authorization": f"Bearer {admin}"},
-                errors=errors,
-            )
+        with embedded_services(config, directory, handbook_store, embedder) as services:
+            engine = services.jobs.engine
+            _, submitter = make_tenant(engine, "acme", roles=("submitter", "reviewer"))
+            _, admin = make_tenant(engine, "acme", roles=("admin",))
+            with serving(create_app(services)) as url:
+                yield Served(
+                    url=url,
+                    max_prompt_chars=config.assistant_pipeline.input_validation.max_prompt_chars,
+                    max_body_bytes=config.api.max_body_bytes,
+                    submitter={"Authorization": f"Bearer {submitter}"},
+                    admin={"Authorization": f"Bearer {admin}"},
+                    errors=errors,
+                )
     finally:
         uvicorn_log.removeHandler(errors)
-        own_store.close()
-        engine.dispose()
 
 
 @pytest.fixture

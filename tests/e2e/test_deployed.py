@@ -12,7 +12,6 @@ import httpx
 import pytest
 import redis
 import yaml
-from sqlalchemy import create_engine, text
 from standardwebhooks.webhooks import Webhook
 
 from tests.conftest import HANDBOOK, POSTGRES_URL, REPO, unavailable
@@ -20,25 +19,13 @@ from tests.support.fake_model import FakeModelServer
 from tests.support.processes import ragline_env, run_ragline, start_ragline, stop, wait_healthy
 from tests.support.receiver import receiving
 from tests.support.server import free_port
+from tests.support.topology import fresh_database
 from tests.support.waiting import wait_for
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
 DATABASE = "ragline_e2e"
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
-
-
-def _fresh_database() -> str:
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
-            connection.execute(text(f"CREATE DATABASE {DATABASE}"))
-    except Exception as error:
-        unavailable("PostgreSQL", error)
-    finally:
-        admin.dispose()
-    return POSTGRES_URL.rsplit("/", 1)[0] + f"/{DATABASE}"
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +46,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, o
     env = ragline_env(
         data_dir,
         RAGLINE_CONFIG=str(data_dir / "ragline.yaml"),
-        RAGLINE_DATABASE_URL=_fresh_database(),
+        RAGLINE_DATABASE_URL=fresh_database(DATABASE),
         RAGLINE_REDIS_URL=REDIS_URL,
         RAGLINE_MODEL_BASE_URL=model.base_url,
         RAGLINE_MODEL_API_KEY="sk-test-not-a-secret",
