@@ -42,6 +42,7 @@ RUN pip install --no-cache-dir . \
 
 # Runtime files, read relative to WORKDIR (RAGLINE_CONFIG, RAGLINE_PROMPTS_DIR defaults).
 COPY prompts/ prompts/
+COPY scorers/ scorers/
 COPY ragline.yaml ./
 COPY examples/ examples/
 

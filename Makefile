@@ -9,7 +9,7 @@ RAGLINE_PORT ?= 8000
 RAGLINE_LOG_FORMAT ?= console
 export RAGLINE_DATA_DIR RAGLINE_PORT
 
-.PHONY: venv run test test-faults lint format bench eval-scifact clean
+.PHONY: venv run test test-faults lint format bench eval-scifact scorer clean
 
 venv: $(STAMP)
 
@@ -55,6 +55,11 @@ eval-scifact: venv
 	$(SCIFACT_ENV) $(BIN)/ragline index build data/scifact-corpus --promote --if-changed
 	$(SCIFACT_ENV) $(BIN)/ragline eval run data/scifact-test.jsonl --name scifact-test \
 		--out data/scifact-run.json
+
+# The shipped decision scorer (scorers/answerability.json) from eval/answerability/ and, when
+# present, SciFact's train split; prints the held-out figures (README "The decision").
+scorer: venv
+	$(BIN)/python scripts/train_scorer.py --scifact $(SCIFACT)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -32,6 +32,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "eval": ("api.eval_cli", "eval_app", "group"),
     "usage": ("api.admin_cli", "usage", "command"),
     "replay": ("api.replay_cli", "replay_command", "command"),
+    "calibrate": ("api.calibrate_cli", "calibrate_command", "command"),
 }
 
 

@@ -51,6 +51,9 @@ def run(
         int | None, typer.Option(help="an index version number (default: the promoted one)")
     ] = None,
     top_k: Annotated[int | None, typer.Option(min=1, max=100, help="passages per question")] = None,
+    scorer: Annotated[
+        str | None, typer.Option(help="a decision scorer: NAME under scorers/ or a .json path")
+    ] = None,
     name: Annotated[str, typer.Option(help="a label for the run")] = "",
     limit: Annotated[int | None, typer.Option(min=1, help="only the first N items")] = None,
     out: Annotated[Path | None, typer.Option(help="also write the run as JSON here")] = None,
@@ -68,7 +71,9 @@ def run(
                 load_embedder(core.config),
                 items,
                 dataset=str(dataset),
-                variant=Variant(prompt=prompt, model=model, index=index, top_k=top_k),
+                variant=Variant(
+                    prompt=prompt, model=model, index=index, top_k=top_k, scorer=scorer
+                ),
                 name=name,
                 on_item=_progress,
             )

@@ -19,6 +19,9 @@ def replay_command(
     ] = None,
     model: Annotated[str | None, typer.Option(help="a models-table name")] = None,
     index: Annotated[int | None, typer.Option(help="an index version number")] = None,
+    scorer: Annotated[
+        str | None, typer.Option(help="a decision scorer: NAME under scorers/ or a .json path")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Run a stored job again with another prompt version, model or index version and show
@@ -36,6 +39,7 @@ def replay_command(
                 prompt=prompt,
                 model=model,
                 index=index,
+                scorer=scorer,
             )
         finally:
             store.close()
@@ -49,6 +53,7 @@ def replay_command(
         "prompt_version",
         "model_id",
         "index_version",
+        "scorer_version",
         "confidence",
         "cited_documents",
     ):

@@ -55,14 +55,16 @@ class Versions(BaseModel):
     prompt_version: str | None
     model_id: str | None
     index_version: str | None
+    scorer_version: str | None = None
 
     @classmethod
     def of(cls, job: Job) -> Versions:
-        """The triple that produced (or was to produce) the job's answer."""
+        """The versions that produced (or were to produce) the job's answer and routed it."""
         return cls(
             prompt_version=job.prompt_version,
             model_id=job.model_id,
             index_version=job.index_version,
+            scorer_version=job.scorer_version,
         )
 
 

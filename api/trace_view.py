@@ -17,6 +17,7 @@ WORKER_STAGES = {
     "generate",
     "output_guardrails",
     "score",
+    "answerability",
 }
 
 

@@ -206,7 +206,9 @@ class Guardrails(Section):
 
 class Fallback(Section):
     on_low_confidence: Literal["route_to_human", "answer_with_warning"] = "route_to_human"
-    min_confidence: Fraction = 0.5
+    # None: the decision scorer's calibrated threshold for the answering model (and the
+    # job's feature, when calibrated per feature); a number overrides it for every job.
+    min_confidence: Fraction | None = None
 
 
 class Observability(Section):
@@ -295,6 +297,16 @@ class Knowledge(Section):
     gate: Gate = Gate()
 
 
+class Decision(Section):
+    """The answer-or-escalate decision (README "The decision")."""
+
+    # A scorer artifact: a name under RAGLINE_SCORERS_DIR (scorers/NAME.json) or a path.
+    scorer: str = Field("answerability", min_length=1)
+    # `ragline calibrate` chooses the threshold that still answers this share of the
+    # answerable questions, escalating as many of the others as it can.
+    target_answered: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.85
+
+
 class Jobs(Section):
     deadline_ms: PositiveInt = 60_000
     lease_ms: PositiveInt = 120_000
@@ -334,7 +346,7 @@ class RateLimits(Section):
 
 
 ReviewReason = Literal[
-    "low_confidence", "policy", "timeout", "model_error", "over_budget", "sampled"
+    "low_confidence", "no_answer", "policy", "timeout", "model_error", "over_budget", "sampled"
 ]
 
 
@@ -447,6 +459,7 @@ class RaglineConfig(Section):
         default_factory=lambda: {"production-default": ModelSpec(provider="extractive")}
     )
     knowledge: Knowledge = Knowledge()
+    decision: Decision = Decision()
     jobs: Jobs = Jobs()
     budgets: Budgets = Budgets()
     rate_limits: RateLimits = RateLimits()

@@ -90,6 +90,7 @@ _FINISH = (
                 "prompt_version",
                 "model_id",
                 "index_version",
+                "scorer_version",
                 "passages",
                 "stage_timings",
                 "error",
@@ -137,6 +138,7 @@ class Outcome:
     prompt_version: str | None = None
     model_id: str | None = None
     index_version: str | None = None
+    scorer_version: str | None = None
     passages: list[dict[str, Any]] = field(default_factory=list)
     stage_timings: dict[str, float] = field(default_factory=dict)
     error: str | None = None
@@ -316,6 +318,7 @@ class JobRepository:
                     "p_prompt_version": outcome.prompt_version,
                     "p_model_id": outcome.model_id,
                     "p_index_version": outcome.index_version,
+                    "p_scorer_version": outcome.scorer_version,
                     "p_passages": outcome.passages,
                     "p_stage_timings": outcome.stage_timings,
                     "p_error": outcome.error,

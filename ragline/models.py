@@ -61,6 +61,7 @@ class EscalationReason(StrEnum):
     MODEL_ERROR = "model_error"
     OVER_BUDGET = "over_budget"
     POLICY = "policy"
+    NO_ANSWER = "no_answer"  # the model itself said the passages do not answer
 
 
 class Role(StrEnum):
@@ -129,6 +130,8 @@ class Job(SQLModel, table=True):
     prompt_version: str | None = Field(default=None, max_length=128)
     model_id: str | None = Field(default=None, max_length=255)
     index_version: str | None = Field(default=None, max_length=64)
+    # The decision scorer that routed the answer (ragline/decision/scorer.py): name@hash.
+    scorer_version: str | None = Field(default=None, max_length=64)
     passages: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
     stage_timings: dict[str, float] = Field(default_factory=dict, sa_column=Column(JSON))
     # What the guardrails found and did: redaction counts per stage, verdicts with rule ids.

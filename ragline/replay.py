@@ -27,6 +27,7 @@ class Run:
     model_id: str | None
     index_version: str | None
     cited_documents: list[str]
+    scorer_version: str | None = None
     verdicts: list[str] = field(default_factory=list)
     status: str | None = None
     reason: str | None = None
@@ -48,6 +49,7 @@ def original(job: Job) -> Run:
         model_id=job.model_id,
         index_version=job.index_version,
         cited_documents=[c["document_id"] for c in job.citations],
+        scorer_version=job.scorer_version,
         verdicts=_verdicts(job.guardrails),
         status=job.status,
         reason=job.reason,
@@ -63,9 +65,11 @@ def replay(
     prompt: str | None = None,
     model: str | None = None,
     index: int | None = None,
+    scorer: str | None = None,
 ) -> Run:
     """prompt: NAME or NAME@HASH (default: the job's own version); model: a models-table
-    name (default: the configured one); index: a version number (default: the job's)."""
+    name (default: the configured one); index: a version number (default: the job's);
+    scorer: a decision scorer name or artifact path (default: the configured one)."""
     if index is None and not job.index_version:
         raise NotFound(f"job {job.id} has no index version; pass --index")
     variant = Variant(
@@ -73,6 +77,7 @@ def replay(
         model=model,
         index=index,
         collection=None if index is not None else job.index_version,
+        scorer=scorer,
     )
     budget = EvalBudget(None, core.config.budgets.per_request)
     pipeline = variant_pipeline(core, store, embedder, variant, budget)
@@ -94,6 +99,7 @@ def replay(
         model_id=outcome.model_id,
         index_version=outcome.index_version,
         cited_documents=[c["document_id"] for c in outcome.citations],
+        scorer_version=outcome.scorer_version,
         verdicts=_verdicts(outcome.guardrails),
         status=outcome.status.value,
         reason=outcome.reason,

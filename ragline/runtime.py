@@ -3,6 +3,8 @@ objects from these, once, at start-up. Nothing here runs at import time."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import structlog
 
@@ -11,6 +13,7 @@ from ragline.budget import BudgetBook
 from ragline.config import ModelSpec, RaglineConfig
 from ragline.core import Core as Core
 from ragline.core import build_core as build_core
+from ragline.decision.scorer import DecisionScorer
 from ragline.errors import ConfigError
 from ragline.guardrails.layer import GuardrailLayer
 from ragline.knowledge.embedder import Embedder
@@ -68,6 +71,20 @@ def choose_model(
     return ChosenModel(name=name, spec=spec, generator=generator)
 
 
+def scorer_path(core: Core, name: str | None = None) -> Path:
+    """A scorer by name (scorers_dir/NAME.json) or by path (anything with a / or .json)."""
+    name = name or core.config.decision.scorer
+    if "/" in name or name.endswith(".json"):
+        return Path(name)
+    return core.settings.scorers_dir / f"{name}.json"
+
+
+def load_scorer(core: Core, name: str | None = None) -> DecisionScorer:
+    """The decision scorer, checked against the embedding model; any problem stops the
+    process (ConfigError) rather than letting jobs through unscored."""
+    return DecisionScorer.load(scorer_path(core, name), core.config.knowledge.embedding_model)
+
+
 def build_guardrails(core: Core, embedder: Embedder | None) -> GuardrailLayer:
     """The process's guardrail layer; from now on every log line is scrubbed by it too."""
     layer = GuardrailLayer(core.config.assistant_pipeline.guardrails, embedder)
@@ -81,6 +98,7 @@ def build_pipeline(
     embedder: Embedder,
     http_client: httpx.Client | None = None,
     guardrails: GuardrailLayer | None = None,
+    scorer: DecisionScorer | None = None,
 ) -> Pipeline:
     generation = core.config.assistant_pipeline.generation
     downgrade = core.config.budgets.downgrade_model
@@ -97,6 +115,7 @@ def build_pipeline(
         guardrails=guardrails or build_guardrails(core, embedder),
         downgrade=choose_model(core, downgrade, embedder, http_client) if downgrade else None,
         fallback=choose_model(core, fallback, embedder, http_client) if fallback else None,
+        scorer=scorer or load_scorer(core),
     )
     if core.settings.otlp_endpoint:
         headers = core.settings.otlp_headers

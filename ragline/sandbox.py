@@ -16,6 +16,7 @@ from ragline.admission import Admission
 from ragline.budget import BudgetBook
 from ragline.config import RaglineConfig
 from ragline.db import create_schema, make_engine
+from ragline.decision.scorer import DecisionScorer
 from ragline.jobs import JobRepository
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
@@ -44,8 +45,15 @@ class Sandbox:
 
 @contextmanager
 def sandbox(
-    config: RaglineConfig, documents: Path, prompts_dir: Path, embedder: Embedder
+    config: RaglineConfig,
+    documents: Path,
+    prompts_dir: Path,
+    embedder: Embedder,
+    scorer: DecisionScorer | None = None,
+    groups: tuple[str, ...] = ("everyone",),
 ) -> Iterator[Sandbox]:
+    """scorer: the decision scorer to route with (default: the configured one); groups:
+    the document groups the sandbox's key may read."""
     with tempfile.TemporaryDirectory(prefix="ragline-sandbox-") as folder:
         root = Path(folder)
         engine = make_engine(f"sqlite:///{root / 'ragline.db'}")
@@ -53,14 +61,19 @@ def sandbox(
         store = KnowledgeStore.open(path=root / "qdrant")
         try:
             core = Core(
-                Settings(data_dir=root, prompts_dir=prompts_dir),
+                Settings(
+                    data_dir=root,
+                    prompts_dir=prompts_dir,
+                    scorers_dir=prompts_dir.parent / "scorers",
+                ),
                 config,
                 engine,
                 JobRepository(engine),
             )
             index = build_index_manager(core, store, embedder)
-            index.promote(index.build(documents).version)
-            pipeline = build_pipeline(core, store, embedder)
+            # A sandbox's corpus is not the configured one: its smoke questions do not apply.
+            index.promote(index.build(documents).version, force=True, reason="sandbox")
+            pipeline = build_pipeline(core, store, embedder, scorer=scorer)
             admission = Admission(
                 config,
                 core.jobs,
@@ -71,7 +84,9 @@ def sandbox(
             )
             accounts = Accounts(engine)
             accounts.create_account("sandbox")
-            key = accounts.create_key("sandbox", roles=("submitter",), name="sandbox")
+            key = accounts.create_key(
+                "sandbox", roles=("submitter",), groups=groups, name="sandbox"
+            )
             yield Sandbox(core, pipeline, admission, accounts.authenticate(key.plaintext))
         finally:
             store.close()

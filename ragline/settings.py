@@ -21,6 +21,7 @@ class Settings(BaseSettings):
 
     config: Path = Field(Path("ragline.yaml"), description="path of the pipeline config")
     prompts_dir: Path = Path("prompts")
+    scorers_dir: Path = Path("scorers")  # decision scorer artifacts (decision.scorer)
     data_dir: Path = Path("data")
     host: str = "127.0.0.1"
     port: int = Field(8000, gt=0, lt=65536)

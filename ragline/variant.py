@@ -20,7 +20,7 @@ from ragline.models import Job, JobStatus, utcnow
 from ragline.pipeline.prompts import PromptTemplate
 from ragline.pipeline.retrieve import Retriever
 from ragline.pipeline.runner import Pipeline
-from ragline.runtime import Core, build_guardrails, build_index_manager, choose_model
+from ragline.runtime import Core, build_guardrails, build_index_manager, choose_model, load_scorer
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class Variant:
     index: int | None = None  # an index version number
     collection: str | None = None  # or the collection itself (a job's recorded version)
     top_k: int | None = None
+    scorer: str | None = None  # a scorer name or artifact path (decision.scorer)
 
 
 def variant_pipeline(
@@ -68,6 +69,7 @@ def variant_pipeline(
         downgrade=choose_model(core, downgrade, embedder) if downgrade else None,
         collection=collection,
         fallback=choose_model(core, fallback, embedder) if fallback else None,
+        scorer=load_scorer(core, variant.scorer),
     )
 
 

@@ -4,7 +4,8 @@ report what the closing figures of the guardrails work are made of:
 - escalation rate on answerable questions (categories answerable and pii);
 - the share of unanswerable and adversarial questions escalated or rejected;
 - outcome accuracy per category against each row's `expected`;
-- a sweep of fallback.min_confidence over the stored confidences, to choose the threshold.
+- a sweep of the threshold over the stored confidences (the decision scorer's calibrated
+  threshold is the one the jobs were routed with; README "The decision").
 
     .venv/bin/python scripts/guardrails_eval.py [--dataset eval/guardrails.jsonl] [--show]
 
@@ -37,6 +38,7 @@ def run(dataset: Path, show: bool) -> dict[str, Any]:
     results = []
     embedder = load_embedder(config)
     with sandbox(config, REPO / "examples" / "handbook", REPO / "prompts", embedder) as box:
+        threshold = box.pipeline.threshold(box.pipeline.model.name, None)
         for row in rows:
             result = {"id": row["id"], "category": row["category"], "expected": row["expected"]}
             try:
@@ -70,7 +72,7 @@ def run(dataset: Path, show: bool) -> dict[str, Any]:
                     f"{stored.reason or '':<15} {stored.confidence or 0:.3f}  "
                     f"{(stored.error or '')[:60]}"
                 )
-    return summarise(results, config.assistant_pipeline.fallback.min_confidence)
+    return summarise(results, threshold)
 
 
 def summarise(results: list[dict[str, Any]], threshold: float) -> dict[str, Any]:

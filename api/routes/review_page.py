@@ -25,7 +25,15 @@ if TYPE_CHECKING:
     from api.app import ApiServices
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
-REASONS = ("low_confidence", "policy", "timeout", "model_error", "over_budget", "sampled")
+REASONS = (
+    "low_confidence",
+    "no_answer",
+    "policy",
+    "timeout",
+    "model_error",
+    "over_budget",
+    "sampled",
+)
 MAX_FORM_BYTES = 64_000
 
 

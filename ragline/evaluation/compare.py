@@ -183,7 +183,8 @@ def _describe(run: EvalRun) -> str:
     s = run.subject
     return (
         f"{run.id} {run.name or ''} prompt {s.get('prompt_version')} model {s.get('model')} "
-        f"index {s.get('index_version')} top_k {s.get('top_k')} ({len(run.items)} items)"
+        f"index {s.get('index_version')} top_k {s.get('top_k')} "
+        f"scorer {s.get('scorer_version')} ({len(run.items)} items)"
     ).replace("  ", " ")
 
 

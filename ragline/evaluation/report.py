@@ -1,7 +1,8 @@
 """`ragline eval report RUN [RUN…] --html out.html`: one self-contained HTML file (inline
 CSS and SVG, no scripts, nothing fetched) with per-metric bars and their bootstrap
-intervals, the latency distributions, a per-tag breakdown, the comparison of each run with
-the first, and the items whose outcome changed."""
+intervals, the decision's trade-off curve and reliability diagram, the latency
+distributions, a per-tag breakdown, the comparison of each run with the first, and the
+items whose outcome changed."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ragline.decision.training import auroc, expected_calibration_error, reliability, tradeoff
 from ragline.errors import InvalidInput
 from ragline.evaluation.compare import REGRESSED, compare_runs
 from ragline.evaluation.summary import METRICS, Metric, by_tag, values
@@ -48,6 +50,7 @@ def render_report(
         _runs_table(runs),
         _metric_bars(runs, samples, level),
         _comparisons(runs, tolerances, samples, level),
+        _decision(runs),
         _latency(runs),
         _tags(runs),
         _changed_items(runs),
@@ -234,6 +237,97 @@ def _latency(runs: list[EvalRun]) -> str:
         "bin; the last bin holds everything above the 99th percentile</p>"
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
         f'aria-label="latency">{frame}{"".join(lines)}{ticks}</svg>'
+    )
+
+
+def _labelled(run: EvalRun) -> tuple[list[float], list[int]]:
+    """Confidence and answerability label of the items that say what should happen and
+    reached the scorer."""
+    scored = [
+        i
+        for i in run.items
+        if i.get("expected") in ("answered", "escalated") and i.get("confidence") is not None
+    ]
+    return [float(i["confidence"]) for i in scored], [
+        int(i["expected"] == "answered") for i in scored
+    ]
+
+
+def _decision(runs: list[EvalRun]) -> str:
+    """The trade-off (answerable answered vs unanswerable escalated, one point per
+    threshold) and the reliability diagram (predicted vs observed share answerable)."""
+    labelled = [(run, *_labelled(run)) for run in runs]
+    labelled = [(r, p, y) for r, p, y in labelled if 0 < sum(y) < len(y)]
+    if not labelled:
+        return ""
+    size, pad = 260, 34
+    span = size - 2 * pad
+
+    def xy(x: float, y: float) -> str:
+        return f"{pad + x * span:.1f},{size - pad - y * span:.1f}"
+
+    def frame(x_label: str, y_label: str) -> str:
+        return (
+            f'<rect x="{pad}" y="{pad}" width="{span}" height="{span}" fill="none" '
+            'stroke="#999"/>'
+            f'<text x="{size / 2:.0f}" y="{size - 6}" font-size="11" text-anchor="middle" '
+            f'fill="#444">{x_label}</text>'
+            f'<text x="10" y="{size / 2:.0f}" font-size="11" text-anchor="middle" fill="#444" '
+            f'transform="rotate(-90 10 {size / 2:.0f})">{y_label}</text>'
+            + "".join(
+                f'<text x="{pad + k * span / 4:.1f}" y="{size - pad + 12}" font-size="9" '
+                f'fill="#666" text-anchor="middle">{k / 4:.2f}</text>'
+                f'<text x="{pad - 4}" y="{size - pad - k * span / 4 + 3:.1f}" font-size="9" '
+                f'fill="#666" text-anchor="end">{k / 4:.2f}</text>'
+                for k in range(5)
+            )
+        )
+
+    curves, diagrams, rows = [], [], []
+    for position, (run, probabilities, labels) in enumerate(labelled):
+        colour = COLOURS[position % len(COLOURS)]
+        points = tradeoff(probabilities, labels)
+        curves.append(
+            f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="'
+            + " ".join(xy(p.escalated, p.answered) for p in points)
+            + '"/>'
+        )
+        threshold = run.subject.get("threshold", run.subject.get("min_confidence"))
+        bins = reliability(probabilities, labels)
+        diagrams.append(
+            "".join(
+                f'<circle cx="{xy(b["predicted"], b["observed"]).split(",")[0]}" '
+                f'cy="{xy(b["predicted"], b["observed"]).split(",")[1]}" '
+                f'r="{2 + min(6, b["count"] ** 0.5 / 2):.1f}" fill="{colour}" '
+                'fill-opacity="0.7"><title>'
+                f"{b['count']} items: predicted {b['predicted']:.2f}, observed "
+                f"{b['observed']:.2f}</title></circle>"
+                for b in bins
+            )
+        )
+        rows.append(
+            f"<tr><td>{_swatch(position)}{escape(run.name or run.id)}</td>"
+            f"<td>{escape(str(run.subject.get('scorer_version')))}</td>"
+            f"<td class=num>{sum(labels)} / {len(labels) - sum(labels)}</td>"
+            f"<td class=num>{auroc(probabilities, labels):.3f}</td>"
+            f"<td class=num>{expected_calibration_error(probabilities, labels):.3f}</td>"
+            f"<td class=num>{'-' if threshold is None else escape(str(threshold))}</td></tr>"
+        )
+    diagonal = f'<line x1="{pad}" y1="{size - pad}" x2="{size - pad}" y2="{pad}" stroke="#ccc"/>'
+    svg = f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" role="img" '
+    return (
+        "<h2>The decision</h2><p>Items labelled answered or escalated: how many answerable "
+        "questions are answered against how many unanswerable ones are escalated as the "
+        "threshold moves (up and to the right is better), and whether a confidence of p means "
+        "a share p of answerable questions (points on the diagonal are calibrated).</p>"
+        "<table><tr><th>run</th><th>scorer</th><th>answerable / unanswerable</th><th>AUROC</th>"
+        "<th>calibration error</th><th>threshold</th></tr>"
+        + "".join(rows)
+        + "</table><div class=figures><figure><figcaption>Trade-off</figcaption>"
+        f'{svg}aria-label="trade-off">{frame("unanswerable escalated", "answerable answered")}'
+        f"{''.join(curves)}</svg></figure><figure><figcaption>Reliability</figcaption>"
+        f'{svg}aria-label="reliability">{frame("predicted", "observed")}{diagonal}'
+        f"{''.join(diagrams)}</svg></figure></div>"
     )
 
 

@@ -99,6 +99,7 @@ def run_evaluation(
                 cost=budget.by_job.get(job.id, 0) / 1_000_000,
                 confidence=outcome.confidence,
                 index_version=outcome.index_version,
+                signals=outcome.confidence_inputs.get("answerability", {}).get("signals"),
             )
         )
         if on_item is not None:
@@ -121,6 +122,8 @@ def run_evaluation(
             "top_k": pipeline.config.assistant_pipeline.retrieval.top_k,
             "retrieval_mode": pipeline.retriever.mode,
             "min_confidence": pipeline.config.assistant_pipeline.fallback.min_confidence,
+            "scorer_version": None if pipeline.scorer is None else pipeline.scorer.version,
+            "threshold": pipeline.threshold(pipeline.model.name, settings.feature),
         },
         summary=summarise(results),
         items=results,
@@ -142,6 +145,7 @@ def score_item(
     cost: float,
     confidence: float | None = None,
     index_version: str | None = None,
+    signals: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """One item's result with its metric values; a metric the item has no gold data for is
     absent, not zero, so averages only cover the items that can be scored."""
@@ -175,6 +179,8 @@ def score_item(
         "documents": ranked[:10],
         "index_version": index_version,
         "scores": scores,
+        # What the decision scorer read: `ragline calibrate` can refit from a stored run.
+        "signals": signals,
     }
 
 

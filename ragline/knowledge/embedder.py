@@ -65,6 +65,12 @@ class Embedder:
         self.max_batch = 32
         self._pending: list[_Pending] = []
         self._pending_lock = threading.Lock()
+        # The model's input embedding of each word piece: a word's static vector is the
+        # mean of its pieces' (answerability compares question words with sentence words).
+        transformer: Any = self._model[0].auto_model
+        table = transformer.get_input_embeddings().weight.detach().cpu().numpy()
+        self._pieces: Vectors = np.asarray(table, dtype=np.float32)
+        self._words: dict[str, Vectors] = {}
 
     def embed(self, texts: list[str], batch_size: int = 64) -> Vectors:
         if not texts:
@@ -143,6 +149,23 @@ class Embedder:
         for pending, vector in zip(batch, vectors, strict=True):
             pending.vector = vector
             pending.done.set()
+
+    def word_vectors(self, words: list[str]) -> Vectors:
+        """Normalised static vectors of single words (no forward pass: a table lookup)."""
+        if not words:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        table = self._words
+        if len(table) > 100_000:  # an unbounded vocabulary stays bounded
+            table = self._words = {}
+        missing = [w for w in dict.fromkeys(words) if w not in table]
+        if missing:
+            with self._lock:
+                ids = [self._tokenizer.encode(w, add_special_tokens=False) for w in missing]
+            for word, pieces in zip(missing, ids, strict=True):
+                vector = self._pieces[pieces].mean(axis=0) if pieces else self._pieces[0]
+                norm = float(np.linalg.norm(vector)) or 1.0
+                table[word] = (vector / norm).astype(np.float32)
+        return np.stack([table[w] for w in words])
 
     def truncate(self, text: str, max_tokens: int) -> str:
         """The longest prefix of text within max_tokens word pieces, cut at a token

@@ -30,6 +30,9 @@ class Generation:
     input_tokens: int = 0
     output_tokens: int = 0
     usage: dict[str, int] = field(default_factory=dict)
+    # True when the provider knows it found no answer (the extractive provider); None
+    # when it cannot tell, and the text is read for a refusal (confidence.declined).
+    declined: bool | None = None
 
 
 class Generator(Protocol):

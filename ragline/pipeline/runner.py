@@ -16,6 +16,7 @@ from sqlalchemy.exc import OperationalError
 from ragline import metrics
 from ragline.budget import Estimate, Reservation, Spending, cost_micros, estimate
 from ragline.config import RaglineConfig
+from ragline.decision.scorer import DecisionScorer
 from ragline.errors import (
     DeadlineExceeded,
     IndexNotReady,
@@ -25,7 +26,7 @@ from ragline.errors import (
     OverBudget,
     TransientError,
 )
-from ragline.guardrails.grounding import GroundingChecker
+from ragline.guardrails.grounding import Grounding, GroundingChecker
 from ragline.guardrails.layer import Checked, GuardrailLayer, add_counts
 from ragline.guardrails.pii import Placeholders
 from ragline.guardrails.policy import Verdict
@@ -35,10 +36,11 @@ from ragline.knowledge.store import Passage
 from ragline.models import EscalationReason, Job, JobStatus, utcnow
 from ragline.observability import StageClock, prompt_hash
 from ragline.otlp import OtlpExporter
-from ragline.pipeline.confidence import score_confidence
+from ragline.pipeline.answerability import AnswerabilityProbe
+from ragline.pipeline.confidence import Confidence, declined, score_confidence
 from ragline.pipeline.generate import ChosenModel, Generation, GenerationRequest
 from ragline.pipeline.prompts import PromptTemplate, RenderedPrompt
-from ragline.pipeline.retrieve import Retriever
+from ragline.pipeline.retrieve import Retrieval, Retriever
 from ragline.pipeline.validate import JobRequest, validate_request
 from ragline.review import sla
 from ragline.tracing import job_trace
@@ -59,13 +61,18 @@ class Pipeline:
         downgrade: ChosenModel | None = None,
         collection: str | None = None,
         fallback: ChosenModel | None = None,
+        scorer: DecisionScorer | None = None,
     ) -> None:
         """collection: answer from this index version instead of the one behind the
         retrieval alias (evaluations and replays of a candidate version). fallback: the
-        model that answers when the chosen one times out or fails."""
+        model that answers when the chosen one times out or fails. scorer: the decision
+        scorer (ragline/decision/); every process passes the configured one, and only
+        tests that exercise the stages around it run without."""
         self.config = config
         self.guardrails = guardrails
         self.grounding = GroundingChecker(retriever.embedder)
+        self.probe = AnswerabilityProbe(retriever.embedder)
+        self.scorer = scorer
         self.jobs = jobs
         self.retriever = retriever
         self.model = model
@@ -161,10 +168,45 @@ class Pipeline:
                 "prompt_version": job.prompt_version,
                 "model_id": job.model_id,
                 "index_version": job.index_version,
+                "scorer_version": job.scorer_version,
                 "confidence": job.confidence,
                 "request_id": job.request_id,
             },
         )
+
+    def threshold(self, model: str, feature: str | None) -> float:
+        """The confidence below which a job answered by model (for feature) is routed:
+        fallback.min_confidence when set, else the scorer's calibrated threshold (0.5, the
+        heuristic confidence's midpoint, for a pipeline built without a scorer)."""
+        override = self.config.assistant_pipeline.fallback.min_confidence
+        if override is not None:
+            return override
+        return 0.5 if self.scorer is None else self.scorer.threshold(model, feature)
+
+    def _decide(
+        self,
+        question: str,
+        retrieval: Retrieval,
+        passages: list[Passage],
+        grounding: Grounding | None,
+        confidence: Confidence,
+    ) -> dict[str, Any]:
+        """Do these passages answer this question, or only talk about its topic? The
+        signals, the evidence, the missing constraints and the scorer's probability (the
+        heuristic confidence when the pipeline has no scorer)."""
+        signals = self.probe.measure(
+            question,
+            retrieval.question_vector,
+            passages,
+            grounding=None if grounding is None else grounding.score,
+            answer_relevance=confidence.relevance_cosine,
+        )
+        decided: dict[str, Any] = dict(signals.as_dict())
+        decided["probability"] = confidence.value
+        if self.scorer is not None:
+            decided["probability"] = round(self.scorer.probability(signals.values), 4)
+            decided["scorer_version"] = self.scorer.version
+        return decided
 
     def _remaining_s(self, job: Job) -> float:
         return (job.deadline_at - utcnow()).total_seconds()
@@ -185,6 +227,7 @@ class Pipeline:
         progress = _Progress(
             timings=clock.timings,
             model_id=self.model.generator.model_id,
+            scorer_version=None if self.scorer is None else self.scorer.version,
             guardrails=dict(job.guardrails),
             scrub=self.guardrails.scrub,
             trace=lambda: clock.trace(job.attempts),
@@ -296,12 +339,27 @@ class Pipeline:
                     embedder,
                 )
                 progress.confidence_inputs = dict(confidence.as_dict())
-                clock.annotate(**confidence.as_dict())
                 if grounding is not None:
                     progress.confidence_inputs["sentences"] = [
                         s.as_dict() for s in grounding.sentences
                     ]
-                citations = [_citation(passages[i], number=i + 1) for i in generation.cited]
+                clock.annotate(**confidence.as_dict())
+
+            with clock.stage("answerability"):
+                decided = self._decide(question, retrieval, passages, grounding, confidence)
+                value, threshold = decided["probability"], self.threshold(model.name, job.feature)
+                if not generation.cited or grounding is None:
+                    value = 0.0  # nothing cited or nothing to check is never sent
+                decided.update(probability=value, threshold=threshold)
+                progress.confidence_inputs["answerability"] = decided
+                clock.annotate(
+                    scorer_version=progress.scorer_version,
+                    probability=value,
+                    threshold=threshold,
+                    signals=decided["signals"],
+                    missing=decided["missing"],
+                )
+            citations = [_citation(passages[i], number=i + 1) for i in generation.cited]
         except InvalidInput as error:
             return progress.outcome(JobStatus.REJECTED, "invalid_input", error=str(error))
         except (ModelTimeout, DeadlineExceeded) as error:
@@ -318,18 +376,33 @@ class Pipeline:
         draft: dict[str, Any] = {
             "answer": output.text,
             "citations": citations,
-            "confidence": confidence.value,
+            "confidence": value,
         }
         if output.rejection is not None:
             return progress.policy(JobStatus.REJECTED, output.rejection, **draft)
+        if generation.declined or (generation.declined is None and declined(output.text)):
+            # The model says the passages do not answer: never sent as an answer, whatever
+            # the scores say.
+            return progress.outcome(
+                JobStatus.ESCALATED,
+                EscalationReason.NO_ANSWER.value,
+                **{**draft, "confidence": 0.0},
+            )
         if output.escalation is not None:
             return progress.policy(JobStatus.ESCALATED, output.escalation, **draft)
-        low = confidence.value < pipeline.fallback.min_confidence
+        # A sentence the passages do not support (an invented number, a claim no passage
+        # makes) is the generative model's typical error: the answer is not sent as it is,
+        # however answerable the question (scripts/generative_eval.py measures this).
+        unsupported = 0 if grounding is None else len(grounding.unsupported)
+        low = value < threshold or unsupported > 0
         routed_to_human = low and pipeline.fallback.on_low_confidence == "route_to_human"
+        detail = progress.note
+        if unsupported:
+            detail = f"grounding: {unsupported} answer sentence(s) not supported by the passages"
         return progress.outcome(
             JobStatus.ESCALATED if routed_to_human else JobStatus.ANSWERED,
             EscalationReason.LOW_CONFIDENCE.value if low else None,
-            error=progress.note,
+            error=detail,
             **draft,
         )
 
@@ -461,6 +534,7 @@ class _Progress:
 
     timings: dict[str, float]
     model_id: str
+    scorer_version: str | None
     guardrails: dict[str, Any]
     scrub: Callable[[str], str]
     trace: Callable[[], dict[str, Any]]
@@ -491,6 +565,7 @@ class _Progress:
             model_id=self.model_id,
             prompt_version=self.prompt_version,
             index_version=self.index_version,
+            scorer_version=self.scorer_version,
             passages=self.passages,
             stage_timings=self.timings,
             guardrails=self.guardrails,

@@ -82,7 +82,7 @@ def test_health_reports_database_broker_and_store(api: httpx.Client) -> None:
     assert body["queue"] == {"max_depth": 10000, "depth": 0, "admission": "open"}
 
 
-def test_a_handbook_question_gets_a_cited_answer(api: httpx.Client) -> None:
+def test_a_handbook_question_gets_a_cited_answer(api: httpx.Client, core: Core) -> None:
     response = submit(api, "How many days of annual leave do employees get?", key="leave-1")
     assert response.status_code == 202
     accepted = response.json()
@@ -106,8 +106,10 @@ def test_a_handbook_question_gets_a_cited_answer(api: httpx.Client) -> None:
         "generate",
         "output_guardrails",
         "score",
+        "answerability",
     }
-    assert job["reason"] is None and 0.5 <= job["confidence"] <= 1
+    threshold = core.jobs.get(job["id"]).confidence_inputs["answerability"]["threshold"]
+    assert job["reason"] is None and threshold <= job["confidence"] <= 1
 
 
 def test_an_off_topic_question_is_escalated_to_the_review_queue(api: httpx.Client) -> None:
@@ -254,7 +256,7 @@ def test_the_trace_follows_a_job_from_admission_to_routing(api: httpx.Client) ->
     assert response.status_code == 200, response.text
     trace = response.json()
     names = [span["name"] for span in trace["spans"]]
-    assert names[:10] == [
+    assert names[:11] == [
         "admission",
         "queue",
         "validate",
@@ -264,10 +266,11 @@ def test_the_trace_follows_a_job_from_admission_to_routing(api: httpx.Client) ->
         "generate",
         "output_guardrails",
         "score",
+        "answerability",
         "route",
     ]
     # A sampled answer (review.sample_rate) also has its review item.
-    assert names[10:] in ([], ["review"])
+    assert names[11:] in ([], ["review"])
     spans = {span["name"]: span for span in trace["spans"]}
     starts = [span["start"] for span in trace["spans"]]
     assert starts == sorted(starts)  # one timeline
@@ -279,7 +282,9 @@ def test_the_trace_follows_a_job_from_admission_to_routing(api: httpx.Client) ->
     generate = spans["generate"]["attributes"]
     assert generate["prompt_version"] == job["versions"]["prompt_version"]
     assert len(generate["prompt_hash"]) == 64 and generate["model_id"] == "extractive"
-    assert spans["score"]["attributes"]["value"] == job["confidence"]
+    decided = spans["answerability"]["attributes"]
+    assert decided["probability"] == job["confidence"] >= decided["threshold"]
+    assert decided["scorer_version"] == job["versions"]["scorer_version"]
     assert spans["route"]["attributes"]["status"] == "answered"
     # Every step has ended; a sampled answer's review item waits for its reviewer.
     for span in trace["spans"]:

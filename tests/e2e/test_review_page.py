@@ -119,6 +119,10 @@ def test_a_reviewer_edits_an_escalation_and_the_receiver_gets_one_signed_deliver
     page.wait_for_url("**/review/items/*")
     assert page.inner_text("#question") == OFF_TOPIC
     assert "retrieve" in page.inner_text("#trace") and "generate" in page.inner_text("#trace")
+    # The signals that routed it: probability under the threshold, the scorer's version.
+    verdict = page.inner_text("#answerability")
+    assert "answerability@" in verdict and "threshold" in verdict
+    assert page.inner_text("#evidence") and "question terms" in page.inner_text("#signals")
     page.keyboard.press("c")  # claim
     page.wait_for_selector("#edit")
     page.keyboard.press("e")  # focus the answer

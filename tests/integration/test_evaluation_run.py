@@ -40,6 +40,7 @@ from ragline.settings import Settings
 from ragline.variant import Variant
 from tests.conftest import HANDBOOK, REPO, make_tenant
 from tests.support.fake_model import CANNOT, FakeModelServer
+from tests.support.pipelines import shipped_scorer
 
 LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
 EMAIL = "jane.doe@example.com"
@@ -216,7 +217,9 @@ def test_a_dataset_is_scored_item_by_item_stored_and_reloaded_by_id(
         "index_version": "kb_v1",
         "top_k": 5,
         "retrieval_mode": "hybrid",
-        "min_confidence": 0.5,
+        "min_confidence": None,
+        "scorer_version": shipped_scorer().version,
+        "threshold": shipped_scorer().threshold("production-default", "eval"),
     }
     items = _by_id(run)
     assert list(items) == [item.id for item in DATASET]
@@ -521,7 +524,7 @@ def test_a_recorded_prompt_version_is_used_after_its_file_has_changed(
     assert all("[1]" not in user for user in _user_messages(fake_model))
     assert {(i["status"], i["reason"]) for i in shipped.items} == {("answered", None)}
     assert {(i["status"], i["reason"], i["answer"]) for i in unnumbered.items} == {
-        ("escalated", "policy", CANNOT)
+        ("escalated", "no_answer", CANNOT)
     }
     before, after = shipped.summary["metrics"], unnumbered.summary["metrics"]
     assert after["must_include"]["value"] < before["must_include"]["value"]

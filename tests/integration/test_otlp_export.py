@@ -29,7 +29,15 @@ from tests.support.receiver import receiving
 from tests.support.waiting import wait_for
 
 QUESTION = "How many days of annual leave do I get? Mail me at jane.doe@example.com"
-STAGES = {"validate", "embed", "input_guardrails", "retrieve", "generate", "score"}
+STAGES = {
+    "validate",
+    "embed",
+    "input_guardrails",
+    "retrieve",
+    "generate",
+    "score",
+    "answerability",
+}
 
 
 def _pipeline(

@@ -102,7 +102,7 @@ def test_extractive_answers_with_citations_and_versions(
     assert "hr/annual-leave" in {c["document_id"] for c in stored.citations}
     assert all(c["number"] >= 1 for c in stored.citations)
     assert stored.confidence is not None
-    assert stored.confidence >= repo_config.assistant_pipeline.fallback.min_confidence
+    assert stored.confidence >= stored.confidence_inputs["answerability"]["threshold"]
     assert stored.prompt_version is not None and stored.prompt_version.startswith("answer@")
     assert stored.prompt_version == PromptTemplate.load(REPO / "prompts", "answer").version
     assert stored.model_id == "extractive"
@@ -134,7 +134,7 @@ def test_extractive_off_topic_is_escalated_for_review(
     assert stored.status == JobStatus.ESCALATED
     assert stored.reason == "low_confidence"
     assert stored.confidence is not None
-    assert stored.confidence < repo_config.assistant_pipeline.fallback.min_confidence
+    assert stored.confidence < stored.confidence_inputs["answerability"]["threshold"]
     assert stored.index_version == "kb_v1"
     assert _review_reasons(pipeline).get(job.id) == "low_confidence"
 

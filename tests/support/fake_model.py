@@ -16,7 +16,7 @@ from typing import Any
 
 @dataclass
 class Behaviour:
-    mode: str = "answer"  # answer | extract | error | garbage | huge | slow | hang
+    mode: str = "answer"  # answer | extract | script | error | garbage | huge | slow | hang
     # Text in a request's user message -> the mode for that request (the first key found).
     faults: dict[str, str] = field(default_factory=dict)
     reply: str = "Employees get 25 days of annual leave [1]."
@@ -25,6 +25,9 @@ class Behaviour:
     # slow: the headers at once, then the extractive answer in SLOW_PIECES pieces, one
     # every drip_s: each read is quick, the whole response is not.
     drip_s: float = 1.5
+    # script: question -> the reply, citing passages by title ({Annual Leave}, or
+    # {wrong:Annual Leave} for a passage with another title); see scripted_reply().
+    script: dict[str, str] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
 
     def mode_for(self, request: dict[str, Any]) -> str:
@@ -68,6 +71,9 @@ class FakeModelServer:
                     self._send(200, payload, pieces=SLOW_PIECES, every_s=b.drip_s)
                 elif mode == "extract":
                     self._send(200, json.dumps(_completion(body, _extract(body))).encode())
+                elif mode == "script":
+                    reply = scripted_reply(_user_message(body), b.script)
+                    self._send(200, json.dumps(_completion(body, reply)).encode())
                 else:
                     self._send(200, json.dumps(_completion(body, b.reply)).encode())
 
@@ -132,6 +138,32 @@ def _extract(request: dict[str, Any]) -> str:
     body = " ".join(lines[1:] if len(lines) > 1 else lines)
     sentence = re.split(r"(?<=[.!?])\s", body, maxsplit=1)[0]
     return f"{sentence} [1]"
+
+
+QUESTION = re.compile(r"^Question: (?P<question>.+)$", re.MULTILINE)
+NUMBERED_TITLE = re.compile(r"^\[(?P<number>\d+)\] (?P<title>.+)$", re.MULTILINE)
+CITED_TITLE = re.compile(r"\{(?P<wrong>wrong:)?(?P<title>[^{}]+)\}")
+
+
+def scripted_reply(user: str, script: dict[str, str]) -> str:
+    """The scripted answer to the prompt's question, its {Title} citations turned into the
+    numbers the prompt gave those passages. A title that was not retrieved cites nothing;
+    {wrong:Title} cites the first passage with another title."""
+    found = QUESTION.search(user)
+    reply = script.get(found.group("question").strip()) if found else None
+    if reply is None:
+        return CANNOT
+    titles = [(m.group("number"), m.group("title").strip()) for m in NUMBERED_TITLE.finditer(user)]
+
+    def cite(match: re.Match[str]) -> str:
+        title = match.group("title").strip()
+        if match.group("wrong"):
+            number = next((n for n, t in titles if t != title), None)
+        else:
+            number = next((n for n, t in titles if t == title), None)
+        return f"[{number}]" if number else ""
+
+    return CITED_TITLE.sub(cite, reply)
 
 
 def _completion(request: dict[str, Any], reply: str) -> dict[str, Any]:

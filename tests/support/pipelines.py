@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from sqlalchemy.engine import Engine
 
 from ragline.budget import BudgetBook
 from ragline.config import RaglineConfig
+from ragline.decision.scorer import DecisionScorer
 from ragline.guardrails.layer import GuardrailLayer
 from ragline.jobs import JobRepository
 from ragline.knowledge.embedder import Embedder
@@ -16,6 +19,14 @@ from ragline.pipeline.retrieve import Retriever
 from ragline.pipeline.runner import Pipeline
 from tests.conftest import REPO
 
+SHIPPED_SCORER = REPO / "scorers" / "answerability.json"
+
+
+@cache
+def shipped_scorer() -> DecisionScorer:
+    """The decision scorer the repository ships, as every process loads it."""
+    return DecisionScorer.load(SHIPPED_SCORER, RaglineConfig().knowledge.embedding_model)
+
 
 def pipeline_for(
     engine: Engine,
@@ -25,7 +36,9 @@ def pipeline_for(
     embedder: Embedder,
     downgrade: ChosenModel | None = None,
     fallback: ChosenModel | None = None,
+    scorer: DecisionScorer | None = None,
 ) -> Pipeline:
+    """scorer: default the shipped one, as in production."""
     guardrails = GuardrailLayer(config.assistant_pipeline.guardrails, embedder)
     return Pipeline(
         config=config,
@@ -37,4 +50,5 @@ def pipeline_for(
         guardrails=guardrails,
         downgrade=downgrade,
         fallback=fallback,
+        scorer=scorer or shipped_scorer(),
     )

@@ -491,7 +491,9 @@ def test_format_table_names_the_runs_and_the_regressed_metrics() -> None:
     b = retrieval_run("ev_b", 60, lost=set(range(20)))
     table = format_table(compare_runs(a, b, DEFAULT_TOLERANCES, samples=SAMPLES))
     lines = table.splitlines()
-    assert lines[0].startswith("A = ev_a a prompt v1 model m index i1 top_k 5 (60 items)")
+    assert lines[0].startswith(
+        "A = ev_a a prompt v1 model m index i1 top_k 5 scorer None (60 items)"
+    )
     assert lines[1].startswith("B = ev_b b")
     ndcg = next(line for line in lines if line.startswith("ndcg@10"))
     assert ndcg.split()[1:4] == ["1.0000", "0.6667", "-0.3333"]
