@@ -278,6 +278,8 @@ class AnswerabilityProbe:
     def __init__(self, embedder: Embedder) -> None:
         self.embedder = embedder
         self.lexical = LexicalEncoder()
+        # Stemmed once: every job's question is checked against them.
+        self._asking = frozenset(self.lexical.terms(" ".join(_ASKING)))
 
     def measure(
         self,
@@ -371,19 +373,16 @@ class AnswerabilityProbe:
         there, else the best cosine of its static word vector with a sentence word's
         (a paraphrase finds a counterpart, a swapped name or an added condition does not).
         Returns (the weakest word's match, the mean match)."""
-        asking = set(self.lexical.terms(" ".join(_ASKING)))
-        words = [
-            w
+        stems = {
+            w: self.lexical.terms(w)
             for w in {w.lower() for w in _RAW_WORD.findall(question)}
-            if w not in STOPWORDS
-            and w not in _ASKING
-            and self.lexical.terms(w)
-            and self.lexical.terms(w)[0] not in asking
-        ]
+            if w not in STOPWORDS and w not in _ASKING
+        }
+        words = [w for w, stem in stems.items() if stem and stem[0] not in self._asking]
         if not words:
             return 1.0, 1.0
         scores = []
-        inexact = [w for w in words if self.lexical.terms(w)[0] not in sentence_terms]
+        inexact = [w for w in words if stems[w][0] not in sentence_terms]
         candidates = [w.lower() for w in _RAW_WORD.findall(sentence) if w.lower() not in STOPWORDS]
         best: dict[str, float] = {}
         if inexact and candidates:
@@ -396,8 +395,7 @@ class AnswerabilityProbe:
         return min(scores), sum(scores) / len(scores)
 
     def _content_terms(self, question: str) -> set[str]:
-        asking = set(self.lexical.terms(" ".join(_ASKING)))
-        return {t for t in self.lexical.terms(question) if t not in asking}
+        return {t for t in self.lexical.terms(question) if t not in self._asking}
 
     def _specific_terms(self, question: str, names_only: bool = False) -> set[str]:
         """Names, numbers and other words that pin the question down: capitalised words
@@ -411,8 +409,7 @@ class AnswerabilityProbe:
             or w[0].isdigit()
             or (len(w) >= 8 and not names_only)
         ]
-        asking = set(self.lexical.terms(" ".join(_ASKING)))
-        return {t for t in self.lexical.terms(" ".join(chosen)) if t not in asking}
+        return {t for t in self.lexical.terms(" ".join(chosen)) if t not in self._asking}
 
 
 def _share(wanted: set[str], present: set[str]) -> float:

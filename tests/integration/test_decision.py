@@ -12,14 +12,13 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from api.schemas import JobView
-from ragline.config import ModelSpec, RaglineConfig, parse_config
+from ragline.config import RaglineConfig, parse_config
 from ragline.errors import ConfigError
 from ragline.jobs import JobRepository
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
 from ragline.models import Job, JobStatus
 from ragline.pipeline.generate import ChosenModel
-from ragline.pipeline.providers.extractive import ExtractiveGenerator
 from ragline.pipeline.providers.openai_compatible import OpenAICompatibleGenerator
 from ragline.pipeline.runner import Pipeline
 from ragline.pipeline.validate import JobRequest
@@ -28,18 +27,12 @@ from ragline.settings import Settings
 from ragline.tracing import job_trace
 from tests.conftest import REPO, make_tenant
 from tests.support.fake_model import FakeModelServer
-from tests.support.pipelines import pipeline_for, shipped_scorer
+from tests.support.pipelines import extractive, pipeline_for, shipped_scorer
 from tests.support.reviews import escalations
 
 ANSWERABLE = "How many days of paid annual leave does a full-time employee get each year?"
 # The same passage, a constraint it never states.
 NEAR_MISS = "How many days of paid annual leave does a full-time employee in Singapore get?"
-
-
-def _extractive(embedder: Embedder) -> ChosenModel:
-    return ChosenModel(
-        "extractive", ModelSpec(provider="extractive"), ExtractiveGenerator(embedder)
-    )
 
 
 def _ask(pipeline: Pipeline, question: str) -> Job:
@@ -57,7 +50,7 @@ def _ask(pipeline: Pipeline, question: str) -> Job:
 def pipeline(
     engine: Engine, repo_config: RaglineConfig, handbook_store: KnowledgeStore, embedder: Embedder
 ) -> Pipeline:
-    return pipeline_for(engine, repo_config, _extractive(embedder), handbook_store, embedder)
+    return pipeline_for(engine, repo_config, extractive(embedder), handbook_store, embedder)
 
 
 def test_the_answerable_twin_is_answered_and_the_near_miss_escalated_with_its_signals(
@@ -100,7 +93,7 @@ def test_min_confidence_overrides_the_calibrated_threshold(
     data = repo_config.model_dump()
     data["assistant_pipeline"]["fallback"]["min_confidence"] = 1.0
     strict = parse_config(data)
-    pipeline = pipeline_for(engine, strict, _extractive(embedder), handbook_store, embedder)
+    pipeline = pipeline_for(engine, strict, extractive(embedder), handbook_store, embedder)
 
     job = _ask(pipeline, ANSWERABLE)
 

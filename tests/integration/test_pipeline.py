@@ -26,7 +26,7 @@ from ragline.runtime import Core, choose_model, effective_spec
 from ragline.settings import Settings
 from tests.conftest import REPO, make_tenant
 from tests.support.fake_model import FakeModelServer
-from tests.support.pipelines import pipeline_for
+from tests.support.pipelines import extractive, pipeline_for
 from tests.support.reviews import escalations
 
 LEAVE = "How many days of annual leave do employees get?"
@@ -40,12 +40,6 @@ def _variant(config: RaglineConfig, **sections: dict[str, Any]) -> RaglineConfig
     for section, values in sections.items():
         data["assistant_pipeline"][section].update(values)
     return parse_config(data)
-
-
-def _extractive(embedder: Embedder) -> ChosenModel:
-    return ChosenModel(
-        "extractive", ModelSpec(provider="extractive"), ExtractiveGenerator(embedder)
-    )
 
 
 def _remote(fake_model: FakeModelServer, config: RaglineConfig) -> ChosenModel:
@@ -90,7 +84,7 @@ def test_extractive_answers_with_citations_and_versions(
     handbook_store: KnowledgeStore,
     embedder: Embedder,
 ) -> None:
-    pipeline = pipeline_for(engine, repo_config, _extractive(embedder), handbook_store, embedder)
+    pipeline = pipeline_for(engine, repo_config, extractive(embedder), handbook_store, embedder)
     job = _submit(pipeline)
 
     status, stored = _run(pipeline, job)
@@ -125,7 +119,7 @@ def test_extractive_off_topic_is_escalated_for_review(
     handbook_store: KnowledgeStore,
     embedder: Embedder,
 ) -> None:
-    pipeline = pipeline_for(engine, repo_config, _extractive(embedder), handbook_store, embedder)
+    pipeline = pipeline_for(engine, repo_config, extractive(embedder), handbook_store, embedder)
     job = _submit(pipeline, OFF_TOPIC)
 
     status, stored = _run(pipeline, job)
@@ -146,7 +140,7 @@ def test_answer_with_warning_answers_low_confidence(
     embedder: Embedder,
 ) -> None:
     config = _variant(repo_config, fallback={"on_low_confidence": "answer_with_warning"})
-    pipeline = pipeline_for(sqlite_engine, config, _extractive(embedder), handbook_store, embedder)
+    pipeline = pipeline_for(sqlite_engine, config, extractive(embedder), handbook_store, embedder)
     job = _submit(pipeline, OFF_TOPIC)
 
     status, stored = _run(pipeline, job)
@@ -369,7 +363,7 @@ def test_answer_job_unknown_id_returns_none(
     embedder: Embedder,
 ) -> None:
     pipeline = pipeline_for(
-        sqlite_engine, repo_config, _extractive(embedder), handbook_store, embedder
+        sqlite_engine, repo_config, extractive(embedder), handbook_store, embedder
     )
     assert pipeline.answer_job("0" * 32) is None
 

@@ -7,7 +7,7 @@ from functools import cache
 from sqlalchemy.engine import Engine
 
 from ragline.budget import BudgetBook
-from ragline.config import RaglineConfig
+from ragline.config import ModelSpec, RaglineConfig
 from ragline.decision.scorer import DecisionScorer
 from ragline.guardrails.layer import GuardrailLayer
 from ragline.jobs import JobRepository
@@ -15,6 +15,7 @@ from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
 from ragline.pipeline.generate import ChosenModel
 from ragline.pipeline.prompts import PromptTemplate
+from ragline.pipeline.providers.extractive import ExtractiveGenerator
 from ragline.pipeline.retrieve import Retriever
 from ragline.pipeline.runner import Pipeline
 from tests.conftest import REPO
@@ -26,6 +27,13 @@ SHIPPED_SCORER = REPO / "scorers" / "answerability.json"
 def shipped_scorer() -> DecisionScorer:
     """The decision scorer the repository ships, as every process loads it."""
     return DecisionScorer.load(SHIPPED_SCORER, RaglineConfig().knowledge.embedding_model)
+
+
+def extractive(embedder: Embedder) -> ChosenModel:
+    """The extractive provider as the models table's `extractive` entry."""
+    return ChosenModel(
+        "extractive", ModelSpec(provider="extractive"), ExtractiveGenerator(embedder)
+    )
 
 
 def pipeline_for(

@@ -35,19 +35,18 @@ LEXICAL_WEIGHT = 0.5
 ANSWER_TYPE_BONUS = 0.1
 KEEP_WITHIN = 0.05
 _NUMBER = re.compile(r"\d[\d,.%]*")
-_LEXICAL = LexicalEncoder()
 
 
-def _terms(text: str) -> set[str]:
+def _terms(text: str, lexical: LexicalEncoder) -> set[str]:
     numbers = {n.rstrip(".,") for n in _NUMBER.findall(text)}
-    words = {t for t in _LEXICAL.terms(_NUMBER.sub(" ", text)) if not t[0].isdigit()}
+    words = {t for t in lexical.terms(_NUMBER.sub(" ", text)) if not t[0].isdigit()}
     return numbers | words
 
 
-def _overlap(question_terms: set[str], sentence: str) -> float:
+def _overlap(question_terms: set[str], sentence: str, lexical: LexicalEncoder) -> float:
     if not question_terms:
         return 0.0
-    found = _terms(sentence)
+    found = _terms(sentence, lexical)
     weight = {t: 2.0 if t[0].isdigit() else 1.0 for t in question_terms}
     return sum(w for t, w in weight.items() if t in found) / sum(weight.values())
 
@@ -70,6 +69,7 @@ class ExtractiveGenerator:
         keep_within: float = KEEP_WITHIN,
     ) -> None:
         self._embedder = embedder
+        self._lexical = LexicalEncoder()
         self._max_sentences = max_sentences
         self._min_words = min_words
         # Sentences scoring within this margin of the best one are kept as context.
@@ -90,11 +90,11 @@ class ExtractiveGenerator:
         similarities = self._embedder.embed_cached([c.text for c in candidates]) @ question
         if time.monotonic() - started > timeout_s:
             raise ModelTimeout(f"extractive answer exceeded {timeout_s:.3f}s")
-        question_terms = _terms(request.question)
+        question_terms = _terms(request.question, self._lexical)
         kind = question_type(request.question)
         ranks = similarities + np.array(
             [
-                LEXICAL_WEIGHT * _overlap(question_terms, c.text)
+                LEXICAL_WEIGHT * _overlap(question_terms, c.text, self._lexical)
                 + ANSWER_TYPE_BONUS * all(offered_answer_type(kind, c.text, request.question))
                 for c in candidates
             ]
