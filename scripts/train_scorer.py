@@ -106,7 +106,9 @@ def ask_all(
     return rows
 
 
-def corpus_folder(jsonl: Path, scratch: Path, exclude: set[str] = frozenset()) -> Path:  # type: ignore[assignment]
+def corpus_folder(
+    jsonl: Path, scratch: Path, exclude: frozenset[str] | set[str] = frozenset()
+) -> Path:
     folder = scratch / f"corpus-{jsonl.parent.name}-{len(exclude)}-{time.monotonic_ns()}"
     folder.mkdir()
     lines = [
