@@ -28,7 +28,10 @@ def test_repo_config_has_the_design_shape() -> None:
 
 
 def test_the_design_block_alone_is_a_valid_config() -> None:
-    design = (Path(REPO).parent / "shared" / "DESIGN.md").read_text()
+    path = Path(REPO).parent / "shared" / "DESIGN.md"
+    if not path.exists():  # a user's clone has no ../shared
+        pytest.skip(f"{path} is absent: the design document sits beside the repository")
+    design = path.read_text()
     block = design.split("```yaml", 1)[1].split("```", 1)[0]
     config = parse_config(yaml.safe_load(block))
     assert config.assistant_pipeline.retrieval.top_k == 5
