@@ -4,12 +4,15 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+# When make started: `make test` reports its wall time, installing included.
+STARTED := $(shell date +%s)
+
 RAGLINE_DATA_DIR ?= data
 RAGLINE_PORT ?= 8000
 RAGLINE_LOG_FORMAT ?= console
 export RAGLINE_DATA_DIR RAGLINE_PORT
 
-.PHONY: venv run test test-faults lint format bench eval-scifact scorer clean
+.PHONY: venv run test test-slow test-faults lint format bench eval-scifact scorer clean
 
 venv: $(STAMP)
 
@@ -25,8 +28,16 @@ run: venv
 	RAGLINE_LOG_FORMAT=$(RAGLINE_LOG_FORMAT) $(BIN)/ragline index build examples/handbook --promote --if-changed
 	RAGLINE_LOG_FORMAT=$(RAGLINE_LOG_FORMAT) $(BIN)/ragline serve
 
+# The suite a newcomer runs (pyproject's addopts leave out the slow and faults markers).
 test: venv
-	$(BIN)/pytest --durations=15
+	@$(BIN)/pytest --durations=15; status=$$?; \
+	echo "make test: $$(( $$(date +%s) - $(STARTED) )) s wall time (installing included)"; \
+	exit $$status
+
+# The end-to-end journeys whose subject is a real process (the console script serving, the
+# deployed server and worker) and minute-long concurrency proofs; CI runs them after test.
+test-slow: venv
+	$(BIN)/pytest -m slow --durations=10
 
 # The deployed topology under faults (its own redis-server, a fresh Postgres database).
 test-faults: venv

@@ -81,6 +81,7 @@ def run(
             store.close()
     typer.echo("", err=True)
     if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)  # `--out data/run.json` on a clean clone
         out.write_text(export_run(result), encoding="utf-8")
     typer.echo(_summary(result))
     if not result.complete:
@@ -156,6 +157,7 @@ def report(
         samples=settings.bootstrap_samples,
         level=settings.confidence_level,
     )
+    html.parent.mkdir(parents=True, exist_ok=True)
     html.write_text(page, encoding="utf-8")
     typer.echo(f"wrote {html} ({len(page) // 1024} KiB, {len(loaded)} runs)")
 
@@ -169,6 +171,7 @@ def import_beir_command(
     """Turn a BEIR benchmark's judged queries into an evaluation dataset. Index its
     corpus.jsonl with `ragline index build` to evaluate retrieval on it."""
     items = import_beir(folder, split)
+    out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8") as handle:
         for item in items:
             handle.write(item.model_dump_json(exclude_defaults=True) + "\n")

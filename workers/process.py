@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import dramatiq
 import structlog
+from dramatiq.brokers.stub import StubBroker
 
 from ragline.delivery import Deliverer
 from ragline.pipeline.runner import Pipeline
@@ -31,7 +32,10 @@ class AnsweringWorkers:
         declare_answer_actor(broker, pipeline.answer_job, time_limit_ms=jobs_config.lease_ms)
         self.broker = broker
         self.threads = threads
-        self._worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=500)
+        # How often idle threads look for work, and so how long stop() waits for them. The
+        # in-process queue is free to poll; Redis is polled at most every 500 ms per process.
+        poll_ms = 100 if isinstance(broker, StubBroker) else 500
+        self._worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=poll_ms)
         self.sweeper = Sweeper(
             core.jobs,
             sender(broker),

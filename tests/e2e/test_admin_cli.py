@@ -1,5 +1,5 @@
-"""`ragline accounts|keys|usage` as an operator runs them: real subprocesses on a fresh data
-folder (SQLite), checked through their output, exit codes and the database."""
+"""`ragline accounts|keys|usage` as an operator runs them (in-process: tests/support/cli.py)
+on a fresh data folder (SQLite), checked through their output, exit codes and the database."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from ragline.accounts import Accounts
 from ragline.db import make_engine
 from ragline.errors import Unauthenticated
 from ragline.models import UsageRecord
-from tests.support.processes import ragline_env, run_ragline
+from tests.support.cli import run_cli
+from tests.support.processes import ragline_env
 
 KEY_LINE = re.compile(r"^rl_[0-9a-f]+_[A-Za-z0-9_-]+$")
 
@@ -27,14 +28,14 @@ def _plain(text: str) -> str:
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data_dir = tmp_path_factory.mktemp("admin-cli")
-    created = run_ragline("accounts", "create", "acme", env=ragline_env(data_dir))
+    created = run_cli("accounts", "create", "acme", env=ragline_env(data_dir))
     assert created.returncode == 0, created.stderr
     assert created.stdout.startswith("created account acme (")
     return data_dir
 
 
 def ragline(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_ragline(*args, env=ragline_env(data_dir))
+    return run_cli(*args, env=ragline_env(data_dir))
 
 
 def _accounts(data_dir: Path) -> Accounts:

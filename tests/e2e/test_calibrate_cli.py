@@ -6,53 +6,32 @@ few items of a class is refused with the counts, and nothing is written."""
 from __future__ import annotations
 
 import json
-import logging
-import sys
 from pathlib import Path
 
 import pytest
-import structlog
 
-import ragline_cli
 from ragline.decision.scorer import DecisionScorer
 from tests.conftest import HANDBOOK, REPO
+from tests.support.cli import run_cli
 from tests.support.pipelines import shipped_scorer
+from tests.support.processes import ragline_env
 
 NEAR_MISSES = REPO / "eval" / "answerability" / "handbook-nearmiss-a.jsonl"
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 
-def ragline(*args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """Run the console script's main() in this process: (exit code, stdout, stderr). The
-    command configures logging onto capsys's stream, which closes after the test: the
-    process's logging is put back as it was."""
-    argv, structlog_config = sys.argv, structlog.get_config()
-    handlers, level = logging.root.handlers[:], logging.root.level
-    sys.argv = ["ragline", *args]
-    try:
-        ragline_cli.main()
-        code = 0
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    finally:
-        sys.argv = argv
-        structlog.configure(**structlog_config)
-        logging.root.handlers[:] = handlers
-        logging.root.setLevel(level)
-    out, err = capsys.readouterr()
-    return code, out, err
+def ragline(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
+    result = run_cli(*args, env=env)
+    return result.returncode, result.stdout, result.stderr
 
 
 @pytest.fixture
-def data(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Path:
-    monkeypatch.setenv("RAGLINE_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("RAGLINE_LOG_LEVEL", "WARNING")
-    monkeypatch.delenv("RAGLINE_MODEL_BASE_URL", raising=False)
-    code, _, err = ragline("index", "build", str(HANDBOOK), "--promote", capsys=capsys)
+def env(tmp_path: Path) -> dict[str, str]:
+    """A data folder holding the promoted handbook; no model endpoint (extractive answers)."""
+    env = ragline_env(tmp_path / "data")
+    code, _, err = ragline("index", "build", str(HANDBOOK), "--promote", env=env)
     assert code == 0, err
-    return tmp_path / "data"
+    return env
 
 
 def subset(path: Path, pairs: int, unanswerable: int | None = None) -> Path:
@@ -65,12 +44,12 @@ def subset(path: Path, pairs: int, unanswerable: int | None = None) -> Path:
 
 
 def test_calibrate_writes_a_new_scorer_that_eval_run_and_compare_use(
-    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    env: dict[str, str], tmp_path: Path
 ) -> None:
     dataset = subset(tmp_path / "labelled.jsonl", pairs=55)
     out = tmp_path / "calibrated.json"
 
-    code, printed, err = ragline("calibrate", str(dataset), "--out", str(out), capsys=capsys)
+    code, printed, err = ragline("calibrate", str(dataset), "--out", str(out), env=env)
 
     assert code == 0, err
     assert "items: 55 answerable, 55 unanswerable" in printed
@@ -94,7 +73,7 @@ def test_calibrate_writes_a_new_scorer_that_eval_run_and_compare_use(
             *extra,
             "--out",
             str(tmp_path / "r.json"),
-            capsys=capsys,
+            env=env,
         )
         assert code == 0, err
         run = json.loads((tmp_path / "r.json").read_text())
@@ -102,20 +81,18 @@ def test_calibrate_writes_a_new_scorer_that_eval_run_and_compare_use(
         expected = calibrated.version if scorer else shipped_scorer().version
         assert run["subject"]["scorer_version"] == expected
         assert all(item["signals"] for item in run["items"])
-    code, printed, err = ragline("eval", "compare", *runs, capsys=capsys)
+    code, printed, err = ragline("eval", "compare", *runs, env=env)
     assert code in (0, 1), err  # 1: a metric regressed, which is the gate doing its job
     assert shipped_scorer().version in printed and calibrated.version in printed
 
 
-def test_too_few_of_a_class_is_refused_with_the_counts(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_too_few_of_a_class_is_refused_with_the_counts(tmp_path: Path) -> None:
     # Refused before the model, the index or the database is opened: no data folder needed.
-    monkeypatch.setenv("RAGLINE_DATA_DIR", str(tmp_path / "data"))
+    env = ragline_env(tmp_path / "data")
     dataset = subset(tmp_path / "short.jsonl", pairs=60, unanswerable=49)
     out = tmp_path / "never.json"
 
-    code, _, err = ragline("calibrate", str(dataset), "--out", str(out), capsys=capsys)
+    code, _, err = ragline("calibrate", str(dataset), "--out", str(out), env=env)
 
     assert code == 65, err
     assert "at least 50 items of each class" in err

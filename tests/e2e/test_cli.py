@@ -24,6 +24,9 @@ from tests.support.processes import (
 from tests.support.server import free_port
 from tests.support.waiting import wait_for
 
+# The console script as a process is the subject here: `make test-slow`.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -25,7 +25,8 @@ from tests.support.waiting import wait_for
 REDIS_URL = "redis://127.0.0.1:6379/14"
 DATABASE = "ragline_e2e"
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+# Real processes: `make test-slow`.
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
 
 @pytest.fixture(scope="module")

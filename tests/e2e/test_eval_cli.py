@@ -1,6 +1,7 @@
-"""`ragline eval …` as a new user runs it: real subprocesses on a data folder holding the
-promoted handbook, the shipped demo dataset, a prompt edit judged by the loopback model
-server, bad input, a BEIR benchmark, and proof that evaluations leave production alone."""
+"""`ragline eval …` as a new user runs it (the console script in-process, with its own
+environment: tests/support/cli.py) on a data folder holding the promoted handbook, the
+shipped demo dataset, a prompt edit judged by the loopback model server, bad input, a BEIR
+benchmark, and proof that evaluations leave production alone."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ import yaml
 
 from ragline.models import BudgetCounter, Delivery, Job, ReviewItem, UsageRecord
 from tests.conftest import HANDBOOK, REPO
+from tests.support.cli import run_cli
 from tests.support.fake_model import FakeModelServer
-from tests.support.processes import ragline_env, run_ragline
+from tests.support.processes import ragline_env
 
 DEMO = REPO / "eval" / "guardrails.jsonl"
 BEIR = REPO / "tests" / "fixtures" / "beir-mini"
@@ -63,7 +65,7 @@ def model(fake_model: FakeModelServer) -> FakeModelServer:
 
 
 def ragline(*args: str, env: dict[str, str], code: int = 0) -> subprocess.CompletedProcess[str]:
-    result = run_ragline(*args, env=env)
+    result = run_cli(*args, env=env)
     assert result.returncode == code, (
         f"ragline {' '.join(args)}: exit {result.returncode}\n{result.stdout}\n{result.stderr}"
     )
@@ -280,7 +282,7 @@ def test_bad_input_is_refused_with_its_exit_code_and_a_clear_message(tmp_path: P
 def test_an_unknown_model_name_is_refused_with_a_clear_message(tmp_path: Path) -> None:
     env = ragline_env(tmp_path / "data")
     dataset = write_dataset(tmp_path / "one.jsonl", [{"question": "How long is the trial?"}])
-    result = run_ragline("eval", "run", str(dataset), "--model", "gpt-nonexistent", env=env)
+    result = run_cli("eval", "run", str(dataset), "--model", "gpt-nonexistent", env=env)
     assert result.returncode in (65, 66), result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     assert "ragline: error: " in result.stderr and "gpt-nonexistent" in result.stderr
@@ -289,7 +291,7 @@ def test_an_unknown_model_name_is_refused_with_a_clear_message(tmp_path: Path) -
 def test_a_run_without_a_promoted_index_is_refused(tmp_path: Path) -> None:
     env = ragline_env(tmp_path / "data")
     dataset = answerable(tmp_path, count=2)
-    result = run_ragline("eval", "run", str(dataset), env=env)
+    result = run_cli("eval", "run", str(dataset), env=env)
     assert result.returncode in (65, 66, 78), result.stdout
     assert "Traceback" not in result.stderr and "index" in result.stderr
     assert ragline("eval", "list", env=env).stdout.startswith("no evaluation runs yet")

@@ -1,5 +1,6 @@
-"""The operator's path through `ragline index …` as real subprocesses: a fresh data folder,
-a copy of a few handbook files and a config whose smoke set fits them."""
+"""The operator's path through `ragline index …`, the console script run in-process with
+its own environment (tests/support/cli.py): a fresh data folder, a copy of a few handbook
+files and a config whose smoke set fits them."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import pytest
 import yaml
 
 from tests.conftest import HANDBOOK, REPO
-from tests.support.processes import ragline_env, run_ragline
+from tests.support.cli import run_cli
+from tests.support.processes import ragline_env
 
 FILES = [
     "hr/annual-leave.md",
@@ -54,7 +56,7 @@ def workspace(tmp_path: Path) -> tuple[Path, dict[str, str]]:
 
 
 def ragline(*args: str, env: dict[str, str], code: int = 0) -> subprocess.CompletedProcess[str]:
-    result = run_ragline(*args, env=env)
+    result = run_cli(*args, env=env)
     assert result.returncode == code, (
         f"ragline {' '.join(args)}: exit {result.returncode}\n{result.stdout}\n{result.stderr}"
     )

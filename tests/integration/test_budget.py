@@ -750,6 +750,7 @@ FEATURE_DAILY = 0.03
 PROOF_FEATURES = ("support", "sales")
 
 
+@pytest.mark.slow  # 500 jobs on 32 threads per backend: `make test-slow`
 def test_concurrent_jobs_never_overshoot_the_caps(
     engine: Engine,
     handbook_store: KnowledgeStore,
