@@ -24,8 +24,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The demo handbook is indexed only while no other folder's version is active: make run never
+# replaces a knowledge base you promoted. `make run DOCS=folder` indexes (and promotes) yours.
+DOCS ?=
 run: venv
-	RAGLINE_LOG_FORMAT=$(RAGLINE_LOG_FORMAT) $(BIN)/ragline index build examples/handbook --promote --if-changed
+	RAGLINE_LOG_FORMAT=$(RAGLINE_LOG_FORMAT) $(BIN)/ragline index build \
+		$(or $(DOCS),examples/handbook) --promote --if-changed $(if $(DOCS),,--keep-other)
 	RAGLINE_LOG_FORMAT=$(RAGLINE_LOG_FORMAT) $(BIN)/ragline serve
 
 # The suite a newcomer runs (pyproject's addopts leave out the slow and faults markers).

@@ -77,11 +77,31 @@ def _describe(m: IndexVersion | dict[str, Any]) -> str:
     verdict = "checks passed" if checks.get("passed") else "CHECKS FAILED"
     smoke = checks.get("smoke", {})
     rate = f", smoke hit rate {smoke['hit_rate']:.0%}" if "hit_rate" in smoke else ""
+    if "skipped" in smoke:
+        rate = ", no smoke set"
     return (
         f"v{m.version} ({m.collection}): {m.document_count} documents, {m.chunk_count} chunks "
         f"({m.reused_chunks} reused, {m.embedded_chunks} embedded), {m.token_count} tokens "
         f"in {(m.duration_ms or 0) / 1000:.1f}s; {verdict}{rate}"
     )
+
+
+def _active_from_elsewhere(manager: IndexManager, folder: Path) -> IndexVersion | None:
+    active = manager.active_version()
+    if active is None:
+        return None
+    manifest = manager.get(active)
+    return manifest if manifest.source != str(folder.resolve()) else None
+
+
+def _report_checks(checks: dict[str, Any]) -> None:
+    """Each failed check, and what was not checked and why (stderr)."""
+    for failure in checks.get("failures", []):
+        typer.echo(f"  check failed: {failure}", err=True)
+    if str(checks.get("corpus", "")).startswith("new corpus"):
+        typer.echo(f"  note: {checks['corpus']}", err=True)
+    if skipped := checks.get("smoke", {}).get("skipped"):
+        typer.echo(f"  note: {skipped}", err=True)
 
 
 @app.command()
@@ -91,29 +111,52 @@ def build(
     if_changed: Annotated[
         bool, typer.Option(help="do nothing when the active version has the same sources")
     ] = False,
+    keep_other: Annotated[
+        bool,
+        typer.Option(
+            help="do nothing when the active version was built from another folder "
+            "(make run keeps a knowledge base you promoted)"
+        ),
+    ] = False,
+    smoke: Annotated[
+        Path | None,
+        typer.Option(
+            help="the smoke questions to check the build with (default: FOLDER/smoke.yaml)"
+        ),
+    ] = None,
     via_server: ViaServer = False,
     server: ServerUrl = None,
     key: Key = None,
 ) -> None:
-    """Build a new index version (collection kb_vN) from FOLDER, reusing unchanged vectors."""
+    """Build a new index version (collection kb_vN) from FOLDER, reusing unchanged vectors,
+    and check it: not empty, no large drop in documents, the corpus's smoke questions."""
     if via_server:
+        if smoke is not None:
+            raise InvalidInput(
+                "--smoke is read here, not by the server: put smoke.yaml beside the "
+                "documents or drop --via-server"
+            )
         built = _server(server, key).build(str(folder.resolve()), promote)
         typer.echo(f"built {_describe(built)}")
-        for failure in built.get("checks", {}).get("failures", []):
-            typer.echo(f"  check failed: {failure}", err=True)
+        _report_checks(built.get("checks", {}))
         if built.get("active"):
             typer.echo(f"promoted v{built['version']}")
         return
     with _manager() as manager:
+        if keep_other and (other := _active_from_elsewhere(manager, folder)) is not None:
+            typer.echo(
+                f"v{other.version} is active, built from {other.source}: kept. "
+                f"`ragline index build {folder} --promote` would replace it"
+            )
+            return
         if if_changed and (current := manager.unchanged_since_active(folder)) is not None:
             typer.echo(f"v{current.version} is active and up to date with {folder}; nothing to do")
             return
         manager.embedder = Embedder(manager.knowledge.embedding_model)
         with terminal_progress(sys.stderr) as progress:
-            manifest = manager.build(folder, progress=progress)
+            manifest = manager.build(folder, progress=progress, smoke=smoke)
         typer.echo(f"built {_describe(manifest)}")
-        for failure in manifest.checks.get("failures", []):
-            typer.echo(f"  check failed: {failure}", err=True)
+        _report_checks(manifest.checks)
         if promote:
             manager.promote(manifest.version)
             typer.echo(f"promoted v{manifest.version} to '{manager.alias}'")

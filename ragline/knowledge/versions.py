@@ -29,6 +29,7 @@ from ragline.errors import InvalidInput, NotFound
 from ragline.knowledge.chunking import Chunk, chunk_document
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.lexical import LexicalEncoder
+from ragline.knowledge.smoke import NO_SMOKE_SET, SmokeSet, smoke_set
 from ragline.knowledge.sources import Document, read_folder, source_checksum
 from ragline.knowledge.store import KnowledgeStore, RetrievalMode
 from ragline.models import IndexPromotion, IndexVersion, utcnow
@@ -179,11 +180,16 @@ class IndexManager:
 
     # -- building ------------------------------------------------------------------------------
 
-    def build(self, folder: Path, progress: Progress = _no_progress) -> IndexVersion:
+    def build(
+        self, folder: Path, progress: Progress = _no_progress, smoke: Path | None = None
+    ) -> IndexVersion:
+        """A new version from `folder`, checked with the corpus's smoke set (`smoke`, else
+        the folder's smoke.yaml, else the configured questions)."""
         started = time.perf_counter()
         documents = read_folder(folder)
         if not documents:
             raise InvalidInput(f"{folder} holds no documents ragline can read")
+        questions = smoke_set(folder, smoke, self.knowledge.gate.smoke_queries)
         embedder = self._embedder
         base = self._base_version()
         manifest = self._start_manifest(folder, documents, base)
@@ -205,7 +211,7 @@ class IndexManager:
                 "embedded_chunks": len(points) - reused,
             }
             progress("checks", 0, 1)
-            checks = self._check(manifest.collection, len(documents), len(points))
+            checks = self._check(manifest.collection, documents, len(points), questions)
             progress("checks", 1, 1)
         except BaseException as error:  # Ctrl-C included: the version is marked failed
             self._fail(manifest, error)
@@ -293,48 +299,76 @@ class IndexManager:
             )
             progress("chunks", start + len(batch), len(points))
 
-    def _check(self, collection: str, documents: int, chunks: int) -> dict[str, Any]:
-        gate = self.knowledge.gate
+    def _check(
+        self, collection: str, documents: list[Document], chunks: int, questions: SmokeSet
+    ) -> dict[str, Any]:
         failures: list[str] = []
         if chunks == 0:
             failures.append("empty: the version has no chunks")
-        drop = 0.0
-        active = self.active_version()
-        if active is not None:
-            before = self.get(active).document_count
-            drop = max(0.0, (before - documents) / before) if before else 0.0
-            if drop > gate.max_document_drop:
-                failures.append(
-                    f"document count dropped {drop:.0%} (from {before} to {documents}); "
-                    f"the gate allows {gate.max_document_drop:.0%}"
-                )
-        smoke: dict[str, Any] = {"queries": len(gate.smoke_queries)}
-        if gate.smoke_queries:
-            missed = []
-            for query in gate.smoke_queries:
-                vector = self._embedder.embed_one(query.question).tolist()
-                found = self.store.search_collection(
-                    collection,
-                    vector,
-                    gate.smoke_top_k,
-                    query.groups,
-                    lexical=self.lexical.query(query.question),
-                    mode=self.retrieval_mode,
-                )
-                if not {p.document_id for p in found} & set(query.expected_documents):
-                    missed.append(query.question)
-            hit_rate = 1 - len(missed) / len(gate.smoke_queries)
-            smoke.update(hit_rate=round(hit_rate, 4), missed=missed)
-            if hit_rate < gate.smoke_min_hit_rate:
-                failures.append(
-                    f"smoke evaluation hit rate {hit_rate:.0%} is below "
-                    f"{gate.smoke_min_hit_rate:.0%} (missed: {'; '.join(missed)})"
-                )
+        drop = self._document_drop(documents, failures)
+        smoke = self._smoke(collection, questions, failures)
         return {
             "passed": not failures,
             "failures": failures,
-            "document_drop": round(drop, 4),
+            "document_drop": round(drop["drop"], 4),
+            "corpus": drop["corpus"],
             "smoke": smoke,
+        }
+
+    def _document_drop(self, documents: list[Document], failures: list[str]) -> dict[str, Any]:
+        """How many documents this build lost against the active version, when both are
+        versions of one corpus: at least half of this build's documents are in the active
+        one. A first build of another corpus is not a drop."""
+        gate = self.knowledge.gate
+        active = self.active_version()
+        if active is None:
+            return {"drop": 0.0, "corpus": "first version"}
+        manifest = self.get(active)
+        ids = {d.id for d in documents}
+        shared = len(ids & self._documents(manifest).keys())
+        if shared * 2 < len(ids):
+            return {
+                "drop": 0.0,
+                "corpus": f"new corpus: {shared} of its {len(ids)} documents are in the "
+                f"active v{active}, so the document-drop check does not apply",
+            }
+        before = manifest.document_count
+        drop = max(0.0, (before - len(ids)) / before) if before else 0.0
+        if drop > gate.max_document_drop:
+            failures.append(
+                f"document count dropped {drop:.0%} (from {before} to {len(ids)}); "
+                f"the gate allows {gate.max_document_drop:.0%}"
+            )
+        return {"drop": drop, "corpus": f"same corpus as the active v{active}"}
+
+    def _smoke(self, collection: str, questions: SmokeSet, failures: list[str]) -> dict[str, Any]:
+        gate = self.knowledge.gate
+        if not questions.queries:
+            return {"queries": 0, "skipped": NO_SMOKE_SET}
+        missed = []
+        for query in questions.queries:
+            vector = self._embedder.embed_one(query.question).tolist()
+            found = self.store.search_collection(
+                collection,
+                vector,
+                gate.smoke_top_k,
+                query.groups,
+                lexical=self.lexical.query(query.question),
+                mode=self.retrieval_mode,
+            )
+            if not {p.document_id for p in found} & set(query.expected_documents):
+                missed.append(query.question)
+        hit_rate = 1 - len(missed) / len(questions.queries)
+        if hit_rate < gate.smoke_min_hit_rate:
+            failures.append(
+                f"smoke evaluation hit rate {hit_rate:.0%} is below "
+                f"{gate.smoke_min_hit_rate:.0%} (missed: {'; '.join(missed)})"
+            )
+        return {
+            "queries": len(questions.queries),
+            "source": questions.source,
+            "hit_rate": round(hit_rate, 4),
+            "missed": missed,
         }
 
     def _start_manifest(

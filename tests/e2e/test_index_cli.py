@@ -36,6 +36,15 @@ SMOKE = [
         "expected_documents": ["security/passwords-and-mfa"],
     },
 ]
+# A corpus of the user's own: no document shares an id with the handbook.
+OWN = {
+    "shop/returns.md": "# Returns\n\nUnworn shoes may be returned within 60 days of delivery.\n",
+    "shop/shipping.md": "# Shipping\n\nOrders above 80 EUR ship free within the EU.\n",
+}
+OWN_SMOKE = [
+    {"question": "How long do I have to return shoes?", "expected_documents": ["shop/returns"]},
+    {"question": "When is shipping free?", "expected_documents": ["shop/shipping"]},
+]
 BUILT = re.compile(
     r"built v(?P<version>\d+) \(kb_v\d+\): (?P<documents>\d+) documents, (?P<chunks>\d+) chunks "
     r"\((?P<reused>\d+) reused, (?P<embedded>\d+) embedded\)"
@@ -129,3 +138,41 @@ def test_build_reuse_diff_promote_rollback_and_gc(workspace: tuple[Path, dict[st
     assert after[1].startswith("  v2") and " deleted " in after[1]
     assert ragline("index", "gc", "--keep", "1", env=env).stdout.strip() == "nothing to drop"
     assert "now points at v3" in ragline("index", "rollback", env=env).stdout
+
+
+def test_your_own_documents_replace_the_handbook_without_forcing(tmp_path: Path) -> None:
+    """The README's "Use your own documents" path with the shipped ragline.yaml: the
+    handbook brings its own smoke set; a first build of another folder is not a drop, has no
+    smoke set (said so) and passes; `make run`'s build then keeps it; its own smoke.yaml
+    checks every later build."""
+    env = ragline_env(tmp_path / "data")
+    handbook = ragline("index", "build", str(HANDBOOK), "--promote", env=env)
+    assert "checks passed, smoke hit rate 100%" in handbook.stdout
+
+    docs = tmp_path / "docs"
+    for name, text in OWN.items():
+        (docs / name).parent.mkdir(parents=True, exist_ok=True)
+        (docs / name).write_text(text)
+    own = ragline("index", "build", str(docs), "--promote", env=env)
+    assert built(own)["documents"] == 2
+    assert "checks passed, no smoke set" in own.stdout and "promoted v2" in own.stdout
+    assert "note: new corpus: 0 of its 2 documents are in the active v1" in own.stderr
+    assert "note: no smoke set: add smoke.yaml beside the documents" in own.stderr
+
+    # `make run` afterwards: the handbook is not indexed over the user's promoted version.
+    kept = ragline(
+        "index", "build", str(HANDBOOK), "--promote", "--if-changed", "--keep-other", env=env
+    )
+    assert kept.stdout.startswith(f"v2 is active, built from {docs.resolve()}: kept.")
+    assert listing(env)[-1].startswith("* v2")
+
+    (docs / "smoke.yaml").write_text(yaml.safe_dump(OWN_SMOKE))
+    again = ragline("index", "build", str(docs), env=env)
+    assert "checks passed, smoke hit rate 100%" in again.stdout
+    assert "note:" not in again.stderr
+
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text("- {question: 'Where is the car park?'}\n")
+    refused = ragline("index", "build", str(docs), "--smoke", str(wrong), env=env, code=65)
+    assert f"smoke file {wrong}, item 1: expected_documents: Field required" in refused.stderr
+    assert "Traceback" not in refused.stderr

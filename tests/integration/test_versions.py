@@ -21,6 +21,7 @@ from ragline.config import Chunking, Gate, Knowledge, RaglineConfig, SmokeQuery
 from ragline.errors import InvalidInput, NotFound
 from ragline.knowledge.chunking import chunk_document
 from ragline.knowledge.embedder import Embedder
+from ragline.knowledge.smoke import NO_SMOKE_SET
 from ragline.knowledge.sources import read_folder, source_checksum
 from ragline.knowledge.store import KnowledgeStore
 from ragline.knowledge.versions import IndexManager, VersionDiff
@@ -278,7 +279,13 @@ def test_first_build_writes_a_complete_manifest_and_promote_moves_the_alias(
     assert manifest.embedded_chunks == manifest.chunk_count
     assert manifest.checks["passed"] is True
     assert manifest.checks["failures"] == []
-    assert manifest.checks["smoke"] == {"queries": 3, "hit_rate": 1.0, "missed": []}
+    assert manifest.checks["smoke"] == {
+        "queries": 3,
+        "source": "config",
+        "hit_rate": 1.0,
+        "missed": [],
+    }
+    assert manifest.checks["corpus"] == "first version"
     assert manifest.promoted_at is None
     assert index.manager.get(1).model_dump() == manifest.model_dump()  # what was committed
 
@@ -461,6 +468,7 @@ def test_a_large_document_drop_fails_and_force_needs_a_reason(index: Index) -> N
     assert built.checks["document_drop"] == pytest.approx(2 / 6, abs=1e-4)
     [failure] = built.checks["failures"]  # the smoke set still hits
     assert "document count dropped 33% (from 6 to 4)" in failure
+    assert built.checks["corpus"] == "same corpus as the active v1"
     assert built.checks["smoke"]["hit_rate"] == 1.0
     before = snapshot(index)
 
@@ -484,6 +492,51 @@ def test_a_large_document_drop_fails_and_force_needs_a_reason(index: Index) -> N
     assert last.forced is True
     assert last.reason == "two policies retired"
     assert last.by == "ops"
+
+
+def test_a_corpus_brings_its_own_smoke_set_and_one_without_skips_the_check(
+    index: Index, repo_config: RaglineConfig, tmp_path: Path
+) -> None:
+    # Beside the documents: used instead of the configured questions, and not indexed.
+    beside = index.docs / "smoke.yaml"
+    beside.write_text(
+        "- {question: 'How long is the office car park?', expected_documents: [office/parking]}\n"
+        "- question: Where are bicycles stored?\n  expected_documents: [office/parking]\n"
+    )
+    own = index.manager.build(index.docs)
+    assert own.checks["smoke"]["source"] == str(beside)
+    assert own.checks["smoke"]["queries"] == 2 and own.checks["passed"] is True
+    assert own.document_count == len(CORPUS)
+
+    # Named at build time: wins over the folder's file.
+    named = tmp_path / "named.jsonl"
+    named.write_text(
+        '{"question": "What is the hotel limit per night?", "expected_documents": ["x/nowhere"]}\n'
+    )
+    strict = index.manager.build(index.docs, smoke=named)
+    assert strict.checks["smoke"]["source"] == str(named)
+    assert strict.checks["smoke"]["hit_rate"] == 0.0 and strict.checks["passed"] is False
+
+    # No smoke set anywhere: the check is skipped, said so, and does not fail the build.
+    beside.unlink()
+    bare = index.with_knowledge(knowledge_for(repo_config, smoke_queries=[]))
+    skipped = bare.build(index.docs)
+    assert skipped.checks["smoke"] == {"queries": 0, "skipped": NO_SMOKE_SET}
+    assert skipped.checks["passed"] is True
+
+
+def test_a_first_build_of_another_corpus_is_not_a_document_drop(
+    index: Index, repo_config: RaglineConfig
+) -> None:
+    index.manager.promote(index.manager.build(index.docs).version)
+    other = index.copy_of_corpus("other", {"notes/one.md": "# One\n\nThe office opens at 8."})
+    bare = index.with_knowledge(knowledge_for(repo_config, smoke_queries=[]))
+
+    built = bare.build(other)
+
+    assert built.checks["passed"] is True, built.checks["failures"]
+    assert built.checks["document_drop"] == 0.0
+    assert built.checks["corpus"].startswith("new corpus: 0 of its 1 documents are in the active")
 
 
 def test_a_smoke_set_that_misses_fails_the_checks(index: Index, repo_config: RaglineConfig) -> None:
