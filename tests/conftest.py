@@ -6,7 +6,6 @@ Locally a missing Redis or PostgreSQL skips its tests; under CI=true it fails th
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,28 +16,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import SQLModel
 
-from ragline.accounts import Accounts, Principal
 from ragline.config import RaglineConfig, load_config
 from ragline.db import create_schema, make_engine
-from ragline.errors import NotFound
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
 from ragline.knowledge.versions import IndexManager
+from tests.support.environment import HANDBOOK, POSTGRES_URL, REDIS_URL, REPO, unavailable
 from tests.support.fake_model import FakeModelServer
-
-REPO = Path(__file__).resolve().parent.parent
-HANDBOOK = REPO / "examples" / "handbook"
-CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-POSTGRES_URL = os.environ.get(
-    "RAGLINE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-REDIS_URL = os.environ.get("RAGLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
-
-
-def unavailable(what: str, error: Exception) -> None:
-    if CI:
-        raise RuntimeError(f"{what} is required under CI: {error}") from error
-    pytest.skip(f"{what} is not available: {error}")
 
 
 @pytest.fixture(scope="session")
@@ -139,19 +123,3 @@ def fake_model(_model_server: FakeModelServer) -> Iterator[FakeModelServer]:
     _model_server.reset()
     yield _model_server
     _model_server.reset()
-
-
-def make_tenant(
-    engine: Engine,
-    name: str = "acme",
-    roles: tuple[str, ...] = ("submitter", "reviewer"),
-    groups: tuple[str, ...] = ("everyone",),
-) -> tuple[Principal, str]:
-    """An account (created if missing) and a new key for it: (principal, plaintext key)."""
-    accounts = Accounts(engine)
-    try:
-        accounts.account(name)
-    except NotFound:
-        accounts.create_account(name)
-    issued = accounts.create_key(name, roles=roles, groups=groups, name=f"{name} test key")
-    return accounts.authenticate(issued.plaintext), issued.plaintext

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import unavailable
+from tests.support.environment import unavailable
 
 CHROMIUM = "/usr/bin/chromium"
 

@@ -43,10 +43,10 @@ from api.app import create_app
 from ragline.config import RaglineConfig, RateLimits
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
-from tests.conftest import make_tenant
 from tests.support.receiver import receiving
 from tests.support.server import serving
 from tests.support.services import embedded_services
+from tests.support.tenants import make_tenant
 from tests.support.waiting import wait_for
 
 EXAMPLES = 50  # per operation: ~1,300 requests

@@ -33,14 +33,15 @@ from ragline.knowledge.store import KnowledgeStore
 from ragline.pipeline.validate import MAX_METADATA_BYTES
 from ragline.runtime import Core
 from ragline.settings import Settings
-from tests.conftest import REPO, make_tenant
 from tests.e2e.test_api_fuzz import ServerErrors, settle
+from tests.support.environment import REPO
+from tests.support.problems import problem
 from tests.support.server import serving
 from tests.support.services import embedded_services
+from tests.support.tenants import make_tenant
 from tests.support.waiting import wait_for
 from workers.broker import make_broker
 
-PROBLEM = "application/problem+json"
 MB = 1_000_000
 OFF_TOPIC = "Which football team won the 1998 world cup?"
 JOB = {"question": "How many days of annual leave do employees get?", "user_id": "u-1"}
@@ -117,14 +118,6 @@ def api(served: Served, request: pytest.FixtureRequest) -> Iterator[Served]:
     if request.node.get_closest_marker("xfail") is None:
         logged = served.errors.records[seen:]
         assert not logged, logged[-1]
-
-
-def problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text[:500]
-    assert response.headers["content-type"].startswith(PROBLEM), response.headers
-    body = response.json()
-    assert body["status"] == status
-    return dict(body)
 
 
 def fields(body: dict[str, Any]) -> set[str]:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from ragline.decision.scorer import DecisionScorer
-from tests.conftest import HANDBOOK, REPO
 from tests.support.cli import run_cli
+from tests.support.environment import HANDBOOK, REPO
 from tests.support.pipelines import shipped_scorer
 from tests.support.processes import ragline_env
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import HANDBOOK, REPO
+from tests.support.environment import HANDBOOK, REPO
 from tests.support.processes import (
     ragline_env,
     run_ragline,

@@ -14,7 +14,7 @@ import redis
 import yaml
 from standardwebhooks.webhooks import Webhook
 
-from tests.conftest import HANDBOOK, POSTGRES_URL, REPO, unavailable
+from tests.support.environment import HANDBOOK, POSTGRES_URL, REPO, unavailable
 from tests.support.fake_model import FakeModelServer
 from tests.support.processes import ragline_env, run_ragline, start_ragline, stop, wait_healthy
 from tests.support.receiver import receiving

@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from ragline.models import BudgetCounter, Delivery, Job, ReviewItem, UsageRecord
-from tests.conftest import HANDBOOK, REPO
 from tests.support.cli import run_cli
+from tests.support.environment import HANDBOOK, REPO
 from tests.support.fake_model import FakeModelServer
 from tests.support.processes import ragline_env
 

@@ -22,8 +22,9 @@ from ragline.knowledge.store import KnowledgeStore
 from ragline.models import Job
 from ragline.runtime import Core, build_pipeline
 from ragline.settings import Settings
-from tests.conftest import REPO, make_tenant
+from tests.support.environment import REPO
 from tests.support.server import serving
+from tests.support.tenants import make_tenant
 from tests.support.waiting import wait_for
 from workers.broker import make_broker
 

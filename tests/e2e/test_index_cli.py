@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import HANDBOOK, REPO
 from tests.support.cli import run_cli
+from tests.support.environment import HANDBOOK, REPO
 from tests.support.processes import ragline_env
 
 FILES = [

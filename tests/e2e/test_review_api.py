@@ -29,7 +29,7 @@ from ragline.models import JobStatus, utcnow
 from ragline.pipeline.validate import JobRequest
 from ragline.runtime import Core, build_pipeline
 from ragline.settings import Settings
-from tests.conftest import REPO
+from tests.support.environment import REPO
 from tests.support.server import serving
 from tests.support.waiting import wait_for
 from workers.broker import make_broker

@@ -26,9 +26,10 @@ from ragline.knowledge.store import KnowledgeStore
 from ragline.models import Account
 from ragline.runtime import Core, build_pipeline
 from ragline.settings import Settings
-from tests.conftest import REPO, make_tenant
+from tests.support.environment import REPO
 from tests.support.receiver import Receiver, receiving
 from tests.support.server import serving
+from tests.support.tenants import make_tenant
 from tests.support.waiting import wait_for
 from workers.broker import make_broker
 

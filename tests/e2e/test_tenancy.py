@@ -35,7 +35,8 @@ from ragline.knowledge.store import KnowledgeStore
 from ragline.models import ApiKey, utcnow
 from ragline.runtime import Core, build_pipeline
 from ragline.settings import Settings
-from tests.conftest import REPO
+from tests.support.environment import REPO
+from tests.support.problems import problem
 from tests.support.server import serving
 from tests.support.waiting import wait_for
 from workers.broker import make_broker
@@ -99,16 +100,8 @@ def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-def is_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, (response.status_code, response.text)
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    return body
-
-
 def unauthorized(response: httpx.Response) -> str:
-    body = is_problem(response, 401)
+    body = problem(response, 401)
     assert response.headers.get("WWW-Authenticate") == CHALLENGE
     return str(body["detail"])
 
@@ -416,7 +409,7 @@ def test_a_key_without_the_role_is_403_and_changes_nothing(
     route, role = route_role
     before = _state(main.engine)
     response = call(main, route, tenants, acme_job, tenants.key(ROLE_KEYS[role]))
-    body = is_problem(response, 403)
+    body = problem(response, 403)
     assert "role" in body["detail"]
     assert _state(main.engine) == before
 
@@ -463,8 +456,8 @@ def test_another_accounts_job_is_404_exactly_like_a_missing_one(
     for who in ("globex-submitter", "globex-reviewer"):
         foreign = main.client.get(f"/v1/jobs/{acme_job}", headers=tenants.key(who))
         missing = main.client.get(f"/v1/jobs/{missing_id}", headers=tenants.key(who))
-        foreign_body = is_problem(foreign, 404)
-        missing_body = is_problem(missing, 404)
+        foreign_body = problem(foreign, 404)
+        missing_body = problem(missing, 404)
         assert acme_job in foreign_body["detail"]
         foreign_body["detail"] = foreign_body["detail"].replace(acme_job, "<id>")
         missing_body["detail"] = missing_body["detail"].replace(missing_id, "<id>")
@@ -492,7 +485,7 @@ def test_reviewers_see_only_their_accounts_queue_and_an_admin_sees_all(
 
     # The escalated job itself is invisible across accounts too.
     foreign = main.client.get(f"/v1/jobs/{escalated.acme}", headers=tenants.key("globex-reviewer"))
-    is_problem(foreign, 404)
+    problem(foreign, 404)
 
 
 def test_usage_is_the_callers_account_only(
@@ -515,12 +508,12 @@ def test_usage_is_the_callers_account_only(
     assert accounts_in(usage("admin", account="acme")) == ["acme"]
 
     # Naming another account is a 404 for a non-admin, like an account that does not exist.
-    foreign = is_problem(usage("globex-submitter", account="acme"), 404)
-    missing = is_problem(usage("globex-submitter", account="nosuch"), 404)
+    foreign = problem(usage("globex-submitter", account="acme"), 404)
+    missing = problem(usage("globex-submitter", account="nosuch"), 404)
     assert foreign["detail"].replace("acme", "<name>") == missing["detail"].replace(
         "nosuch", "<name>"
     )
-    is_problem(usage("acme-reviewer", account="globex"), 404)
+    problem(usage("acme-reviewer", account="globex"), 404)
 
     # An admin's view of one account is that account's own view.
     own = usage("acme-submitter").json()["total"]
@@ -561,8 +554,8 @@ def test_admin_creates_an_account_and_a_key_shown_once_then_revokes_it(
     created = client.post("/v1/admin/accounts", json={"name": "initech"}, headers=admin)
     assert created.status_code == 201, created.text
     assert created.json()["name"] == "initech"
-    is_problem(client.post("/v1/admin/accounts", json={"name": "initech"}, headers=admin), 409)
-    is_problem(client.post("/v1/admin/accounts", json={"name": "Bad Name"}, headers=admin), 422)
+    problem(client.post("/v1/admin/accounts", json={"name": "initech"}, headers=admin), 409)
+    problem(client.post("/v1/admin/accounts", json={"name": "Bad Name"}, headers=admin), 422)
     listed = client.get("/v1/admin/accounts", headers=admin).json()
     assert {"acme", "globex", "platform", "initech"} <= {a["name"] for a in listed}
 
@@ -598,7 +591,7 @@ def test_admin_creates_an_account_and_a_key_shown_once_then_revokes_it(
     assert "revoked" in unauthorized(client.get("/v1/usage", headers=bearer(plaintext)))
     assert "revoked" in unauthorized(submit(main, bearer(plaintext)))
 
-    is_problem(client.delete("/v1/admin/keys/nosuchkey", headers=admin), 404)
+    problem(client.delete("/v1/admin/keys/nosuchkey", headers=admin), 404)
 
 
 @pytest.mark.parametrize(
@@ -616,7 +609,7 @@ def test_invalid_key_requests_are_refused(
     main: Served, tenants: Tenants, body: dict[str, Any], status: int
 ) -> None:
     before = _state(main.engine)
-    is_problem(main.client.post("/v1/admin/keys", json=body, headers=tenants.key("admin")), status)
+    problem(main.client.post("/v1/admin/keys", json=body, headers=tenants.key("admin")), status)
     assert _state(main.engine) == before
 
 
@@ -697,12 +690,12 @@ def test_admin_sets_and_reads_budgets(
     assert budgets(account="acme")[("acme", "daily")]["limit"] == default_daily
 
     bad = {"scope": "feature", "account": "hooli", "window": "daily", "limit": 1}
-    is_problem(client.put("/v1/admin/budgets", json=bad, headers=admin), 422)
+    problem(client.put("/v1/admin/budgets", json=bad, headers=admin), 422)
     negative = {"scope": "account", "account": "hooli", "window": "daily", "limit": -1}
-    is_problem(client.put("/v1/admin/budgets", json=negative, headers=admin), 422)
+    problem(client.put("/v1/admin/budgets", json=negative, headers=admin), 422)
     unknown = {"scope": "account", "account": "nosuch", "window": "daily", "limit": 1}
-    is_problem(client.put("/v1/admin/budgets", json=unknown, headers=admin), 404)
-    is_problem(client.get("/v1/admin/budgets", params={"account": "nosuch"}, headers=admin), 404)
+    problem(client.put("/v1/admin/budgets", json=unknown, headers=admin), 404)
+    problem(client.get("/v1/admin/budgets", params={"account": "nosuch"}, headers=admin), 404)
 
 
 # -- rate limits --------------------------------------------------------------------------------
@@ -732,12 +725,12 @@ def test_a_key_over_its_rate_gets_429_with_retry_after(
     for _ in range(TINY.burst):
         assert served.client.get("/v1/usage", headers=busy).status_code == 200
     refused = served.client.get("/v1/usage", headers=busy)
-    body = is_problem(refused, 429)
+    body = problem(refused, 429)
     assert "too many requests" in body["detail"]
     retry_after = int(refused.headers["Retry-After"])
     assert 1 <= retry_after <= 1 / TINY.requests_per_second
     # Every route shares the key's bucket.
-    is_problem(submit(served, busy), 429)
+    problem(submit(served, busy), 429)
 
     # Another key, even of the same account, has its own bucket.
     for other in ("victim", "globex-submitter"):
@@ -781,7 +774,7 @@ def test_a_full_queue_closes_admission_with_503_and_health_says_so(
     assert [r.status_code for r in accepted] == [202, 202, 202], [r.text for r in accepted]
 
     refused = submit(served, globex, {**JOB, "question": "One more?"})
-    body = is_problem(refused, 503)
+    body = problem(refused, 503)
     assert "retry later" in body["detail"]
     assert refused.headers["Retry-After"] == "7"
 

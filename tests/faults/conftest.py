@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import unavailable
+from tests.support.environment import unavailable
 from tests.support.topology import REDIS_SERVER, BatchReport, Submission, Topology
 
 JOB_COUNT = 240  # per scenario: a few hundred, and under a minute each on two cores

@@ -23,9 +23,9 @@ from ragline.pipeline.providers.openai_compatible import OpenAICompatibleGenerat
 from ragline.pipeline.retrieve import Retriever
 from ragline.pipeline.runner import Pipeline
 from ragline.pipeline.validate import JobRequest
-from tests.conftest import make_tenant
 from tests.support.fake_model import FakeModelServer
 from tests.support.pipelines import pipeline_for
+from tests.support.tenants import make_tenant
 
 PUBLIC = "finance/bonus-policy"
 RESTRICTED = "finance/bonus-pool-2025"

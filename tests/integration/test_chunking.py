@@ -6,7 +6,7 @@ from ragline.config import Chunking
 from ragline.knowledge.chunking import chunk_document
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.sources import Document, read_folder
-from tests.conftest import HANDBOOK
+from tests.support.environment import HANDBOOK
 
 
 def _doc(text: str, title: str = "Leave") -> Document:

@@ -25,10 +25,11 @@ from ragline.pipeline.validate import JobRequest
 from ragline.runtime import Core, build_pipeline
 from ragline.settings import Settings
 from ragline.tracing import job_trace
-from tests.conftest import REPO, make_tenant
+from tests.support.environment import REPO
 from tests.support.fake_model import FakeModelServer
 from tests.support.pipelines import extractive, pipeline_for, shipped_scorer
 from tests.support.reviews import escalations
+from tests.support.tenants import make_tenant
 
 ANSWERABLE = "How many days of paid annual leave does a full-time employee get each year?"
 # The same passage, a constraint it never states.

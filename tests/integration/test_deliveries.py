@@ -25,8 +25,8 @@ from ragline.delivery import RETRYABLE, Deliverer, backoff, job_result
 from ragline.errors import NotFound
 from ragline.jobs import JobRepository, Outcome
 from ragline.models import Account, Delivery, DeliveryStatus, Job, JobStatus, utcnow
-from ragline.pipeline.validate import JobRequest
-from tests.conftest import make_tenant
+from tests.support.reviews import finished_job as finish
+from tests.support.tenants import make_tenant
 from tests.support.waiting import wait_for
 
 CONFIG = Deliveries(
@@ -167,17 +167,8 @@ def finished_job(
     status: JobStatus = JobStatus.ANSWERED,
     answer: str | None = "Employees get 25 days of annual leave [1].",
 ) -> Job:
-    jobs = JobRepository(engine)
-    request = JobRequest(
-        question="How much leave do I get?",
-        user_id="u1",
-        feature="handbook",
-        metadata={"ticket": 7},
-        callback_url=callback_url,
-    )
-    job, _ = jobs.submit(request, account_id=account_id, deadline=DEADLINE)
-    claim = jobs.claim(job.id, LEASE)
-    assert claim is not None
+    """A finished job with a callback, as the deliverer finds it (tests/support/reviews.py
+    finishes it the way the pipeline does)."""
     outcome = Outcome(
         status=status,
         answer=answer,
@@ -188,8 +179,15 @@ def finished_job(
         model_id="m1",
         index_version="v1",
     )
-    assert jobs.finish(claim, outcome)
-    return jobs.get(job.id)
+    job_id = finish(
+        engine,
+        account_id,
+        outcome,
+        question="How much leave do I get?",
+        callback_url=callback_url,
+        metadata={"ticket": 7},
+    )
+    return JobRepository(engine).get(job_id)
 
 
 def deliveries_of(engine: Engine, job_id: str) -> list[Delivery]:

@@ -38,9 +38,10 @@ from ragline.pipeline.prompts import PromptTemplate
 from ragline.runtime import Core, build_index_manager
 from ragline.settings import Settings
 from ragline.variant import Variant
-from tests.conftest import HANDBOOK, REPO, make_tenant
+from tests.support.environment import HANDBOOK, REPO
 from tests.support.fake_model import CANNOT, FakeModelServer
 from tests.support.pipelines import shipped_scorer
+from tests.support.tenants import make_tenant
 
 LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
 EMAIL = "jane.doe@example.com"

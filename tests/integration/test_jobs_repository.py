@@ -15,7 +15,7 @@ from ragline.jobs import JobRepository, Outcome
 from ragline.models import JobStatus, utcnow
 from ragline.pipeline.validate import JobRequest
 from ragline.review import ReviewQueue
-from tests.conftest import make_tenant
+from tests.support.tenants import make_tenant
 
 DEADLINE = timedelta(seconds=60)
 LEASE = timedelta(seconds=30)

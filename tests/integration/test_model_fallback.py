@@ -25,10 +25,11 @@ from ragline.pipeline.providers.extractive import ExtractiveGenerator
 from ragline.pipeline.providers.openai_compatible import OpenAICompatibleGenerator
 from ragline.pipeline.runner import Pipeline
 from ragline.pipeline.validate import JobRequest
-from tests.conftest import REPO, make_tenant
+from tests.support.environment import REPO
 from tests.support.fake_model import FakeModelServer
 from tests.support.pipelines import pipeline_for
 from tests.support.reviews import escalations
+from tests.support.tenants import make_tenant
 
 LEAVE = "How many days of annual leave do employees get?"
 PRIMARY_ID = "fake-1"

@@ -12,7 +12,7 @@ from ragline.knowledge.store import Passage
 from ragline.pipeline.generate import GenerationRequest
 from ragline.pipeline.prompts import PromptTemplate
 from ragline.pipeline.providers.openai_compatible import OpenAICompatibleGenerator
-from tests.conftest import REPO
+from tests.support.environment import REPO
 from tests.support.fake_model import FakeModelServer
 
 QUESTION = "How many days of annual leave do employees get?"

@@ -24,8 +24,9 @@ from ragline.pipeline.runner import Pipeline
 from ragline.pipeline.validate import JobRequest
 from ragline.runtime import Core, build_pipeline
 from ragline.settings import Settings
-from tests.conftest import REPO, make_tenant
+from tests.support.environment import REPO
 from tests.support.receiver import receiving
+from tests.support.tenants import make_tenant
 from tests.support.waiting import wait_for
 
 QUESTION = "How many days of annual leave do I get? Mail me at jane.doe@example.com"

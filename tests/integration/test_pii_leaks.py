@@ -29,8 +29,9 @@ from ragline.observability import configure_logging
 from ragline.pipeline.validate import JobRequest
 from ragline.runtime import Core, build_pipeline, effective_spec
 from ragline.settings import Settings
-from tests.conftest import REPO, make_tenant
+from tests.support.environment import REPO
 from tests.support.fake_model import FakeModelServer
+from tests.support.tenants import make_tenant
 
 CORPUS = [json.loads(line) for line in (REPO / "tests/data/pii_corpus.jsonl").open()]
 

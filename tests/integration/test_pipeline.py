@@ -24,10 +24,11 @@ from ragline.pipeline.runner import Pipeline
 from ragline.pipeline.validate import JobRequest
 from ragline.runtime import Core, choose_model, effective_spec
 from ragline.settings import Settings
-from tests.conftest import REPO, make_tenant
+from tests.support.environment import REPO
 from tests.support.fake_model import FakeModelServer
 from tests.support.pipelines import extractive, pipeline_for
 from tests.support.reviews import escalations
+from tests.support.tenants import make_tenant
 
 LEAVE = "How many days of annual leave do employees get?"
 OFF_TOPIC = "Which football team won the 1998 world cup?"

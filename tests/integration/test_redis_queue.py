@@ -21,7 +21,8 @@ from ragline.pipeline.runner import Pipeline
 from ragline.pipeline.validate import JobRequest
 from ragline.runtime import Core, build_guardrails, build_pipeline, effective_spec
 from ragline.settings import Settings
-from tests.conftest import REPO, make_tenant
+from tests.support.environment import REPO
+from tests.support.tenants import make_tenant
 from tests.support.waiting import wait_for
 from workers.broker import QUEUE_NAME, make_broker, sender
 from workers.process import AnsweringWorkers

@@ -22,8 +22,9 @@ from ragline.prompt_registry import record
 from ragline.replay import original, replay
 from ragline.runtime import Core, build_pipeline
 from ragline.settings import Settings
-from tests.conftest import REPO, make_tenant
+from tests.support.environment import REPO
 from tests.support.fake_model import FakeModelServer
+from tests.support.tenants import make_tenant
 
 QUESTION = "How many days of annual leave do employees get?"
 

@@ -18,7 +18,7 @@ from contextlib import contextmanager, redirect_stderr, redirect_stdout
 import structlog
 
 import ragline_cli
-from tests.conftest import REPO
+from tests.support.environment import REPO
 
 
 @contextmanager

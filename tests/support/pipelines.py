@@ -18,7 +18,7 @@ from ragline.pipeline.prompts import PromptTemplate
 from ragline.pipeline.providers.extractive import ExtractiveGenerator
 from ragline.pipeline.retrieve import Retriever
 from ragline.pipeline.runner import Pipeline
-from tests.conftest import REPO
+from tests.support.environment import REPO
 
 SHIPPED_SCORER = REPO / "scorers" / "answerability.json"
 

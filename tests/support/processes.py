@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import REPO
+from tests.support.environment import REPO
 from tests.support.waiting import wait_for
 
 RAGLINE = str(Path(sys.executable).parent / "ragline")

@@ -17,7 +17,7 @@ from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
 from ragline.runtime import Core, build_index_manager, build_pipeline
 from ragline.settings import Settings
-from tests.conftest import REPO
+from tests.support.environment import REPO
 from workers.broker import make_broker
 
 

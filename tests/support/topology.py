@@ -38,7 +38,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from ragline.db import make_engine
 from ragline.models import Delivery, DeliveryStatus, Job, JobStatus, ReviewItem
-from tests.conftest import HANDBOOK, POSTGRES_URL, REPO, unavailable
+from tests.support.environment import HANDBOOK, POSTGRES_URL, REPO, unavailable
 from tests.support.fake_model import FakeModelServer
 from tests.support.processes import RAGLINE, ragline_env, run_ragline, wait_healthy
 from tests.support.server import free_port

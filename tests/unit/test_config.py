@@ -5,7 +5,7 @@ import yaml
 
 from ragline.config import RaglineConfig, load_config, parse_config
 from ragline.errors import ConfigError
-from tests.conftest import REPO
+from tests.support.environment import REPO
 
 
 def _repo_dict() -> dict:

@@ -25,7 +25,7 @@ from ragline.decision.training import (
 )
 from ragline.errors import ConfigError, InvalidInput
 from ragline.pipeline.answerability import SIGNALS
-from tests.conftest import REPO
+from tests.support.environment import REPO
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 SHIPPED = REPO / "scorers" / "answerability.json"

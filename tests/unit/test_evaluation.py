@@ -15,7 +15,7 @@ from ragline.evaluation.metrics import (
     reciprocal_rank,
     token_f1,
 )
-from tests.conftest import REPO
+from tests.support.environment import REPO
 
 
 def test_ndcg_discounts_by_log2_of_the_rank_against_the_ideal_order() -> None:

@@ -10,7 +10,7 @@ import pytest
 from ragline.config import SmokeQuery
 from ragline.errors import InvalidInput
 from ragline.knowledge.smoke import SMOKE_FILE, read_smoke, smoke_set
-from tests.conftest import HANDBOOK
+from tests.support.environment import HANDBOOK
 
 CONFIGURED = [SmokeQuery(question="configured?", expected_documents=["a"])]
 
