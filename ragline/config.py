@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from ragline.errors import ConfigError
+from ragline.reasons import ReviewReason
 
 PositiveInt = Annotated[int, Field(gt=0)]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -345,12 +346,11 @@ class RateLimits(Section):
     burst: PositiveInt = 40
 
 
-ReviewReason = Literal[
-    "low_confidence", "no_answer", "policy", "timeout", "model_error", "over_budget", "sampled"
-]
-
-
-_DEFAULT_SLA: dict[ReviewReason, float] = {"policy": 60, "timeout": 120, "sampled": 7 * 24 * 60}
+_DEFAULT_SLA: dict[ReviewReason, float] = {
+    ReviewReason.POLICY: 60,
+    ReviewReason.TIMEOUT: 120,
+    ReviewReason.SAMPLED: 7 * 24 * 60,
+}
 
 
 class Review(Section):

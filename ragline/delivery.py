@@ -12,7 +12,6 @@ A failed delivery stays visible and an operator can send it again.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -26,6 +25,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from ragline import metrics
+from ragline.background import BackgroundLoop
 from ragline.config import Deliveries
 from ragline.errors import InvalidInput, NotFound
 from ragline.models import Account, Delivery, DeliveryStatus, Job, JobStatus, utcnow
@@ -78,8 +78,13 @@ class Deliverer:
         self.engine = engine
         self.config = config
         self._client = client
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = BackgroundLoop(
+            "ragline-deliverer",
+            config.poll_interval_ms / 1000,
+            self.run_once,
+            drain=True,  # a backlog is sent at once, not one row per interval
+            join_timeout_s=config.timeout_s + 5,
+        )
 
     @property
     def client(self) -> httpx.Client:
@@ -137,7 +142,7 @@ class Deliverer:
             try:
                 return operation()
             except OperationalError as error:
-                if time.monotonic() >= until or self._stop.wait(RECONNECT_S):
+                if time.monotonic() >= until or self._loop.stopping.wait(RECONNECT_S):
                     raise
                 log.warning("delivery_waiting_for_database", error=type(error.orig).__name__)
 
@@ -263,20 +268,8 @@ class Deliverer:
 
     # -- background ------------------------------------------------------------------------
 
-    def _loop(self) -> None:
-        interval = self.config.poll_interval_ms / 1000
-        while not self._stop.wait(interval):
-            try:
-                while self.run_once() and not self._stop.is_set():
-                    pass
-            except Exception as error:  # the database may be down; try again next tick
-                log.warning("delivery_loop_failed", error=type(error).__name__)
-
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="ragline-deliverer", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self.config.timeout_s + 5)
+        self._loop.stop()

@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 from ragline.errors import Conflict, NotFound
 from ragline.models import PRIORITIES, Account, Delivery, Job, JobStatus, ReviewItem, utcnow
 from ragline.pipeline.validate import JobRequest
+from ragline.reasons import ReviewReason
 from ragline.rows import from_row, table, values
 
 
@@ -337,7 +338,7 @@ class JobRepository:
                 item = ReviewItem(
                     job_id=job.id,
                     account_id=job.account_id,
-                    reason="sampled"
+                    reason=ReviewReason.SAMPLED
                     if outcome.status == JobStatus.ANSWERED
                     else outcome.reason or "unknown",
                     priority=PRIORITIES.get(job.priority, 1),

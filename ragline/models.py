@@ -55,15 +55,6 @@ class JobStatus(StrEnum):
         return self not in (JobStatus.QUEUED, JobStatus.RUNNING)
 
 
-class EscalationReason(StrEnum):
-    LOW_CONFIDENCE = "low_confidence"
-    TIMEOUT = "timeout"
-    MODEL_ERROR = "model_error"
-    OVER_BUDGET = "over_budget"
-    POLICY = "policy"
-    NO_ANSWER = "no_answer"  # the model itself said the passages do not answer
-
-
 class Role(StrEnum):
     SUBMITTER = "submitter"
     REVIEWER = "reviewer"

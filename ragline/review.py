@@ -34,10 +34,10 @@ from ragline.models import (
     ReviewStatus,
     utcnow,
 )
+from ragline.reasons import ReviewReason
 
 log = structlog.get_logger("ragline.review")
 
-SAMPLED = "sampled"
 SLA_EXPIRED = "sla_expired"
 
 
@@ -234,7 +234,7 @@ class ReviewQueue:
                 current = session.get(ReviewItem, item_id)
                 assert current is not None
                 raise self._conflict(current, deciding=True)
-            if item.reason != SAMPLED:
+            if item.reason != ReviewReason.SAMPLED:
                 self._settle_job(session, job, decision, final, reason_code, by, now)
             session.commit()
         log.info("review_decided", item_id=item_id, decision=decision.value, key_id=reviewer.key_id)
@@ -246,7 +246,7 @@ class ReviewQueue:
     ) -> str | None:
         """The final answer the decision delivers (None for a sampled verdict without
         correction); InvalidInput when the decision does not fit the item."""
-        sampled = item.reason == SAMPLED
+        sampled = item.reason == ReviewReason.SAMPLED
         allowed = (
             (Decision.GOOD, Decision.BAD)
             if sampled
@@ -322,7 +322,11 @@ class ReviewQueue:
             col(ReviewItem.due_at) < now,
         ]
         not_flagged = col(ReviewItem.sla_breached) == False  # noqa: E712 (SQL)
-        waiting = or_(not_flagged, col(ReviewItem.reason) != SAMPLED) if delivering else not_flagged
+        waiting = (
+            or_(not_flagged, col(ReviewItem.reason) != ReviewReason.SAMPLED)
+            if delivering
+            else not_flagged
+        )
         with Session(self.engine) as session:
             ids = list(session.exec(select(ReviewItem.id).where(*pending, waiting)))
         flagged = sum(self._breach(item_id, now) for item_id in ids if item_id is not None)
@@ -340,7 +344,9 @@ class ReviewQueue:
                 return False
             newly = not item.sla_breached
             deliver = (
-                action == "deliver_fallback" and item.reason != SAMPLED and not item.claim_live(now)
+                action == "deliver_fallback"
+                and item.reason != ReviewReason.SAMPLED
+                and not item.claim_live(now)
             )
             if not deliver and not newly:
                 return False

@@ -4,12 +4,12 @@ duplicate message harmless. It also applies the review queue's service levels.""
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import structlog
 
 from ragline.admission import Send, dispatch
+from ragline.background import BackgroundLoop
 from ragline.jobs import JobRepository
 from ragline.review import ReviewQueue
 
@@ -31,8 +31,7 @@ class Sweeper:
         self.send = send
         self.interval_s = interval_s
         self.requeue_after = requeue_after
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = BackgroundLoop("ragline-sweeper", interval_s, self.sweep)
 
     def sweep(self) -> int:
         """One pass; returns how many jobs were sent again."""
@@ -46,18 +45,8 @@ class Sweeper:
             self.review.enforce_sla()
         return sent
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                self.sweep()
-            except Exception as error:  # the database may be down; try again next tick
-                log.warning("sweep_failed", error=type(error).__name__)
-
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="ragline-sweeper", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._loop.stop()

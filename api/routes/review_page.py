@@ -18,6 +18,7 @@ from ragline.config import RateLimits
 from ragline.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from ragline.models import Decision, Role, utcnow
 from ragline.ratelimit import LocalRateLimiter
+from ragline.reasons import ReviewReason
 from ragline.review import QueueFilter
 from ragline.tracing import job_trace
 
@@ -25,15 +26,7 @@ if TYPE_CHECKING:
     from api.app import ApiServices
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
-REASONS = (
-    "low_confidence",
-    "no_answer",
-    "policy",
-    "timeout",
-    "model_error",
-    "over_budget",
-    "sampled",
-)
+REASONS = tuple(ReviewReason)
 MAX_FORM_BYTES = 64_000
 
 

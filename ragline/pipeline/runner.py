@@ -33,7 +33,7 @@ from ragline.guardrails.policy import Verdict
 from ragline.jobs import Claim, JobRepository, Outcome
 from ragline.knowledge.embedder import Vectors
 from ragline.knowledge.store import Passage
-from ragline.models import EscalationReason, Job, JobStatus, utcnow
+from ragline.models import Job, JobStatus, utcnow
 from ragline.observability import StageClock, prompt_hash
 from ragline.otlp import OtlpExporter
 from ragline.pipeline.answerability import AnswerabilityProbe
@@ -42,6 +42,7 @@ from ragline.pipeline.generate import ChosenModel, Generation, GenerationRequest
 from ragline.pipeline.prompts import PromptTemplate, RenderedPrompt
 from ragline.pipeline.retrieve import Retrieval, Retriever
 from ragline.pipeline.validate import JobRequest, validate_request
+from ragline.reasons import ReviewReason
 from ragline.review import sla
 from ragline.tracing import job_trace
 
@@ -115,7 +116,7 @@ class Pipeline:
                 and self.config.assistant_pipeline.observability.sample_outputs_for_review
                 and random.random() < self.config.review.sample_rate
             )
-            reason = "sampled" if sampled else outcome.reason or ""
+            reason = ReviewReason.SAMPLED if sampled else outcome.reason or ""
             stored = self.jobs.finish(
                 claim,
                 outcome,
@@ -363,14 +364,14 @@ class Pipeline:
         except InvalidInput as error:
             return progress.outcome(JobStatus.REJECTED, "invalid_input", error=str(error))
         except (ModelTimeout, DeadlineExceeded) as error:
-            return progress.escalate(EscalationReason.TIMEOUT, error)
+            return progress.escalate(ReviewReason.TIMEOUT, error)
         except ModelError as error:
-            return progress.escalate(EscalationReason.MODEL_ERROR, error)
+            return progress.escalate(ReviewReason.MODEL_ERROR, error)
         except IndexNotReady as error:
             return progress.outcome(JobStatus.FAILED, None, error=str(error))
         except OverBudget as error:
             if self.config.budgets.on_exceeded == "route_to_human":
-                return progress.escalate(EscalationReason.OVER_BUDGET, error)
+                return progress.escalate(ReviewReason.OVER_BUDGET, error)
             return progress.outcome(JobStatus.REJECTED, "over_budget", error=str(error))
 
         draft: dict[str, Any] = {
@@ -385,7 +386,7 @@ class Pipeline:
             # the scores say.
             return progress.outcome(
                 JobStatus.ESCALATED,
-                EscalationReason.NO_ANSWER.value,
+                ReviewReason.NO_ANSWER.value,
                 **{**draft, "confidence": 0.0},
             )
         if output.escalation is not None:
@@ -401,7 +402,7 @@ class Pipeline:
             detail = f"grounding: {unsupported} answer sentence(s) not supported by the passages"
         return progress.outcome(
             JobStatus.ESCALATED if routed_to_human else JobStatus.ANSWERED,
-            EscalationReason.LOW_CONFIDENCE.value if low else None,
+            ReviewReason.LOW_CONFIDENCE.value if low else None,
             error=detail,
             **draft,
         )
@@ -426,7 +427,11 @@ class Pipeline:
             if self._remaining_s(job) <= 0:
                 clock.annotate(fallback_skipped="deadline")
                 raise
-            failure = "timeout" if isinstance(primary_error, ModelTimeout) else "model_error"
+            failure = (
+                ReviewReason.TIMEOUT
+                if isinstance(primary_error, ModelTimeout)
+                else ReviewReason.MODEL_ERROR
+            )
             error_class = type(primary_error).__name__
             # Names and classes only: the error text may quote the provider's response.
             log.warning(
@@ -574,7 +579,7 @@ class _Progress:
             **result,
         )
 
-    def escalate(self, reason: EscalationReason, error: Exception) -> Outcome:
+    def escalate(self, reason: ReviewReason, error: Exception) -> Outcome:
         return self.outcome(JobStatus.ESCALATED, reason.value, error=str(error))
 
     def policy(self, status: JobStatus, verdict: Verdict, **result: Any) -> Outcome:
@@ -582,7 +587,7 @@ class _Progress:
         log.info("policy_verdict", rule=verdict.rule, stage=verdict.stage, action=verdict.action)
         return self.outcome(
             status,
-            EscalationReason.POLICY.value,
+            ReviewReason.POLICY.value,
             error=f"{verdict.rule}: {verdict.detail}",
             **result,
         )

@@ -17,7 +17,8 @@ from ragline.errors import NotFound
 from ragline.jobs import JobRepository, Outcome
 from ragline.models import Delivery, Job, JobStatus, ReviewItem, utcnow
 from ragline.pipeline.validate import JobRequest
-from ragline.review import SAMPLED, QueueFilter, ReviewQueue, sla
+from ragline.reasons import ReviewReason
+from ragline.review import QueueFilter, ReviewQueue, sla
 from tests.support.waiting import wait_for
 
 
@@ -25,7 +26,7 @@ def escalations(engine: Engine) -> dict[str, str]:
     """job id -> reason of every escalation review item (sampled answers left out: a
     configured share of answered jobs is copied to the queue at random)."""
     rows = ReviewQueue(engine, Review()).list(None, QueueFilter(status="all"), limit=1000)
-    return {item.job_id: item.reason for item, _ in rows if item.reason != SAMPLED}
+    return {item.job_id: item.reason for item, _ in rows if item.reason != ReviewReason.SAMPLED}
 
 
 DEADLINE = timedelta(seconds=60)
@@ -121,7 +122,7 @@ def finished_job(
     job, _ = jobs.submit(request, account_id=account_id, deadline=DEADLINE)
     claim = jobs.claim(job.id, LEASE)
     assert claim is not None
-    reason = SAMPLED if sampled else outcome.reason or ""
+    reason = ReviewReason.SAMPLED if sampled else outcome.reason or ""
     review_due = due if due is not None else utcnow() + sla(config, reason)
     assert jobs.finish(claim, outcome, review_due=review_due, sampled=sampled)
     return job.id

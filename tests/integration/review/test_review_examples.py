@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from ragline.accounts import Principal
 from ragline.config import Review
 from ragline.models import Decision, utcnow
-from ragline.review import SAMPLED
+from ragline.reasons import ReviewReason
 from tests.support.reviews import (
     DRAFT,
     PASSAGES,
@@ -45,14 +45,14 @@ from tests.support.reviews import (
             "escalated",
             ["low_confidence", "decision:reject", "code:out_of_scope"],
         ),
-        (True, Decision.GOOD, {}, None, "answered", [SAMPLED, "decision:good"]),
+        (True, Decision.GOOD, {}, None, "answered", [ReviewReason.SAMPLED, "decision:good"]),
         (
             True,
             Decision.BAD,
             {"answer": "30 days."},
             "30 days.",
             "escalated",
-            [SAMPLED, "decision:bad"],
+            [ReviewReason.SAMPLED, "decision:bad"],
         ),
     ],
 )

@@ -12,7 +12,8 @@ from ragline.accounts import Principal
 from ragline.config import Review
 from ragline.errors import InvalidInput, NotFound
 from ragline.models import Decision, JobStatus, ReviewStatus, utcnow
-from ragline.review import SAMPLED, QueueFilter, ReviewQueue, sla
+from ragline.reasons import ReviewReason
+from ragline.review import QueueFilter, ReviewQueue, sla
 from tests.support.reviews import (
     CALLBACK,
     DRAFT,
@@ -69,7 +70,7 @@ def test_a_sampled_answer_gets_a_sampled_item_and_is_still_delivered(
 ) -> None:
     job_id = finished_job(engine, acme, answered(), sampled=True, callback_url=CALLBACK)
     item = item_of(engine, job_id)
-    assert (item.reason, item.draft_answer, item.status) == (SAMPLED, DRAFT, "open")
+    assert (item.reason, item.draft_answer, item.status) == (ReviewReason.SAMPLED, DRAFT, "open")
     job = job_of(engine, job_id)
     assert (job.status, job.answer, job.decided_by) == ("answered", DRAFT, "model")
     assert deliveries(engine, job_id) == [("job.answered", CALLBACK)]
@@ -111,7 +112,7 @@ def test_the_queue_filters_by_reason(engine: Engine, acme: str) -> None:
     queue = ReviewQueue(engine, Review())
     assert listed(queue, acme, reason="low_confidence") == [low]
     assert listed(queue, acme, reason="policy") == [policy]
-    assert listed(queue, acme, reason=SAMPLED) == [sampled]
+    assert listed(queue, acme, reason=ReviewReason.SAMPLED) == [sampled]
     assert listed(queue, acme, reason="timeout") == []
 
 
