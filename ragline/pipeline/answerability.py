@@ -34,53 +34,81 @@ _ASKING = frozenset(
 )
 _RAW_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*|\d[\d,.]*")
 _NEGATIONS = frozenset("not no never none nor neither without cannot n't nobody nothing".split())
-_ANTONYMS = {
-    a: b
-    for pair in (
-        "first last",
-        "before after",
-        "earliest latest",
-        "minimum maximum",
-        "min max",
-        "least most",
-        "largest smallest",
-        "biggest smallest",
-        "highest lowest",
-        "longest shortest",
-        "oldest youngest",
-        "older younger",
-        "increase decrease",
-        "increased decreased",
-        "rise fall",
-        "rose fell",
-        "gain loss",
-        "win lose",
-        "won lost",
-        "above below",
-        "over under",
-        "more less",
-        "more fewer",
-        "higher lower",
-        "north south",
-        "east west",
-        "start end",
-        "began ended",
-        "beginning end",
-        "early late",
-        "inside outside",
-        "internal external",
-        "upper lower",
-        "allowed prohibited",
-        "allowed forbidden",
-        "accept reject",
-        "accepted rejected",
-        "approve decline",
-        "success failure",
-        "public private",
-        "full partial",
-        "paid unpaid",
+# Each word with every opposite it has ("lower": higher and upper).
+_ANTONYM_PAIRS = (
+    "first last",
+    "before after",
+    "earliest latest",
+    "minimum maximum",
+    "min max",
+    "least most",
+    "largest smallest",
+    "biggest smallest",
+    "highest lowest",
+    "longest shortest",
+    "oldest youngest",
+    "older younger",
+    "increase decrease",
+    "increased decreased",
+    "rise fall",
+    "rose fell",
+    "gain loss",
+    "win lose",
+    "won lost",
+    "above below",
+    "over under",
+    "more less",
+    "more fewer",
+    "higher lower",
+    "north south",
+    "east west",
+    "start end",
+    "began ended",
+    "beginning end",
+    "early late",
+    "inside outside",
+    "internal external",
+    "upper lower",
+    "allowed prohibited",
+    "allowed forbidden",
+    "accept reject",
+    "accepted rejected",
+    "approve decline",
+    "success failure",
+    "public private",
+    "full partial",
+    "paid unpaid",
+    "northern southern",
+    "eastern western",
+    "northward southward",
+    "eastward westward",
+    "wettest driest",
+    "wet dry",
+    "hottest coldest",
+    "warmest coldest",
+    "deepest shallowest",
+    "heaviest lightest",
+    "fastest slowest",
+    "strongest weakest",
+    "richest poorest",
+    "horizontal vertical",
+    "arrival departure",
+    "arrive depart",
+    "arrived departed",
+    "import export",
+    "imported exported",
+    "imports exports",
+    "inner outer",
+    "entrance exit",
+    "ancient modern",
+)
+_ANTONYMS: dict[str, frozenset[str]] = {
+    word: frozenset(
+        other for pair in _ANTONYM_PAIRS if word in pair.split() for other in pair.split()
     )
-    for a, b in (pair.split(), pair.split()[::-1])
+    - {word}
+    for pair in _ANTONYM_PAIRS
+    for word in pair.split()
 }
 _MONTHS = frozenset(
     """january february march april may june july august september october november
@@ -358,7 +386,7 @@ class AnswerabilityProbe:
         values["negation_mismatch"] = float(negated != bool(raw_sentence & _NEGATIONS))
         values["antonym_conflict"] = float(
             any(
-                _ANTONYMS[w] in raw_sentence and w not in raw_sentence
+                _ANTONYMS[w] & raw_sentence and w not in raw_sentence
                 for w in raw_question
                 if w in _ANTONYMS
             )
