@@ -36,7 +36,7 @@ COPY ragline/ ragline/
 COPY api/ api/
 COPY workers/ workers/
 COPY indexer/ indexer/
-COPY ragline_cli.py ./
+COPY cli/ cli/
 RUN pip install --no-cache-dir . \
     && rm -rf build *.egg-info
 

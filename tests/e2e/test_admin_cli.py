@@ -1,4 +1,4 @@
-"""`ragline accounts|keys|usage` as an operator runs them (in-process: tests/support/cli.py)
+"""`ragline accounts|keys|usage` as an operator runs them (in-process: tests/support/console.py)
 on a fresh data folder (SQLite), checked through their output, exit codes and the database."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from ragline.accounts import Accounts
 from ragline.db import make_engine
 from ragline.errors import Unauthenticated
 from ragline.models import UsageRecord
-from tests.support.cli import run_cli
+from tests.support.console import run_cli
 from tests.support.processes import ragline_env
 
 KEY_LINE = re.compile(r"^rl_[0-9a-f]+_[A-Za-z0-9_-]+$")

@@ -25,7 +25,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from api.app import create_app
-from api.wiring import build_services
+from cli.wiring import build_services
 from ragline.config import RaglineConfig, RateLimits
 from ragline.jobs import JobRepository
 from ragline.knowledge.embedder import Embedder

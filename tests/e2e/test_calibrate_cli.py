@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ragline.decision.scorer import DecisionScorer
-from tests.support.cli import run_cli
+from tests.support.console import run_cli
 from tests.support.environment import HANDBOOK, REPO
 from tests.support.pipelines import shipped_scorer
 from tests.support.processes import ragline_env

@@ -1,5 +1,5 @@
 """`ragline eval …` as a new user runs it (the console script in-process, with its own
-environment: tests/support/cli.py) on a data folder holding the promoted handbook, the
+environment: tests/support/console.py) on a data folder holding the promoted handbook, the
 shipped demo dataset, a prompt edit judged by the loopback model server, bad input, a BEIR
 benchmark, and proof that evaluations leave production alone."""
 
@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from ragline.models import BudgetCounter, Delivery, Job, ReviewItem, UsageRecord
-from tests.support.cli import run_cli
+from tests.support.console import run_cli
 from tests.support.environment import HANDBOOK, REPO
 from tests.support.fake_model import FakeModelServer
 from tests.support.processes import ragline_env

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
 from api.app import create_app
-from api.wiring import build_services
+from cli.wiring import build_services
 from ragline.config import RaglineConfig
 from ragline.jobs import JobRepository
 from ragline.knowledge.embedder import Embedder

@@ -1,5 +1,5 @@
 """The operator's path through `ragline index …`, the console script run in-process with
-its own environment (tests/support/cli.py): a fresh data folder, a copy of a few handbook
+its own environment (tests/support/console.py): a fresh data folder, a copy of a few handbook
 files and a config whose smoke set fits them."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.cli import run_cli
+from tests.support.console import run_cli
 from tests.support.environment import HANDBOOK, REPO
 from tests.support.processes import ragline_env
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tests.support.cli import run_cli
+from tests.support.console import run_cli
 from tests.support.environment import REPO
 from tests.support.processes import ragline_env
 

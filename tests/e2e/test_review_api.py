@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from api.app import create_app
-from api.wiring import build_services
+from cli.wiring import build_services
 from ragline.accounts import Accounts
 from ragline.config import RaglineConfig
 from ragline.evaluation.dataset import load_dataset

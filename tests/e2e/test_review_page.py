@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from api.app import create_app
-from api.wiring import build_services
+from cli.wiring import build_services
 from ragline.config import RaglineConfig, parse_config
 from ragline.jobs import JobRepository
 from ragline.knowledge.embedder import Embedder

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from api.app import create_app
-from api.wiring import build_services
+from cli.wiring import build_services
 from ragline.accounts import Accounts
 from ragline.config import Jobs, RaglineConfig, RateLimits
 from ragline.db import create_schema, make_engine

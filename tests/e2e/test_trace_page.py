@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from api.app import create_app
 from api.trace_view import WORKER_STAGES
-from api.wiring import build_services
+from cli.wiring import build_services
 from ragline.config import RaglineConfig
 from ragline.jobs import JobRepository
 from ragline.knowledge.embedder import Embedder

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from api.app import ApiServices
-from api.wiring import build_services
+from cli.wiring import build_services
 from ragline.config import RaglineConfig
 from ragline.db import create_schema, make_engine
 from ragline.jobs import JobRepository

@@ -22,8 +22,8 @@ import pytest
 import typer
 import yaml
 
+from cli.main import app
 from ragline.settings import Settings
-from ragline_cli import app
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"

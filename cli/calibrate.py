@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from api.admin_cli import open_core
+from cli.admin import open_core
 from ragline.decision.calibrate import Calibration, calibrate, labelled
 from ragline.evaluation.dataset import load_dataset
 from ragline.observability import configure_logging

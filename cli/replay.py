@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from api.admin_cli import open_core
+from cli.admin import open_core
 from ragline.replay import original, replay
 from ragline.runtime import load_embedder, open_store
 

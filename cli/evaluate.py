@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from api.admin_cli import open_core
+from cli.admin import open_core
 from ragline.evaluation.compare import compare_runs, format_table
 from ragline.evaluation.dataset import import_beir, load_dataset
 from ragline.evaluation.report import render_report

@@ -8,7 +8,7 @@ import typer
 import uvicorn
 
 from api.app import create_app
-from api.wiring import build_services
+from cli.wiring import build_services
 from ragline.accounts import Accounts, ensure_demo_key
 from ragline.knowledge.store import KnowledgeStore
 from ragline.observability import configure_logging

@@ -17,7 +17,7 @@ from contextlib import contextmanager, redirect_stderr, redirect_stdout
 
 import structlog
 
-import ragline_cli
+from cli import main as console_script
 from tests.support.environment import REPO
 
 
@@ -50,7 +50,7 @@ def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
     with _process_state(env), redirect_stdout(out), redirect_stderr(err):
         sys.argv = ["ragline", *args]
         try:
-            ragline_cli.main()
+            console_script.main()
             code = 0
         except SystemExit as exit_:
             code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)

@@ -23,16 +23,16 @@ HELP = "ragline: a RAG backend of queued, reviewed, traceable answers."
 
 # Each subcommand: its module, the object in it, and whether that is a command or a group.
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
-    "serve": ("api.cli", "serve", "command"),
-    "worker": ("workers.cli", "worker", "command"),
-    "index": ("indexer.cli", "app", "group"),
-    "accounts": ("api.admin_cli", "accounts_app", "group"),
-    "keys": ("api.admin_cli", "keys_app", "group"),
-    "prompts": ("api.prompts_cli", "prompts_app", "group"),
-    "eval": ("api.eval_cli", "eval_app", "group"),
-    "usage": ("api.admin_cli", "usage", "command"),
-    "replay": ("api.replay_cli", "replay_command", "command"),
-    "calibrate": ("api.calibrate_cli", "calibrate_command", "command"),
+    "serve": ("cli.serve", "serve", "command"),
+    "worker": ("cli.worker", "worker", "command"),
+    "index": ("cli.index", "app", "group"),
+    "accounts": ("cli.admin", "accounts_app", "group"),
+    "keys": ("cli.admin", "keys_app", "group"),
+    "prompts": ("cli.prompts", "prompts_app", "group"),
+    "eval": ("cli.evaluate", "eval_app", "group"),
+    "usage": ("cli.admin", "usage", "command"),
+    "replay": ("cli.replay", "replay_command", "command"),
+    "calibrate": ("cli.calibrate", "calibrate_command", "command"),
 }
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from api.admin_cli import open_core
+from cli.admin import open_core
 from ragline import prompt_registry
 
 prompts_app = typer.Typer(help="Prompt templates and their versions.", no_args_is_help=True)

@@ -1,0 +1,1 @@
+"""The `ragline` command: one module per subcommand, each a thin adapter over ragline/."""
