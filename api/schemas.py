@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
+from ragline import provenance
 from ragline.config import Money
 from ragline.delivery import job_result
 from ragline.models import (
@@ -60,12 +61,7 @@ class Versions(BaseModel):
     @classmethod
     def of(cls, job: Job) -> Versions:
         """The versions that produced (or were to produce) the job's answer and routed it."""
-        return cls(
-            prompt_version=job.prompt_version,
-            model_id=job.model_id,
-            index_version=job.index_version,
-            scorer_version=job.scorer_version,
-        )
+        return cls(**provenance.Versions.of(job).as_dict())
 
 
 class JobView(BaseModel):

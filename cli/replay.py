@@ -47,6 +47,7 @@ def replay_command(
     if as_json:
         typer.echo(json.dumps({"job": before.as_dict(), "replay": again.as_dict()}, indent=2))
         return
+    old_run, new_run = before.as_dict(), again.as_dict()
     for field in (
         "status",
         "reason",
@@ -57,7 +58,7 @@ def replay_command(
         "confidence",
         "cited_documents",
     ):
-        old, new = getattr(before, field), getattr(again, field)
+        old, new = old_run[field], new_run[field]
         mark = " " if old == new else "*"
         typer.echo(f"{mark} {field:<16} {old!s:<44} {new!s}")
     typer.echo(f"  {'cost':<16} {'':<44} {again.cost:.6f}")

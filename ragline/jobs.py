@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 from ragline.errors import Conflict, NotFound
 from ragline.models import PRIORITIES, Account, Delivery, Job, JobStatus, ReviewItem, utcnow
 from ragline.pipeline.validate import JobRequest
+from ragline.provenance import VERSION_FIELDS, Versions
 from ragline.reasons import ReviewReason
 from ragline.rows import from_row, table, values
 
@@ -88,10 +89,7 @@ _FINISH = (
                 "answer",
                 "citations",
                 "confidence",
-                "prompt_version",
-                "model_id",
-                "index_version",
-                "scorer_version",
+                *VERSION_FIELDS,
                 "passages",
                 "stage_timings",
                 "error",
@@ -316,10 +314,7 @@ class JobRepository:
                     "p_answer": outcome.answer,
                     "p_citations": outcome.citations,
                     "p_confidence": outcome.confidence,
-                    "p_prompt_version": outcome.prompt_version,
-                    "p_model_id": outcome.model_id,
-                    "p_index_version": outcome.index_version,
-                    "p_scorer_version": outcome.scorer_version,
+                    **{f"p_{k}": v for k, v in Versions.of(outcome).as_dict().items()},
                     "p_passages": outcome.passages,
                     "p_stage_timings": outcome.stage_timings,
                     "p_error": outcome.error,

@@ -6,7 +6,7 @@ tool for "would this have gone better with…?"."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ragline.errors import NotFound
@@ -15,6 +15,7 @@ from ragline.jobs import Outcome
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
 from ragline.models import Job
+from ragline.provenance import Versions
 from ragline.runtime import Core
 from ragline.variant import Variant, transient_job, variant_pipeline
 
@@ -23,18 +24,17 @@ from ragline.variant import Variant, transient_job, variant_pipeline
 class Run:
     answer: str | None
     confidence: float | None
-    prompt_version: str | None
-    model_id: str | None
-    index_version: str | None
+    versions: Versions
     cited_documents: list[str]
-    scorer_version: str | None = None
     verdicts: list[str] = field(default_factory=list)
     status: str | None = None
     reason: str | None = None
     cost: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        return self.__dict__.copy()
+        """Flat: the versions beside the other fields (`ragline replay --json`)."""
+        flat = {k: v for k, v in self.__dict__.items() if k != "versions"}
+        return {**flat, **self.versions.as_dict()}
 
 
 def _verdicts(guardrails: dict[str, Any]) -> list[str]:
@@ -45,11 +45,8 @@ def original(job: Job) -> Run:
     return Run(
         answer=job.answer,
         confidence=job.confidence,
-        prompt_version=job.prompt_version,
-        model_id=job.model_id,
-        index_version=job.index_version,
+        versions=Versions.of(job),
         cited_documents=[c["document_id"] for c in job.citations],
-        scorer_version=job.scorer_version,
         verdicts=_verdicts(job.guardrails),
         status=job.status,
         reason=job.reason,
@@ -95,11 +92,11 @@ def replay(
     return Run(
         answer=outcome.answer,
         confidence=outcome.confidence,
-        prompt_version=outcome.prompt_version or pipeline.prompt.version,
-        model_id=outcome.model_id,
-        index_version=outcome.index_version,
+        versions=replace(
+            Versions.of(outcome),
+            prompt_version=outcome.prompt_version or pipeline.prompt.version,
+        ),
         cited_documents=[c["document_id"] for c in outcome.citations],
-        scorer_version=outcome.scorer_version,
         verdicts=_verdicts(outcome.guardrails),
         status=outcome.status.value,
         reason=outcome.reason,

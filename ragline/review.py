@@ -34,6 +34,7 @@ from ragline.models import (
     ReviewStatus,
     utcnow,
 )
+from ragline.provenance import Versions
 from ragline.reasons import ReviewReason
 
 log = structlog.get_logger("ragline.review")
@@ -424,11 +425,7 @@ class ReviewQueue:
                     "final_answer": item.final_answer,
                     "verdict": item.decision,
                     "note": item.note,
-                    "versions": {
-                        "prompt_version": job.prompt_version,
-                        "model_id": job.model_id,
-                        "index_version": job.index_version,
-                    },
+                    "versions": Versions.of(job).as_dict(),
                     "decided_by": item.decided_by,
                     "decided_at": item.decided_at.isoformat() if item.decided_at else None,
                 }

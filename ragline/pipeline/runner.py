@@ -42,6 +42,7 @@ from ragline.pipeline.generate import ChosenModel, Generation, GenerationRequest
 from ragline.pipeline.prompts import PromptTemplate, RenderedPrompt
 from ragline.pipeline.retrieve import Retrieval, Retriever
 from ragline.pipeline.validate import JobRequest, validate_request
+from ragline.provenance import Versions
 from ragline.reasons import ReviewReason
 from ragline.review import sla
 from ragline.tracing import job_trace
@@ -166,10 +167,7 @@ class Pipeline:
                 "status": job.status,
                 "reason": job.reason,
                 "feature": job.feature,
-                "prompt_version": job.prompt_version,
-                "model_id": job.model_id,
-                "index_version": job.index_version,
-                "scorer_version": job.scorer_version,
+                **Versions.of(job).as_dict(),
                 "confidence": job.confidence,
                 "request_id": job.request_id,
             },

@@ -74,9 +74,9 @@ def test_a_job_replays_with_another_prompt_version_and_model(
     again = replay(core, handbook_store, embedder, job, prompt=edited.version)
 
     before = original(job)
-    assert again.prompt_version == edited.version != before.prompt_version
-    assert again.index_version == before.index_version == "kb_v1"
-    assert again.model_id == before.model_id
+    assert again.versions.prompt_version == edited.version != before.versions.prompt_version
+    assert again.versions.index_version == before.versions.index_version == "kb_v1"
+    assert again.versions.model_id == before.versions.model_id
     assert again.answer == "25 days [1]." and before.answer != again.answer
     assert again.cited_documents == ["hr/annual-leave"]
     sent = fake_model.behaviour.requests[-1]["body"]["messages"][0]["content"]

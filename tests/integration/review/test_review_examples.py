@@ -92,6 +92,7 @@ def test_a_decision_becomes_one_labelled_example(
         "prompt_version": "answer@abc123",
         "model_id": "extractive",
         "index_version": "kb_v1",
+        "scorer_version": None,  # this outcome was not routed by a scorer
     }
 
 
