@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
@@ -109,6 +109,19 @@ def budgets_for(account: str, feature: str | None, now: datetime) -> list[Budget
 
 
 @dataclass(frozen=True)
+class Usage:
+    """One model call's tokens and cost, as the usage ledger records it."""
+
+    job_id: str
+    account_id: str
+    feature: str | None
+    model_id: str
+    input_tokens: int
+    output_tokens: int
+    cost_micros: int
+
+
+@dataclass(frozen=True)
 class Reservation:
     counter_ids: tuple[str, ...]
     cost_micros: int
@@ -154,14 +167,7 @@ class Spending(Protocol):
     def settle(
         self,
         reservation: Reservation,
-        *,
-        job_id: str,
-        account_id: str,
-        feature: str | None,
-        model_id: str,
-        input_tokens: int,
-        output_tokens: int,
-        actual_micros: int,
+        usage: Usage,
     ) -> None: ...
 
     def release(self, reservation: Reservation, job_id: str) -> None: ...
@@ -301,42 +307,27 @@ class BudgetBook:
     def settle(
         self,
         reservation: Reservation,
-        *,
-        job_id: str,
-        account_id: str,
-        feature: str | None,
-        model_id: str,
-        input_tokens: int,
-        output_tokens: int,
-        actual_micros: int,
+        usage: Usage,
     ) -> None:
-        if actual_micros > reservation.cost_micros:
+        spent = usage.cost_micros
+        if spent > reservation.cost_micros:
             log.warning(
                 "budget_estimate_exceeded",
-                job_id=job_id,
+                job_id=usage.job_id,
                 reserved_micros=reservation.cost_micros,
-                actual_micros=actual_micros,
+                actual_micros=spent,
             )
         with self.engine.begin() as connection:
-            if self._take(connection, job_id):
-                self._unreserve(connection, reservation, spent=actual_micros)
+            if self._take(connection, usage.job_id):
+                self._unreserve(connection, reservation, spent=spent)
             else:
                 # A newer attempt already released this reservation (our lease ran out while
                 # the model answered). The money is spent all the same: count it.
-                log.warning("budget_settled_after_release", job_id=job_id)
-                self._unreserve(connection, Reservation(reservation.counter_ids, 0), actual_micros)
+                log.warning("budget_settled_after_release", job_id=usage.job_id)
+                self._unreserve(connection, Reservation(reservation.counter_ids, 0), spent)
             connection.execute(
                 _RECORD_USAGE,
-                {
-                    "account_id": account_id,
-                    "feature": feature or "",
-                    "job_id": job_id,
-                    "model_id": model_id,
-                    "input_tokens": input_tokens,
-                    "output_tokens": output_tokens,
-                    "cost_micros": actual_micros,
-                    "created_at": utcnow(),
-                },
+                {**asdict(usage), "feature": usage.feature or "", "created_at": utcnow()},
             )
 
     def release(self, reservation: Reservation, job_id: str) -> None:

@@ -4,7 +4,7 @@ traffic and does not show up in anyone's spend."""
 
 from __future__ import annotations
 
-from ragline.budget import Estimate, Reservation, check_per_request
+from ragline.budget import Estimate, Reservation, Usage, check_per_request
 from ragline.config import PerRequest
 
 
@@ -38,18 +38,11 @@ class EvalBudget:
     def settle(
         self,
         reservation: Reservation,
-        *,
-        job_id: str,
-        account_id: str,
-        feature: str | None,
-        model_id: str,
-        input_tokens: int,
-        output_tokens: int,
-        actual_micros: int,
+        usage: Usage,
     ) -> None:
         self.reserved_micros -= reservation.cost_micros
-        self.spent_micros += actual_micros
-        self.by_job[job_id] = self.by_job.get(job_id, 0) + actual_micros
+        self.spent_micros += usage.cost_micros
+        self.by_job[usage.job_id] = self.by_job.get(usage.job_id, 0) + usage.cost_micros
 
     def release(self, reservation: Reservation, job_id: str) -> None:
         self.reserved_micros -= reservation.cost_micros

@@ -14,7 +14,7 @@ import structlog
 from sqlalchemy.exc import OperationalError
 
 from ragline import metrics
-from ragline.budget import Estimate, Reservation, Spending, cost_micros, estimate
+from ragline.budget import Estimate, Reservation, Spending, Usage, cost_micros, estimate
 from ragline.config import RaglineConfig
 from ragline.decision.scorer import DecisionScorer
 from ragline.errors import (
@@ -518,13 +518,15 @@ class Pipeline:
         spent = cost_micros(model.spec.price, tokens_in, tokens_out)
         self.budgets.settle(
             reservation,
-            job_id=job.id,
-            account_id=job.account_id,
-            feature=job.feature,
-            model_id=generation.model_id,
-            input_tokens=tokens_in,
-            output_tokens=tokens_out,
-            actual_micros=spent,
+            Usage(
+                job_id=job.id,
+                account_id=job.account_id,
+                feature=job.feature,
+                model_id=generation.model_id,
+                input_tokens=tokens_in,
+                output_tokens=tokens_out,
+                cost_micros=spent,
+            ),
         )
         metrics.SPEND.labels(job.feature or "").inc(spent / 1_000_000)
         return generation, call_ms

@@ -15,6 +15,7 @@ from ragline.budget import (
     BudgetRef,
     Estimate,
     Reservation,
+    Usage,
 )
 from ragline.config import (
     Budgets,
@@ -140,13 +141,15 @@ def test_reserve_settle_moves_the_counters_and_writes_one_ledger_row(engine: Eng
 
     book.settle(
         reservation,
-        job_id=job.id,
-        account_id=principal.account_id,
-        feature=FEATURE,
-        model_id="fake-1",
-        input_tokens=120,
-        output_tokens=12,
-        actual_micros=40_000,
+        Usage(
+            job_id=job.id,
+            account_id=principal.account_id,
+            feature=FEATURE,
+            model_id="fake-1",
+            input_tokens=120,
+            output_tokens=12,
+            cost_micros=40_000,
+        ),
     )
 
     assert set(budget_status(book, "acme", FEATURE).values()) == {(40_000, 0)}
@@ -168,13 +171,15 @@ def test_release_gives_the_reservation_back(engine: Engine) -> None:
     first, second = submit_job(jobs, principal.account_id), submit_job(jobs, principal.account_id)
     book.settle(
         book.reserve(first.id, "acme", FEATURE, 30_000),
-        job_id=first.id,
-        account_id=principal.account_id,
-        feature=FEATURE,
-        model_id="fake-1",
-        input_tokens=1,
-        output_tokens=1,
-        actual_micros=25_000,
+        Usage(
+            job_id=first.id,
+            account_id=principal.account_id,
+            feature=FEATURE,
+            model_id="fake-1",
+            input_tokens=1,
+            output_tokens=1,
+            cost_micros=25_000,
+        ),
     )
 
     reservation = book.reserve(second.id, "acme", FEATURE, 70_000)
@@ -225,13 +230,15 @@ def test_zero_cost_reservations_pass_even_over_budget(engine: Engine) -> None:
     # The provider reported more than the estimate: spent goes past the cap.
     book.settle(
         book.reserve(first.id, "acme", FEATURE, 9_000),
-        job_id=first.id,
-        account_id=principal.account_id,
-        feature=FEATURE,
-        model_id="fake-1",
-        input_tokens=1,
-        output_tokens=1,
-        actual_micros=12_000,
+        Usage(
+            job_id=first.id,
+            account_id=principal.account_id,
+            feature=FEATURE,
+            model_id="fake-1",
+            input_tokens=1,
+            output_tokens=1,
+            cost_micros=12_000,
+        ),
     )
     with pytest.raises(OverBudget):
         book.reserve(second.id, "acme", FEATURE, 1)

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from ragline.budget import (
+    Usage,
     cost_micros,
     estimate,
     from_micros,
@@ -335,13 +336,15 @@ def test_a_slow_attempt_settling_after_its_lease_does_not_free_budget_twice(
     # Attempt 1's call returns; it settles the reservation it holds, as Pipeline._call does.
     pipeline.budgets.settle(
         slow,
-        job_id=job.id,
-        account_id=principal.account_id,
-        feature=FEATURE,
-        model_id="fake-1",
-        input_tokens=REPORTED_IN,
-        output_tokens=REPORTED_OUT,
-        actual_micros=72_000,
+        Usage(
+            job_id=job.id,
+            account_id=principal.account_id,
+            feature=FEATURE,
+            model_id="fake-1",
+            input_tokens=REPORTED_IN,
+            output_tokens=REPORTED_OUT,
+            cost_micros=72_000,
+        ),
     )
 
     reserved = {counter: r for counter, (_, r) in budget_counters(engine).items()}
