@@ -2,7 +2,6 @@ import hashlib
 import json
 import os
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -216,15 +215,16 @@ def test_other_jsonl_files_prefix_ids_with_their_path(tmp_path: Path) -> None:
         read_document(tmp_path / "corpus.jsonl", tmp_path)
 
 
-def test_scifact_corpus_reads_fast(tmp_path: Path) -> None:
+def test_the_scifact_corpus_reads_whole(tmp_path: Path) -> None:
+    """A real BEIR corpus, when it is beside the repository (its speed: bench/indexing.py)."""
     if not SCIFACT.is_file():
-        pytest.skip("the SciFact corpus is not in ../shared/eval/scifact")
+        pytest.skip(
+            "BEIR SciFact is not in ../shared/eval/scifact: unpack BEIR's scifact.zip there "
+            "(README, Retrieval quality)"
+        )
     (tmp_path / "corpus.jsonl").symlink_to(SCIFACT)
-    started = time.perf_counter()
     docs = read_folder(tmp_path)
-    elapsed = time.perf_counter() - started
     assert len(docs) == 5183
-    assert elapsed < 2.0
     with SCIFACT.open(encoding="utf-8") as corpus:
         first_lines = [json.loads(next(corpus)) for _ in range(3)]
     for doc, line in zip(docs[:3], first_lines, strict=True):
