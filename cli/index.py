@@ -49,9 +49,17 @@ def _server(url: str | None, key: str | None) -> IndexServer:
     return IndexServer(url or f"http://{settings.host}:{settings.port}", key)
 
 
+VIA_SERVER_HINT = (
+    "The running server can do it: add --via-server (with RAGLINE_KEY set to a key with the "
+    "indexer role, e.g. the demo key in the data folder; --server or RAGLINE_PORT if it is "
+    "not on the default port)"
+)
+
+
 @contextmanager
-def _manager() -> Iterator[IndexManager]:
-    """An index manager without the embedding model; `build` loads it only when it builds."""
+def _manager(hint: str = VIA_SERVER_HINT) -> Iterator[IndexManager]:
+    """An index manager without the embedding model; `build` loads it only when it builds.
+    `hint` says what to do when another process (the server) holds the store."""
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
     core = build_core(settings)
@@ -59,10 +67,7 @@ def _manager() -> Iterator[IndexManager]:
         store = open_store(settings)
     except TransientError as error:
         core.close()
-        raise TransientError(
-            f"{error}. The running server can do it: add --via-server (with RAGLINE_KEY set to "
-            "a key with the indexer role, e.g. the demo key in the data folder)"
-        ) from None
+        raise TransientError(f"{error}. {hint}") from None
     try:
         yield build_index_manager(core, store, embedder=None)
     finally:
@@ -305,7 +310,10 @@ def gc(
     keep: Annotated[int, typer.Option(min=1, help="newest ready versions to keep")] = 3,
 ) -> None:
     """Drop old, failed and abandoned versions' collections; never the active or previous."""
-    with _manager() as manager:
+    # The server has no route for it: collections are dropped by the process that owns them.
+    with _manager(
+        hint="Stop the server first: gc runs only in the process that owns the store"
+    ) as manager:
         dropped = manager.gc(keep)
         typer.echo(
             f"dropped {', '.join(f'v{v}' for v in dropped)}" if dropped else "nothing to drop"

@@ -44,7 +44,8 @@ class IndexServer:
             response = self._client.request(method, path, **kwargs)
         except httpx.HTTPError as error:
             raise TransientError(
-                f"cannot reach the server at {self._client.base_url}: {type(error).__name__}"
+                f"cannot reach the server at {self._client.base_url}: {type(error).__name__} "
+                "(is it running? --server URL, or RAGLINE_HOST and RAGLINE_PORT, say where)"
             ) from None
         if response.status_code >= 400:
             try:

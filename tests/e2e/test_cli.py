@@ -101,7 +101,11 @@ def test_the_store_is_owned_by_the_server_and_the_indexer_says_so(
 ) -> None:
     result = run_ragline("index", "list", env=ragline_env(data_dir))
     assert result.returncode == 75
-    assert "open in another process" in result.stderr
+    assert "open in another process" in result.stderr and "add --via-server" in result.stderr
+    # gc has no server route: it says to stop the server, not to use --via-server.
+    gc = run_ragline("index", "gc", env=ragline_env(data_dir))
+    assert gc.returncode == 75
+    assert "Stop the server first" in gc.stderr and "--via-server" not in gc.stderr
 
 
 def test_versions_are_built_promoted_and_rolled_back_through_the_running_server(

@@ -15,6 +15,7 @@ import yaml
 from tests.support.console import run_cli
 from tests.support.environment import HANDBOOK, REPO
 from tests.support.processes import ragline_env
+from tests.support.server import free_port
 
 FILES = [
     "hr/annual-leave.md",
@@ -175,4 +176,13 @@ def test_your_own_documents_replace_the_handbook_without_forcing(tmp_path: Path)
     wrong.write_text("- {question: 'Where is the car park?'}\n")
     refused = ragline("index", "build", str(docs), "--smoke", str(wrong), env=env, code=65)
     assert f"smoke file {wrong}, item 1: expected_documents: Field required" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+def test_a_server_that_is_not_there_is_named_with_how_to_point_at_it(tmp_path: Path) -> None:
+    env = ragline_env(tmp_path / "data", RAGLINE_KEY="rl_x_y")
+    address = f"http://127.0.0.1:{free_port()}"
+    refused = ragline("index", "list", "--via-server", "--server", address, env=env, code=75)
+    assert f"cannot reach the server at {address}" in refused.stderr
+    assert "--server URL, or RAGLINE_HOST and RAGLINE_PORT" in refused.stderr
     assert "Traceback" not in refused.stderr
