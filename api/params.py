@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Query
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 
 from ragline.db import BIGINT_MAX
+from ragline.reasons import ReviewReason
 
 Offset = Annotated[int, Query(ge=0, le=BIGINT_MAX)]
 
@@ -27,3 +28,14 @@ def as_utc(value: datetime) -> datetime:
 
 
 UtcTime = Annotated[datetime, AfterValidator(as_utc)]
+
+
+def blank_is_absent(value: object) -> object:
+    """An empty query value (`?overdue=`, what a form sends for a field left empty) leaves
+    the filter unset, rather than a 422 for a flag or a filter that matches nothing."""
+    return None if value == "" else value
+
+
+OptionalFlag = Annotated[bool | None, BeforeValidator(blank_is_absent)]
+OptionalText = Annotated[str | None, BeforeValidator(blank_is_absent)]
+OptionalReason = Annotated[ReviewReason | None, BeforeValidator(blank_is_absent)]

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
 from api.auth import authenticator
-from api.params import Offset, UtcTime
+from api.params import Offset, OptionalFlag, OptionalReason, OptionalText, UtcTime
 from api.problems import AUTHENTICATED, WITH_BODY, responses
 from api.schemas import DecisionRequest, ReviewList, ReviewView
 from ragline.accounts import Principal
@@ -35,9 +35,9 @@ def router(services: "ApiServices") -> APIRouter:
     @routes.get("", response_model=ReviewList)
     def list_reviews(
         caller: Reviewer,
-        reason: str | None = None,
-        feature: str | None = None,
-        overdue: bool | None = None,
+        reason: OptionalReason = None,
+        feature: OptionalText = None,
+        overdue: OptionalFlag = None,
         status: Annotated[str, Query(pattern="^(pending|open|claimed|decided|all)$")] = "pending",
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
         offset: Offset = 0,

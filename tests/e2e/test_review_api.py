@@ -316,3 +316,9 @@ def test_the_status_and_reason_filters_work_over_http(api: Api) -> None:
     assert jobs(reason="low_confidence") == [open_job]
     assert jobs(reason="low_confidence", status="all") == [decided_job, open_job]
     assert_problem(api.client.get("/v1/reviews?status=closed", headers=api.bob), 422)
+    # Empty values, as the README's parameter list or a form with empty fields sends them,
+    # leave those filters unset.
+    assert jobs(reason="", feature="", overdue="") == [timeout_job, open_job]
+    unknown = api.client.get("/v1/reviews?reason=late", headers=api.bob)
+    assert_problem(unknown, 422)
+    assert "low_confidence" in unknown.text  # the valid reasons are named
