@@ -29,7 +29,6 @@ class Sweeper:
         self.jobs = jobs
         self.review = review
         self.send = send
-        self.interval_s = interval_s
         self.requeue_after = requeue_after
         self._loop = BackgroundLoop("ragline-sweeper", interval_s, self.sweep)
 
