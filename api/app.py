@@ -16,14 +16,10 @@ from fastapi import FastAPI, Request, Response
 from api import problems
 from api.limits import BodyLimit, NoNulInUrl
 from api.session import SessionSigner
-from ragline.accounts import Accounts
 from ragline.admission import Admission
-from ragline.budget import BudgetBook
-from ragline.delivery import Deliverer
-from ragline.jobs import JobRepository
+from ragline.bootstrap import Mode, Services
 from ragline.knowledge.versions import IndexManager
 from ragline.ratelimit import RateLimiter
-from ragline.review import ReviewQueue
 
 log = structlog.get_logger("ragline.api")
 
@@ -37,19 +33,21 @@ class Background(Protocol):
 
 @dataclass
 class ApiServices:
+    """What the HTTP layer serves: the process's services (ragline.bootstrap) and what only
+    the API has: the admission it fronts and its rate limiter, sessions, health checks and
+    the components that run beside the server (the workers, in embedded mode)."""
+
+    core: Services
     admission: Admission
-    jobs: JobRepository
-    accounts: Accounts
-    budgets: BudgetBook
     limiter: RateLimiter
-    mode: str
-    health_checks: dict[str, HealthCheck]
-    review: ReviewQueue
-    deliveries: Deliverer
     sessions: SessionSigner
-    max_body_bytes: int  # api.max_body_bytes
+    health_checks: dict[str, HealthCheck]
     background: list[Background] = field(default_factory=list)
     index: IndexManager | None = None  # only where this process owns the store
+
+    @property
+    def mode(self) -> str:
+        return "embedded" if self.core.mode is Mode.EMBEDDED else "deployed"
 
 
 def create_app(services: ApiServices) -> FastAPI:
@@ -85,7 +83,7 @@ def create_app(services: ApiServices) -> FastAPI:
     # Before any route, inside bind_request_id (registered later, so outer): a refusal still
     # gets its X-Request-ID and log line, and the 413 BodyLimit raises while a route reads
     # the body reaches FastAPI as itself, not wrapped by BaseHTTPMiddleware's task group.
-    app.add_middleware(BodyLimit, max_bytes=services.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=services.core.config.api.max_body_bytes)
     app.add_middleware(NoNulInUrl)
 
     @app.middleware("http")

@@ -25,7 +25,7 @@ def authenticator(services: ApiServices) -> Callable[..., Principal]:
         if authorization:
             scheme, _, value = authorization.partition(" ")
             token = value.strip() if scheme.lower() == "bearer" else None
-        principal = services.accounts.authenticate(token)
+        principal = services.core.accounts.authenticate(token)
         wait = services.limiter.take(principal.key_id)
         if wait > 0:
             raise RateLimited("too many requests for this API key", retry_after_s=wait)

@@ -9,11 +9,11 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ragline.errors import (
     Conflict,
+    DatabaseUnavailable,
     Forbidden,
     InvalidInput,
     NotFound,
@@ -161,9 +161,9 @@ def install(app: FastAPI) -> None:
     async def unavailable(_: Request, error: TransientError) -> JSONResponse:
         return problem(503, "Service unavailable", str(error))
 
-    @app.exception_handler(OperationalError)
-    async def database_down(_: Request, error: OperationalError) -> JSONResponse:
-        log.warning("database_unavailable", error=type(error.orig).__name__)
+    @app.exception_handler(DatabaseUnavailable)
+    async def database_down(_: Request, error: DatabaseUnavailable) -> JSONResponse:
+        log.warning("database_unavailable", error=str(error))
         return problem(503, "Service unavailable", "the database is unavailable; retry later")
 
     @app.exception_handler(BodyTooLarge)

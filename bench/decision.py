@@ -19,8 +19,8 @@ import statistics
 from pathlib import Path
 
 from ragline.config import load_config
+from ragline.knowledge.embedder import Embedder
 from ragline.observability import configure_logging
-from ragline.runtime import load_embedder
 from ragline.sandbox import sandbox
 
 REPO = Path(__file__).resolve().parent.parent
@@ -34,7 +34,7 @@ def main() -> None:
     args = parser.parse_args()
     configure_logging("WARNING", "console")
     config = load_config(REPO / "ragline.yaml")
-    embedder = load_embedder(config)
+    embedder = Embedder(config.knowledge.embedding_model)
     questions = [json.loads(line)["question"] for line in QUESTIONS.open() if line.strip()]
     stage_ms: list[float] = []
     job_ms: list[float] = []

@@ -24,7 +24,6 @@ from pathlib import Path
 
 from ragline.config import RaglineConfig, load_config, parse_config
 from ragline.knowledge.embedder import Embedder
-from ragline.runtime import load_embedder
 from ragline.sandbox import Sandbox, sandbox
 
 REPO = Path(__file__).resolve().parent.parent
@@ -89,7 +88,7 @@ def main() -> None:
     data = config.model_dump()
     data["assistant_pipeline"]["guardrails"].update(pii_redaction=False, policy_check=False)
     off = parse_config(data)
-    embedder = load_embedder(config)
+    embedder = Embedder(config.knowledge.embedding_model)
     pool = questions()
     asked = [pool[i % len(pool)] for i in range(args.jobs)]
     samples_on, samples_off = measure(config, off, embedder, asked)

@@ -30,13 +30,11 @@ from pathlib import Path
 from queue_throughput import bench_config, fresh_database  # bench/ is the script's path
 
 from ragline.accounts import Accounts
+from ragline.bootstrap import Mode, Overrides, bootstrap
 from ragline.evaluation.metrics import percentile
-from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.lexical import LexicalEncoder
-from ragline.knowledge.store import KnowledgeStore
 from ragline.observability import configure_logging
 from ragline.pipeline.validate import JobRequest
-from ragline.runtime import build_core, build_index_manager, build_pipeline
 from ragline.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -65,14 +63,12 @@ def main() -> None:
             database_url=fresh_database(args.database),
             prompts_dir=REPO / "prompts",
         )
-        core = build_core(settings, bench_config())
-        store = KnowledgeStore.open(path=data_dir / "qdrant")
-        embedder = Embedder(core.config.knowledge.embedding_model)
+        # Jobs are stored and answered here, never queued.
+        core = bootstrap(settings, Mode.WORKER, Overrides(config=bench_config(), send=print))
+        store, embedder, pipeline = core.need_store(), core.need_embedder(), core.need_pipeline()
         retrieval = core.config.assistant_pipeline.retrieval
-        if args.index_dir is None:
-            manager = build_index_manager(core, store, embedder)
-            manager.promote(manager.build(REPO / "examples" / "handbook").version)
-        pipeline = build_pipeline(core, store, embedder)
+        if args.index_dir is None and core.index is not None:
+            core.index.promote(core.index.build(REPO / "examples" / "handbook").version)
         lexical = LexicalEncoder()
         account = Accounts(core.engine).create_account("bench")
         asked = questions(args.index_dir)
@@ -127,7 +123,6 @@ def main() -> None:
             for stage, ms in stages.items():
                 stage_ms.setdefault(stage, []).append(ms)
             bookkeeping.append(total - sum(stages.values()))
-        store.close()
         core.close()
 
     total_ms = sum(sum(v) for v in stage_ms.values()) + sum(bookkeeping)

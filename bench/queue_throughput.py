@@ -38,15 +38,13 @@ from sqlalchemy import create_engine, func, text
 from sqlmodel import Session, col, select
 
 from ragline.accounts import Accounts
+from ragline.bootstrap import Mode, Overrides, Services, bootstrap
 from ragline.config import RaglineConfig, load_config
 from ragline.jobs import Outcome
-from ragline.knowledge.embedder import Embedder
-from ragline.knowledge.store import KnowledgeStore
 from ragline.models import Job, JobStatus
 from ragline.observability import configure_logging
 from ragline.pipeline.runner import Pipeline
 from ragline.pipeline.validate import JobRequest
-from ragline.runtime import Core, build_core, build_index_manager, build_pipeline
 from ragline.settings import Settings
 from workers.actors import declare_answer_actor
 from workers.broker import QUEUE_NAME, sender
@@ -139,7 +137,7 @@ def fresh_database(url: str) -> str:
     return url
 
 
-def stored_jobs(core: Core, questions: list[str], count: int) -> list[str]:
+def stored_jobs(core: Services, questions: list[str], count: int) -> list[str]:
     accounts = Accounts(core.engine)
     account = accounts.create_account(f"bench{time.monotonic_ns() % 10**9}")
     ids = []
@@ -153,7 +151,7 @@ def stored_jobs(core: Core, questions: list[str], count: int) -> list[str]:
     return ids
 
 
-def all_final(core: Core, ids: list[str]) -> bool:
+def all_final(core: Services, ids: list[str]) -> bool:
     with Session(core.engine) as session:
         done = session.exec(
             select(func.count())
@@ -164,7 +162,7 @@ def all_final(core: Core, ids: list[str]) -> bool:
 
 
 def ragline_drain(
-    core: Core, pipeline: Pipeline, redis_url: str, ids: list[str], threads: int
+    core: Services, pipeline: Pipeline, redis_url: str, ids: list[str], threads: int
 ) -> float:
     """Drain ids through ragline's actor. Completions are counted in process, as the raw
     drain counts its no-ops (polling the database would compete for the same GIL); the
@@ -202,14 +200,15 @@ def bench_config() -> RaglineConfig:
     return RaglineConfig.model_validate(data)
 
 
-def ensure_index(core: Core, store: KnowledgeStore, embedder: Embedder, docs: int) -> int:
+def ensure_index(core: Services, docs: int) -> int:
     """The chunk count behind the retrieval alias, building it first if there is none
     (the store's alias is what retrieval reads; the manifest may live in another database)."""
     alias = core.config.assistant_pipeline.retrieval.source
+    store, manager = core.need_store(), core.index
+    assert manager is not None
     collection = store.resolve_alias(alias)
     if collection is not None:
         return store.count(collection)
-    manager = build_index_manager(core, store, embedder)
     with tempfile.TemporaryDirectory() as folder:
         corpus = Path(folder) / "corpus.jsonl"
         with (SCIFACT / "corpus.jsonl").open() as source, corpus.open("w") as target:
@@ -250,11 +249,11 @@ def main() -> None:
             database_url=fresh_database(args.database),
             prompts_dir=REPO / "prompts",
         )
-        core = build_core(settings, bench_config())
-        store = KnowledgeStore.open(path=index_dir / "qdrant")
-        embedder = Embedder(core.config.knowledge.embedding_model)
-        chunks = ensure_index(core, store, embedder, args.docs)
-        pipeline = build_pipeline(core, store, embedder)
+        # Jobs are stored here and sent by ragline_drain, not by admission.
+        core = bootstrap(settings, Mode.WORKER, Overrides(config=bench_config(), send=print))
+        embedder = core.need_embedder()
+        chunks = ensure_index(core, args.docs)
+        pipeline = core.need_pipeline()
 
         real_run = pipeline.run
         pipeline.run = no_stages  # type: ignore[method-assign]
@@ -273,7 +272,6 @@ def main() -> None:
                 f"{'micro-batched' if batching else 'one by one'}: {full[batching]:8.2f} jobs/s",
                 flush=True,
             )
-        store.close()
         core.close()
 
     print(

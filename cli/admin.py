@@ -3,45 +3,31 @@ that runs ragline (this is how the first admin key is made)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Annotated
 
 import typer
 
-from ragline.accounts import Accounts
-from ragline.budget import BudgetBook
-from ragline.core import Core, build_core
+from cli.services import open_services
 from ragline.models import Role, utcnow
-from ragline.settings import load_settings
 
 accounts_app = typer.Typer(help="Create and list accounts (tenants).", no_args_is_help=True)
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 
 
-@contextmanager
-def open_core() -> Iterator[Core]:
-    core = build_core(load_settings())
-    try:
-        yield core
-    finally:
-        core.close()
-
-
 @accounts_app.command("create")
 def create_account(name: Annotated[str, typer.Argument(help="lowercase, e.g. acme")]) -> None:
     """Create an account."""
-    with open_core() as core:
-        account = Accounts(core.engine).create_account(name)
+    with open_services() as services:
+        account = services.accounts.create_account(name)
         typer.echo(f"created account {account.name} ({account.id})")
 
 
 @accounts_app.command("list")
 def list_accounts() -> None:
     """List accounts."""
-    with open_core() as core:
-        for account in Accounts(core.engine).accounts():
+    with open_services() as services:
+        for account in services.accounts.accounts():
             typer.echo(f"{account.name:<24} {account.id}  created {account.created_at:%Y-%m-%d}")
 
 
@@ -51,8 +37,8 @@ def webhook_secret(
     rotate: Annotated[bool, typer.Option(help="replace it (the old one stops at once)")] = False,
 ) -> None:
     """Print the whsec_ secret that signs the account's webhooks (give it to the receiver)."""
-    with open_core() as core:
-        accounts = Accounts(core.engine)
+    with open_services() as services:
+        accounts = services.accounts
         account = accounts.rotate_webhook_secret(name) if rotate else accounts.account(name)
         typer.echo(account.webhook_secret)
 
@@ -73,8 +59,8 @@ def create_key(
     expires_at: datetime | None = (
         utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
     )
-    with open_core() as core:
-        issued = Accounts(core.engine).create_key(
+    with open_services() as services:
+        issued = services.accounts.create_key(
             account,
             roles=[r.value for r in role],
             groups=group or ["everyone"],
@@ -92,8 +78,8 @@ def create_key(
 @keys_app.command("list")
 def list_keys(account: Annotated[str | None, typer.Option()] = None) -> None:
     """List keys (never their secrets)."""
-    with open_core() as core:
-        accounts = Accounts(core.engine)
+    with open_services() as services:
+        accounts = services.accounts
         account_id = accounts.account(account).id if account else None
         now = utcnow()
         for key, owner in accounts.keys(account_id):
@@ -113,8 +99,8 @@ def list_keys(account: Annotated[str | None, typer.Option()] = None) -> None:
 @keys_app.command("revoke")
 def revoke_key(key_id: Annotated[str, typer.Argument(help="the id shown by `keys list`")]) -> None:
     """Revoke a key: it stops working at once."""
-    with open_core() as core:
-        key = Accounts(core.engine).revoke_key(key_id)
+    with open_services() as services:
+        key = services.accounts.revoke_key(key_id)
         typer.echo(f"revoked {key.id}")
 
 
@@ -129,9 +115,9 @@ def usage(
 
     if group_by not in ("feature", "account", "model"):
         raise typer.BadParameter("use feature, account or model", param_hint="--group-by")
-    with open_core() as core:
-        account_id = Accounts(core.engine).account(account).id if account else None
-        rows = BudgetBook(core.engine, core.config.budgets).usage(
+    with open_services() as services:
+        account_id = services.accounts.account(account).id if account else None
+        rows = services.budgets.usage(
             group_by,  # type: ignore[arg-type]
             account_id=account_id,
             start=start.replace(tzinfo=UTC) if start else None,

@@ -9,11 +9,11 @@ from typing import Annotated
 
 import typer
 
-from cli.admin import open_core
+from cli.services import open_services
+from ragline.bootstrap import Mode, scorer_path
 from ragline.decision.calibrate import Calibration, calibrate, labelled
 from ragline.evaluation.dataset import load_dataset
 from ragline.observability import configure_logging
-from ragline.runtime import load_embedder, open_store, scorer_path
 from ragline.settings import load_settings
 
 
@@ -49,24 +49,18 @@ def calibrate_command(
         raise typer.BadParameter("--kind must be logistic or trees")
     items = load_dataset(dataset)
     labelled(items)  # refused here, before the model and the index are loaded
-    with open_core() as core:
-        store = open_store(core.settings)
-        try:
-            result = calibrate(
-                core,
-                store,
-                load_embedder(core.config),
-                items,
-                dataset=str(dataset),
-                model=model,
-                feature=feature,
-                kind=kind,
-                keep_weights=keep_weights,
-                on_item=_progress,
-            )
-        finally:
-            store.close()
-        target = out or scorer_path(core)
+    with open_services(Mode.EVALUATE) as services:
+        result = calibrate(
+            services,
+            items,
+            dataset=str(dataset),
+            model=model,
+            feature=feature,
+            kind=kind,
+            keep_weights=keep_weights,
+            on_item=_progress,
+        )
+        target = out or scorer_path(services.settings, services.config)
     typer.echo("", err=True)
     typer.echo(describe(result))
     if dry_run:

@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from cli.admin import open_core
+from cli.services import open_services
+from ragline.bootstrap import Mode
 from ragline.evaluation.compare import compare_runs, format_table
 from ragline.evaluation.dataset import import_beir, load_dataset
 from ragline.evaluation.report import render_report
@@ -17,7 +18,6 @@ from ragline.evaluation.run import export_run, list_runs, load_run, run_evaluati
 from ragline.evaluation.summary import BY_NAME
 from ragline.models import EvalRun
 from ragline.observability import configure_logging
-from ragline.runtime import load_embedder, open_store
 from ragline.settings import load_settings
 from ragline.variant import Variant
 
@@ -62,23 +62,15 @@ def run(
     delivered or sent to review; spend is charged to evaluation.budget only. Needs the
     vector store: stop an embedded server first (Qdrant local mode has one owner)."""
     items = load_dataset(dataset)[:limit]
-    with open_core() as core:
-        store = open_store(core.settings)
-        try:
-            result = run_evaluation(
-                core,
-                store,
-                load_embedder(core.config),
-                items,
-                dataset=str(dataset),
-                variant=Variant(
-                    prompt=prompt, model=model, index=index, top_k=top_k, scorer=scorer
-                ),
-                name=name,
-                on_item=_progress,
-            )
-        finally:
-            store.close()
+    with open_services(Mode.EVALUATE) as services:
+        result = run_evaluation(
+            services,
+            items,
+            dataset=str(dataset),
+            variant=Variant(prompt=prompt, model=model, index=index, top_k=top_k, scorer=scorer),
+            name=name,
+            on_item=_progress,
+        )
     typer.echo("", err=True)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)  # `--out data/run.json` on a clean clone
@@ -92,8 +84,8 @@ def run(
 @eval_app.command("list")
 def list_command(limit: Annotated[int, typer.Option(min=1)] = 20) -> None:
     """The latest runs, newest first."""
-    with open_core() as core:
-        runs = list_runs(core, limit)
+    with open_services() as services:
+        runs = list_runs(services, limit)
     if not runs:
         typer.echo("no evaluation runs yet: `ragline eval run eval/guardrails.jsonl`")
     for r in runs:
@@ -112,8 +104,8 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="the whole run as JSON")] = False,
 ) -> None:
     """A run's summary (or all of it, with --json)."""
-    with open_core() as core:
-        result = load_run(core, reference)
+    with open_services() as services:
+        result = load_run(services, reference)
     typer.echo(export_run(result) if as_json else _summary(result))
 
 
@@ -126,9 +118,9 @@ def compare(
     """Deltas B - A with paired bootstrap intervals. Exits 1 when a metric regresses beyond
     its tolerance (config evaluation.tolerances): run it in CI before a model, prompt or
     index change is promoted."""
-    with open_core() as core:
-        a, b = load_run(core, run_a), load_run(core, run_b)
-        settings = core.config.evaluation
+    with open_services() as services:
+        a, b = load_run(services, run_a), load_run(services, run_b)
+        settings = services.config.evaluation
     comparison = compare_runs(
         a,
         b,
@@ -148,9 +140,9 @@ def report(
 ) -> None:
     """A self-contained HTML report: metric bars with intervals, latency distribution,
     per-tag breakdown, each run compared with the first."""
-    with open_core() as core:
-        loaded = [load_run(core, r) for r in runs]
-        settings = core.config.evaluation
+    with open_services() as services:
+        loaded = [load_run(services, r) for r in runs]
+        settings = services.config.evaluation
     page = render_report(
         loaded,
         settings.tolerances,

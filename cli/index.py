@@ -10,17 +10,18 @@ from typing import Annotated, Any
 
 import typer
 
+from cli.services import open_services
 from indexer.progress import terminal_progress
 from indexer.remote import IndexServer
-from ragline.errors import InvalidInput, TransientError
+from ragline.bootstrap import Mode, Services, bootstrap
+from ragline.errors import InvalidInput, StoreBusy
 from ragline.evaluation.compare import format_table
 from ragline.evaluation.dataset import EvalItem, load_dataset
 from ragline.evaluation.gate import evaluate_candidate
-from ragline.knowledge.embedder import Embedder
+from ragline.knowledge.catalog import recorded_versions
 from ragline.knowledge.versions import IndexManager, VersionDiff, VersionListing
 from ragline.models import IndexVersion
 from ragline.observability import configure_logging
-from ragline.runtime import build_core, build_index_manager, open_store
 from ragline.settings import load_settings
 
 app = typer.Typer(
@@ -57,22 +58,27 @@ VIA_SERVER_HINT = (
 
 
 @contextmanager
-def _manager(hint: str = VIA_SERVER_HINT) -> Iterator[IndexManager]:
-    """An index manager without the embedding model; `build` loads it only when it builds.
-    `hint` says what to do when another process (the server) holds the store."""
+def _services(mode: Mode = Mode.INDEX, hint: str = VIA_SERVER_HINT) -> Iterator[Services]:
+    """The index commands' objects (the embedding model loads only when a build needs it,
+    or up front in Mode.EVALUATE for the promote gate). `hint` says what to do when
+    another process (the server) holds the store."""
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
-    core = build_core(settings)
     try:
-        store = open_store(settings)
-    except TransientError as error:
-        core.close()
-        raise TransientError(f"{error}. {hint}") from None
+        services = bootstrap(settings, mode)
+    except StoreBusy as error:
+        raise StoreBusy(f"{error}. {hint}") from None
     try:
-        yield build_index_manager(core, store, embedder=None)
+        yield services
     finally:
-        store.close()
-        core.close()
+        services.close()
+
+
+@contextmanager
+def _manager(hint: str = VIA_SERVER_HINT) -> Iterator[IndexManager]:
+    with _services(hint=hint) as services:
+        assert services.index is not None
+        yield services.index
 
 
 def _describe(m: IndexVersion | dict[str, Any]) -> str:
@@ -157,7 +163,6 @@ def build(
         if if_changed and (current := manager.unchanged_since_active(folder)) is not None:
             typer.echo(f"v{current.version} is active and up to date with {folder}; nothing to do")
             return
-        manager.embedder = Embedder(manager.knowledge.embedding_model)
         with terminal_progress(sys.stderr) as progress:
             manifest = manager.build(folder, progress=progress, smoke=smoke)
         typer.echo(f"built {_describe(manifest)}")
@@ -190,32 +195,27 @@ def promote_version(
         typer.echo(f"promoted v{version}")
         return
     items = load_dataset(dataset) if dataset is not None else None
-    with _manager() as manager:
+    # The gate asks its questions through the pipeline: that needs the embedding model.
+    with _services(Mode.INDEX if items is None else Mode.EVALUATE) as services:
+        manager = services.index
+        assert manager is not None
         checks_passed = bool(manager.get(version).checks.get("passed"))
         # Failed checks refuse the promotion below without the (slower) evaluation.
         if items is not None and dataset is not None and (checks_passed or force):
-            _evaluation_gate(manager, items, str(dataset), version, force, reason)
+            _evaluation_gate(services, items, str(dataset), version, force, reason)
         manager.promote(version, force=force, reason=reason)
         typer.echo(f"promoted v{version} to '{manager.alias}'")
 
 
 def _evaluation_gate(
-    manager: IndexManager,
+    services: Services,
     items: list[EvalItem],
     dataset: str,
     version: int,
     force: bool,
     reason: str,
 ) -> None:
-    settings = load_settings()
-    core = build_core(settings)
-    manager.embedder = Embedder(manager.knowledge.embedding_model)
-    try:
-        comparison = evaluate_candidate(
-            core, manager.store, manager.embedder, items, dataset, version
-        )
-    finally:
-        core.close()
+    comparison = evaluate_candidate(services, items, dataset, version)
     if comparison is None:
         typer.echo("no active version to compare with: the evaluation gate passes", err=True)
         return
@@ -257,8 +257,19 @@ def list_versions(via_server: ViaServer = False, server: ServerUrl = None, key: 
         listings = [VersionListing(IndexVersion.model_validate(r), bool(r["active"])) for r in rows]
         _print_versions(listings)
         return
-    with _manager() as manager:
-        _print_versions(manager.list_versions())
+    try:
+        with _manager() as manager:
+            listings = manager.list_versions()
+    except StoreBusy:
+        # Read-only: the database has every manifest and promotion, the store is not needed.
+        with open_services() as services:
+            listings = recorded_versions(services.engine)
+        typer.echo(
+            "the store is open in another process (the server): the active version is the "
+            "last one promoted or rolled back to",
+            err=True,
+        )
+    _print_versions(listings)
 
 
 def _print_versions(listings: list[VersionListing]) -> None:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cli.admin import open_core
+from cli.services import open_services
 from ragline import prompt_registry
 
 prompts_app = typer.Typer(help="Prompt templates and their versions.", no_args_is_help=True)
@@ -15,11 +15,11 @@ prompts_app = typer.Typer(help="Prompt templates and their versions.", no_args_i
 @prompts_app.command("list")
 def list_prompts(name: Annotated[str | None, typer.Argument(help="one template")] = None) -> None:
     """Every version seen of each template, oldest first; * marks the file as it is now."""
-    with open_core() as core:
-        now = {t.version for t in prompt_registry.current(core.settings.prompts_dir)}
-        for template in prompt_registry.current(core.settings.prompts_dir):
-            prompt_registry.record(core.engine, template)
-        for version in prompt_registry.versions(core.engine, name):
+    with open_services() as services:
+        now = {t.version for t in prompt_registry.current(services.settings.prompts_dir)}
+        for template in prompt_registry.current(services.settings.prompts_dir):
+            prompt_registry.record(services.engine, template)
+        for version in prompt_registry.versions(services.engine, name):
             mark = "*" if version.version in now else " "
             typer.echo(
                 f"{mark} {version.version:<40} first seen {version.first_seen_at:%Y-%m-%d %H:%M}"
@@ -31,9 +31,11 @@ def show(
     reference: Annotated[str, typer.Argument(help="NAME (the file now) or NAME@HASH")],
 ) -> None:
     """Print a template version's source."""
-    with open_core() as core:
+    with open_services() as services:
         typer.echo(
-            prompt_registry.resolve(core.engine, core.settings.prompts_dir, reference).content,
+            prompt_registry.resolve(
+                services.engine, services.settings.prompts_dir, reference
+            ).content,
             nl=False,
         )
 
@@ -44,12 +46,12 @@ def diff(
     new: Annotated[str, typer.Argument(help="NAME (the file now) or NAME@HASH")],
 ) -> None:
     """A unified diff between two versions."""
-    with open_core() as core:
-        folder = core.settings.prompts_dir
+    with open_services() as services:
+        folder = services.settings.prompts_dir
         typer.echo(
             prompt_registry.diff(
-                prompt_registry.resolve(core.engine, folder, old),
-                prompt_registry.resolve(core.engine, folder, new),
+                prompt_registry.resolve(services.engine, folder, old),
+                prompt_registry.resolve(services.engine, folder, new),
             ),
             nl=False,
         )

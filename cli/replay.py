@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from cli.admin import open_core
+from cli.services import open_services
+from ragline.bootstrap import Mode
 from ragline.replay import original, replay
-from ragline.runtime import load_embedder, open_store
 
 
 def replay_command(
@@ -27,22 +27,9 @@ def replay_command(
     """Run a stored job again with another prompt version, model or index version and show
     both runs side by side. Nothing is stored or delivered; no budget is charged. Needs the
     vector store: stop an embedded server first (Qdrant local mode has one owner)."""
-    with open_core() as core:
-        job = core.jobs.get(job_id)
-        store = open_store(core.settings)
-        try:
-            again = replay(
-                core,
-                store,
-                load_embedder(core.config),
-                job,
-                prompt=prompt,
-                model=model,
-                index=index,
-                scorer=scorer,
-            )
-        finally:
-            store.close()
+    with open_services(Mode.EVALUATE) as services:
+        job = services.jobs.get(job_id)
+        again = replay(services, job, prompt=prompt, model=model, index=index, scorer=scorer)
     before = original(job)
     if as_json:
         typer.echo(json.dumps({"job": before.as_dict(), "replay": again.as_dict()}, indent=2))

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Annotated
 
 import typer
 import uvicorn
 
 from api.app import create_app
-from cli.wiring import build_services
+from cli.wiring import http_services
 from ragline.accounts import Accounts, ensure_demo_key
-from ragline.knowledge.store import KnowledgeStore
+from ragline.bootstrap import Mode, Overrides, bootstrap
+from ragline.errors import ConfigError
 from ragline.observability import configure_logging
-from ragline.pipeline.runner import Pipeline
-from ragline.runtime import build_core, build_pipeline, load_embedder, open_store
 from ragline.settings import Settings, load_settings
-from workers.broker import make_broker
+from workers.broker import make_broker, sender
 
 
 def serve(
@@ -25,26 +25,25 @@ def serve(
     """Serve the API. Without RAGLINE_REDIS_URL (embedded mode) it also answers jobs."""
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
-    core = build_core(settings)
-    broker = make_broker(settings.redis_url)
-    store: KnowledgeStore | None = None
-    pipeline: Pipeline | None = None
-    if settings.embedded:
-        store = open_store(settings)
-        pipeline = build_pipeline(core, store, load_embedder(core.config))
-    elif settings.qdrant_url:
-        # A Qdrant server can have many clients; local mode belongs to the worker process.
-        store = open_store(settings)
-    services = build_services(
-        core, broker, store=store, pipeline=pipeline, worker_threads=settings.worker_threads
-    )
     bind_host = host or settings.host
     bind_port = port or settings.port
+    # Before anything is built or printed: no banner and no demo key for a server that
+    # cannot start.
+    refuse_taken_port(bind_host, bind_port)
+    broker = make_broker(settings.redis_url)
+    # Embedded mode is assembled here: the workers run inside this process.
+    mode = Mode.EMBEDDED if settings.embedded else Mode.SERVER
+    services = bootstrap(settings, mode, Overrides(send=sender(broker)))
+    try:
+        http = http_services(services, broker, worker_threads=settings.worker_threads)
+    except BaseException:
+        services.close()
+        raise
     base = f"http://{bind_host}:{bind_port}"
-    typer.echo(banner(services.mode, base, settings, services.accounts), err=True)
+    typer.echo(banner(http.mode, base, settings, services.accounts), err=True)
     try:
         uvicorn.run(
-            create_app(services),
+            create_app(http),
             host=bind_host,
             port=bind_port,
             log_config=None,
@@ -52,9 +51,20 @@ def serve(
             timeout_graceful_shutdown=30,
         )
     finally:
-        if store is not None:
-            store.close()
-        core.close()
+        services.close()
+
+
+def refuse_taken_port(host: str, port: int) -> None:
+    """ConfigError when another process already listens on host:port."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise ConfigError(
+                f"cannot listen on {host}:{port} ({error.strerror}): another server is "
+                "there; stop it or choose another port (--port or RAGLINE_PORT)"
+            ) from None
 
 
 DEMO_QUESTION = (

@@ -1,23 +1,16 @@
-"""Wires the API's services for one process: embedded (workers inside) or deployed."""
+"""The HTTP layer's share of a process: the API's view of the bootstrapped services, its
+health checks and, in embedded mode, the workers that run inside the server."""
 
 from __future__ import annotations
 
 import dramatiq
-import redis
 
 from api.app import ApiServices, Background, HealthCheck
 from api.session import SessionSigner
-from ragline.accounts import Accounts
-from ragline.admission import Admission
-from ragline.budget import BudgetBook
+from ragline.bootstrap import Mode, Services
 from ragline.db import ping as ping_database
-from ragline.delivery import Deliverer
 from ragline.errors import IndexNotReady
 from ragline.knowledge.store import KnowledgeStore
-from ragline.pipeline.runner import Pipeline
-from ragline.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
-from ragline.review import ReviewQueue
-from ragline.runtime import Core, build_guardrails, build_index_manager, effective_spec
 from workers import broker as brokers
 from workers.process import AnsweringWorkers
 
@@ -33,62 +26,36 @@ def store_check(store: KnowledgeStore, alias: str) -> HealthCheck:
     return check
 
 
-def build_services(
-    core: Core,
-    broker: dramatiq.Broker,
-    *,
-    store: KnowledgeStore | None = None,
-    pipeline: Pipeline | None = None,
-    worker_threads: int = 4,
+def http_services(
+    services: Services, broker: dramatiq.Broker, *, worker_threads: int = 4
 ) -> ApiServices:
-    """With a pipeline, the process also answers jobs (embedded mode)."""
+    """services: bootstrapped in Mode.SERVER or Mode.EMBEDDED with this broker's send. In
+    embedded mode the API also answers jobs and builds indexes (`--via-server`)."""
+    if services.admission is None or services.limiter is None:
+        raise ValueError(f"{services.mode} mode admits no jobs: bootstrap SERVER or EMBEDDED")
+    engine = services.engine
 
     def database() -> str:
-        ping_database(core.engine)
-        return core.engine.dialect.name
+        ping_database(engine)
+        return engine.dialect.name
 
     checks: dict[str, HealthCheck] = {
         "database": database,
         "broker": lambda: brokers.ping(broker),
     }
-    alias = core.config.assistant_pipeline.retrieval.source
-    if store is not None:
-        checks["store"] = store_check(store, alias)
+    if services.store is not None:
+        checks["store"] = store_check(
+            services.store, services.config.assistant_pipeline.retrieval.source
+        )
     background: list[Background] = []
-    if pipeline is not None:
-        background.append(AnsweringWorkers(core, broker, pipeline, threads=worker_threads))
-    budgets = BudgetBook(core.engine, core.config.budgets)
-    generation_model = core.config.assistant_pipeline.generation.model
-    limiter: RateLimiter = (
-        RedisRateLimiter(redis.Redis.from_url(core.settings.redis_url), core.config.rate_limits)
-        if core.settings.redis_url
-        else LocalRateLimiter(core.config.rate_limits)
-    )
-    index = None
-    if pipeline is not None and store is not None:
-        # The process that owns the store (embedded mode) also builds into it, with the
-        # embedder it already has: `ragline index … --via-server`.
-        index = build_index_manager(core, store, pipeline.retriever.embedder)
+    if services.mode is Mode.EMBEDDED:
+        background.append(AnsweringWorkers(services, broker, threads=worker_threads))
     return ApiServices(
-        index=index,
-        admission=Admission(
-            core.config,
-            core.jobs,
-            brokers.sender(broker),
-            budgets,
-            effective_spec(core, generation_model),
-            # Admission only redacts; the embedded pipeline's layer does that as well.
-            pipeline.guardrails if pipeline is not None else build_guardrails(core, None),
-        ),
-        jobs=core.jobs,
-        accounts=Accounts(core.engine),
-        budgets=budgets,
-        limiter=limiter,
-        mode="embedded" if pipeline is not None else "deployed",
+        core=services,
+        admission=services.admission,
+        limiter=services.limiter,
+        sessions=SessionSigner.for_settings(services.settings),
         health_checks=checks,
-        review=ReviewQueue(core.engine, core.config.review),
-        deliveries=Deliverer(core.engine, core.config.deliveries),
-        sessions=SessionSigner.for_settings(core.settings),
-        max_body_bytes=core.config.api.max_body_bytes,
         background=background,
+        index=services.index,
     )

@@ -9,11 +9,11 @@ from typing import Annotated
 import prometheus_client
 import typer
 
+from ragline.bootstrap import Mode, Overrides, bootstrap
 from ragline.errors import ConfigError
 from ragline.observability import configure_logging
-from ragline.runtime import build_core, build_pipeline, load_embedder, open_store
 from ragline.settings import load_settings
-from workers.broker import make_broker
+from workers.broker import make_broker, sender
 from workers.process import AnsweringWorkers
 
 
@@ -35,12 +35,9 @@ def worker(
             "RAGLINE_REDIS_URL is not set: in embedded mode `ragline serve` runs the workers"
         )
     configure_logging(settings.log_level, settings.log_format)
-    core = build_core(settings)
-    store = open_store(settings)
-    pipeline = build_pipeline(core, store, load_embedder(core.config))
-    workers = AnsweringWorkers(
-        core, make_broker(settings.redis_url), pipeline, threads=threads or settings.worker_threads
-    )
+    broker = make_broker(settings.redis_url)
+    services = bootstrap(settings, Mode.WORKER, Overrides(send=sender(broker)))
+    workers = AnsweringWorkers(services, broker, threads=threads or settings.worker_threads)
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
@@ -51,5 +48,4 @@ def worker(
         stopping.wait()
     finally:
         workers.stop()
-        store.close()
-        core.close()
+        services.close()

@@ -47,7 +47,7 @@ class Admission:
         self.jobs = jobs
         self.send = send
         self.budgets = budgets
-        self.model = model  # as it will run (see runtime.effective_spec), for prices
+        self.model = model  # as it will run (see bootstrap.effective_spec), for prices
         self.guardrails = guardrails
         self.backlog = BacklogGauge(jobs.queue_depth, config.jobs.max_queue_depth)
 

@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.engine import Engine, ExceptionContext
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from sqlmodel import SQLModel, create_engine
 
 from ragline import models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from ragline.errors import TransientError
+from ragline.errors import DatabaseUnavailable, StorageRefused
 
 # The largest integer a column holds on every backend (PostgreSQL BIGINT, SQLite INTEGER):
 # an id, offset or version past it cannot be stored or compared; SQLite raises
@@ -26,8 +26,39 @@ def make_engine(url: str) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    else:
+        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    event.listen(engine, "handle_error", _typed_error)
+    return engine
+
+
+# SQLite reports a busy or unreachable file and a bad statement alike as OperationalError;
+# only these are the database being unavailable rather than a bug.
+_SQLITE_UNAVAILABLE = ("locked", "busy", "unable to open", "disk i/o", "readonly database")
+
+
+def _typed_error(context: ExceptionContext) -> None:
+    """Every repository raises ragline's errors, not the driver's: an unreachable, dropped
+    or busy database is DatabaseUnavailable (transient: retry), a refused value is
+    StorageRefused (permanent). The rest (constraints the repositories handle, schema
+    races) passes through unchanged."""
+    if context.is_pre_ping:
+        return  # the pool reconnects on its own; it must see SQLAlchemy's error
+    error = context.sqlalchemy_exception
+    if isinstance(error, DataError):
+        raise StorageRefused(f"the database refused a value: {_driver(error)}") from error
+    unavailable = context.is_disconnect or isinstance(error, InterfaceError)
+    if isinstance(error, OperationalError):
+        message = str(error.orig).lower()
+        sqlite = context.engine is not None and context.engine.dialect.name == "sqlite"
+        unavailable = unavailable or not sqlite or any(m in message for m in _SQLITE_UNAVAILABLE)
+    if unavailable:
+        raise DatabaseUnavailable(f"database unavailable: {_driver(error)}") from error
+
+
+def _driver(error: BaseException | None) -> str:
+    original = getattr(error, "orig", None)
+    return type(original or error).__name__
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -65,8 +96,6 @@ def create_schema(engine: Engine) -> None:
 
 
 def ping(engine: Engine) -> None:
-    try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except OperationalError as error:
-        raise TransientError(f"database unavailable: {type(error.orig).__name__}") from error
+    """Raises DatabaseUnavailable when the database cannot answer."""
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))

@@ -13,28 +13,55 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
 import httpx
 import structlog
-from sqlalchemy import update
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import insert, update
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col, select
 
 from ragline import metrics
 from ragline.background import BackgroundLoop
 from ragline.config import Deliveries
-from ragline.errors import InvalidInput, NotFound
+from ragline.errors import DatabaseUnavailable, InvalidInput, NotFound
 from ragline.models import Account, Delivery, DeliveryStatus, Job, JobStatus, utcnow
+from ragline.rows import table, values
 from ragline.webhooks import check_callback_url, headers
 
 log = structlog.get_logger("ragline.delivery")
 
 RETRYABLE = frozenset({408, 425, 429})
 RECONNECT_S = 0.5  # how often a leased attempt tries the database again while it is down
+
+
+def result_delivery(job: Job, status: str) -> Delivery:
+    """The outbox row for a job's final result (the job asked for a callback)."""
+    assert job.callback_url is not None
+    return Delivery(
+        id=f"msg_{uuid.uuid4().hex}",
+        job_id=job.id,
+        account_id=job.account_id,
+        url=job.callback_url,
+        event=f"job.{status}",
+    )
+
+
+def schedule_result(connection: Connection, job: Job, status: str) -> None:
+    """The outbox row for a final result, when the job asked for a callback, written in
+    the caller's transaction (the worker's outcome): a result never misses its callback."""
+    if job.callback_url:
+        connection.execute(insert(table(Delivery)), values(result_delivery(job, status)))
+
+
+def add_result_delivery(session: Session, job: Job, status: str) -> None:
+    """The same in a session's transaction (a reviewer's decision)."""
+    if job.callback_url:
+        session.add(result_delivery(job, status))
+
 
 T = TypeVar("T")
 
@@ -141,10 +168,10 @@ class Deliverer:
         while True:
             try:
                 return operation()
-            except OperationalError as error:
+            except DatabaseUnavailable as error:
                 if time.monotonic() >= until or self._loop.stopping.wait(RECONNECT_S):
                     raise
-                log.warning("delivery_waiting_for_database", error=type(error.orig).__name__)
+                log.warning("delivery_waiting_for_database", error=str(error))
 
     def _load(self, delivery_id: str) -> tuple[Delivery, Job, Account]:
         with Session(self.engine, expire_on_commit=False) as session:

@@ -60,8 +60,24 @@ class TransientError(RaglineError):
     """Worth retrying later: a dependency is down or slow."""
 
 
+class StoreBusy(TransientError):
+    """The local knowledge store is open in another process (Qdrant local mode has one
+    owner, usually the server)."""
+
+
 class PermanentError(RaglineError):
     """Retrying will not help."""
+
+
+class DatabaseUnavailable(TransientError):
+    """The database cannot be reached, dropped the connection or is busy: the repositories
+    raise this (ragline.db translates the driver's errors), so callers decide to retry on
+    ragline's own type rather than on SQLAlchemy's."""
+
+
+class StorageRefused(PermanentError):
+    """The database refused a value it cannot store (e.g. a NUL in PostgreSQL text):
+    the same write fails the same way every time."""
 
 
 class ModelError(RaglineError):

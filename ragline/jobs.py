@@ -16,8 +16,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from ragline import delivery, review
 from ragline.errors import Conflict, NotFound
-from ragline.models import PRIORITIES, Account, Delivery, Job, JobStatus, ReviewItem, utcnow
+from ragline.models import Account, Job, JobStatus, utcnow
 from ragline.pipeline.validate import JobRequest
 from ragline.provenance import VERSION_FIELDS, Versions
 from ragline.reasons import ReviewReason
@@ -27,24 +28,6 @@ from ragline.rows import from_row, table, values
 def request_hash(request: JobRequest) -> str:
     canonical = json.dumps(request.model_dump(), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def delivery_for(job: Job, status: str) -> Delivery:
-    """The outbox row for a job's final result (the job asked for a callback)."""
-    assert job.callback_url is not None
-    return Delivery(
-        id=f"msg_{uuid.uuid4().hex}",
-        job_id=job.id,
-        account_id=job.account_id,
-        url=job.callback_url,
-        event=f"job.{status}",
-    )
-
-
-def add_delivery(session: Session, job: Job, status: str) -> None:
-    """The outbox row for a final result, when the job asked for a callback."""
-    if job.callback_url:
-        session.add(delivery_for(job, status))
 
 
 # The worker's statements, built once: SQLAlchemy caches their compiled form, and Core skips
@@ -327,26 +310,17 @@ class JobRepository:
             )
             if result.rowcount != 1:  # another attempt holds the job: nothing was written
                 return False
-            if outcome.status == JobStatus.ESCALATED or (
-                sampled and outcome.status == JobStatus.ANSWERED
-            ):
-                item = ReviewItem(
-                    job_id=job.id,
-                    account_id=job.account_id,
-                    reason=ReviewReason.SAMPLED
-                    if outcome.status == JobStatus.ANSWERED
-                    else outcome.reason or "unknown",
-                    priority=PRIORITIES.get(job.priority, 1),
-                    due_at=review_due,
-                    draft_answer=outcome.answer,
-                    created_at=now,
+            if outcome.status == JobStatus.ESCALATED:
+                review.open_item(
+                    connection, job, outcome.reason or "unknown", outcome.answer, review_due, now
                 )
-                connection.execute(insert(table(ReviewItem)), values(item))
-            if outcome.status != JobStatus.ESCALATED and job.callback_url:
+            elif sampled and outcome.status == JobStatus.ANSWERED:
+                review.open_item(
+                    connection, job, ReviewReason.SAMPLED, outcome.answer, review_due, now
+                )
+            if outcome.status != JobStatus.ESCALATED:
                 # An escalated job waits for review; its result is delivered after the decision.
-                connection.execute(
-                    insert(table(Delivery)), values(delivery_for(job, outcome.status))
-                )
+                delivery.schedule_result(connection, job, outcome.status)
         return True
 
     def release(self, claim: Claim) -> None:

@@ -9,14 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ragline.bootstrap import Services
 from ragline.errors import NotFound
 from ragline.evaluation.budget import EvalBudget
 from ragline.jobs import Outcome
-from ragline.knowledge.embedder import Embedder
-from ragline.knowledge.store import KnowledgeStore
 from ragline.models import Job
 from ragline.provenance import Versions
-from ragline.runtime import Core
 from ragline.variant import Variant, transient_job, variant_pipeline
 
 
@@ -54,9 +52,7 @@ def original(job: Job) -> Run:
 
 
 def replay(
-    core: Core,
-    store: KnowledgeStore,
-    embedder: Embedder,
+    services: Services,
     job: Job,
     *,
     prompt: str | None = None,
@@ -76,12 +72,12 @@ def replay(
         collection=None if index is not None else job.index_version,
         scorer=scorer,
     )
-    budget = EvalBudget(None, core.config.budgets.per_request)
-    pipeline = variant_pipeline(core, store, embedder, variant, budget)
+    budget = EvalBudget(None, services.config.budgets.per_request)
+    pipeline = variant_pipeline(services, variant, budget)
     # The stored question is as admitted (already redacted); its admission record carries
     # the credentials found then, so the input policy decides as it did for the job.
     again = transient_job(
-        core.config,
+        services.config,
         job.question,
         job.guardrails.get("input", {}),
         groups=job.groups,

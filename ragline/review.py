@@ -14,16 +14,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import and_, or_, update
-from sqlalchemy.engine import Engine
+from sqlalchemy import and_, insert, or_, update
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col, select
 
 from ragline import metrics
 from ragline.accounts import Principal
 from ragline.config import Review
 from ragline.db import BIGINT_MAX
+from ragline.delivery import add_result_delivery
 from ragline.errors import Conflict, InvalidInput, NotFound
-from ragline.jobs import add_delivery
 from ragline.models import (
     PRIORITIES,
     ApiKey,
@@ -36,6 +36,7 @@ from ragline.models import (
 )
 from ragline.provenance import Versions
 from ragline.reasons import ReviewReason
+from ragline.rows import table, values
 
 log = structlog.get_logger("ragline.review")
 
@@ -45,6 +46,28 @@ SLA_EXPIRED = "sla_expired"
 def sla(config: Review, reason: str) -> timedelta:
     by_reason: dict[str, float] = {str(k): v for k, v in config.sla_minutes.items()}
     return timedelta(minutes=by_reason.get(reason, config.default_sla_minutes))
+
+
+def open_item(
+    connection: Connection,
+    job: Job,
+    reason: str,
+    draft: str | None,
+    due_at: datetime | None,
+    now: datetime,
+) -> None:
+    """A job's review item, written in the caller's transaction (the worker's outcome), so
+    an escalated job is never missing from the queue."""
+    item = ReviewItem(
+        job_id=job.id,
+        account_id=job.account_id,
+        reason=reason,
+        priority=PRIORITIES.get(job.priority, 1),
+        due_at=due_at,
+        draft_answer=draft,
+        created_at=now,
+    )
+    connection.execute(insert(table(ReviewItem)), values(item))
 
 
 @dataclass(frozen=True)
@@ -307,7 +330,7 @@ class ReviewQueue:
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise Conflict(f"job {job.id} is no longer waiting for review ({job.status})")
-        add_delivery(session, job, status)
+        add_result_delivery(session, job, status)
 
     # -- service levels --------------------------------------------------------------------
 

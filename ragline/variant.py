@@ -11,16 +11,13 @@ from datetime import timedelta
 from typing import Any
 
 from ragline import prompt_registry
+from ragline.bootstrap import Services, Swap, assemble_pipeline, index_manager, load_scorer
 from ragline.config import RaglineConfig
 from ragline.errors import NotFound
 from ragline.evaluation.budget import EvalBudget
-from ragline.knowledge.embedder import Embedder
-from ragline.knowledge.store import KnowledgeStore
 from ragline.models import Job, JobStatus, utcnow
 from ragline.pipeline.prompts import PromptTemplate
-from ragline.pipeline.retrieve import Retriever
 from ragline.pipeline.runner import Pipeline
-from ragline.runtime import Core, build_guardrails, build_index_manager, choose_model, load_scorer
 
 
 @dataclass(frozen=True)
@@ -35,19 +32,19 @@ class Variant:
     scorer: str | None = None  # a scorer name or artifact path (decision.scorer)
 
 
-def variant_pipeline(
-    core: Core, store: KnowledgeStore, embedder: Embedder, variant: Variant, budget: EvalBudget
-) -> Pipeline:
-    config = _with_top_k(core.config, variant.top_k)
-    pipeline = config.assistant_pipeline
+def variant_pipeline(services: Services, variant: Variant, budget: EvalBudget) -> Pipeline:
+    """Needs a process that embeds (Mode.EVALUATE, WORKER or EMBEDDED)."""
+    config = _with_top_k(services.config, variant.top_k)
+    generation = config.assistant_pipeline.generation
     recorded = prompt_registry.resolve(
-        core.engine, core.settings.prompts_dir, variant.prompt or pipeline.generation.prompt
+        services.engine, services.settings.prompts_dir, variant.prompt or generation.prompt
     )
-    model = variant.model or pipeline.generation.model
+    model = variant.model or generation.model
     if model not in config.models:
         known = ", ".join(sorted(config.models))
         raise NotFound(f"model '{model}' is not in the models table (known: {known})")
-    index = build_index_manager(core, store, embedder)
+    store, embedder = services.need_store(), services.need_embedder()
+    index = index_manager(services.engine, config, store, embedder)
     collection = variant.collection
     if variant.index is not None:
         collection = index.get(variant.index).collection
@@ -56,21 +53,9 @@ def variant_pipeline(
             f"no index version is promoted behind '{index.alias}': promote one "
             "(`ragline index promote N`) or name one with --index N"
         )
-    downgrade = config.budgets.downgrade_model
-    fallback = pipeline.generation.fallback_model  # skipped by the runner if it is `model`
-    return Pipeline(
-        config=config,
-        jobs=core.jobs,
-        retriever=Retriever(embedder, store, pipeline.retrieval.mode),
-        model=choose_model(core, model, embedder),
-        prompt=PromptTemplate(recorded.name, recorded.content),
-        budgets=budget,
-        guardrails=build_guardrails(core, embedder),
-        downgrade=choose_model(core, downgrade, embedder) if downgrade else None,
-        collection=collection,
-        fallback=choose_model(core, fallback, embedder) if fallback else None,
-        scorer=load_scorer(core, variant.scorer),
-    )
+    swap = Swap(config, model, PromptTemplate(recorded.name, recorded.content), collection)
+    scorer = load_scorer(services.settings, config, variant.scorer)
+    return assemble_pipeline(services, budget, scorer, swap)
 
 
 def transient_job(

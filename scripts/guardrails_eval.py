@@ -25,7 +25,7 @@ from typing import Any
 
 from ragline.config import load_config
 from ragline.errors import InvalidInput
-from ragline.runtime import load_embedder
+from ragline.knowledge.embedder import Embedder
 from ragline.sandbox import sandbox
 
 REPO = Path(__file__).resolve().parent.parent
@@ -36,7 +36,7 @@ def run(dataset: Path, show: bool) -> dict[str, Any]:
     rows = [json.loads(line) for line in dataset.open(encoding="utf-8") if line.strip()]
     config = load_config(REPO / "ragline.yaml")
     results = []
-    embedder = load_embedder(config)
+    embedder = Embedder(config.knowledge.embedding_model)
     with sandbox(config, REPO / "examples" / "handbook", REPO / "prompts", embedder) as box:
         threshold = box.pipeline.threshold(box.pipeline.model.name, None)
         for row in rows:

@@ -13,16 +13,18 @@ import pytest
 import redis
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
 from sqlmodel import SQLModel
 
+from ragline.bootstrap import Mode, Services
 from ragline.config import RaglineConfig, load_config
 from ragline.db import create_schema, make_engine
+from ragline.errors import DatabaseUnavailable
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
 from ragline.knowledge.versions import IndexManager
 from tests.support.environment import HANDBOOK, POSTGRES_URL, REDIS_URL, REPO, unavailable
 from tests.support.fake_model import FakeModelServer
+from tests.support.services import EmbeddedApp, bootstrapped, embedded_app, settings_for
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +53,7 @@ def _postgres() -> Engine:
         try:
             with engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
-        except OperationalError as error:
+        except DatabaseUnavailable as error:
             unavailable("PostgreSQL", error)
         _postgres_engine = engine
     return _postgres_engine
@@ -123,3 +125,43 @@ def fake_model(_model_server: FakeModelServer) -> Iterator[FakeModelServer]:
     _model_server.reset()
     yield _model_server
     _model_server.reset()
+
+
+@pytest.fixture
+def embedded(
+    sqlite_engine: Engine,
+    repo_config: RaglineConfig,
+    tmp_path: Path,
+    embedder: Embedder,
+    handbook_store: KnowledgeStore,
+) -> Iterator[EmbeddedApp]:
+    """`ragline serve` in embedded mode over the test's SQLite database, answering from the
+    session's handbook (its index routes share that store: read-only tests only)."""
+    with embedded_app(
+        repo_config, tmp_path, handbook_store, embedder, engine=sqlite_engine, own_index=False
+    ) as app:
+        yield app
+
+
+@pytest.fixture
+def modelled(
+    sqlite_engine: Engine,
+    repo_config: RaglineConfig,
+    fake_model: FakeModelServer,
+    tmp_path: Path,
+    embedder: Embedder,
+    handbook_store: KnowledgeStore,
+) -> Iterator[Services]:
+    """An embedded server's services whose openai_compatible models call the loopback
+    model server; jobs are answered in the test's thread (admission queues nowhere)."""
+    with bootstrapped(
+        Mode.EMBEDDED,
+        tmp_path,
+        repo_config,
+        settings=settings_for(tmp_path, model_base_url=fake_model.base_url),
+        engine=sqlite_engine,
+        store=handbook_store,
+        embedder=embedder,
+        send=lambda _job_id: None,
+    ) as services:
+        yield services

@@ -7,43 +7,32 @@ beside them.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import dramatiq
 import structlog
 from dramatiq.brokers.stub import StubBroker
 
-from ragline.delivery import Deliverer
-from ragline.pipeline.runner import Pipeline
-from ragline.review import ReviewQueue
-from ragline.runtime import Core
-from ragline.sweeper import Sweeper
+from ragline.bootstrap import Services
 from workers.actors import declare_answer_actor
-from workers.broker import sender
 
 log = structlog.get_logger("ragline.workers")
 
 
 class AnsweringWorkers:
-    def __init__(
-        self, core: Core, broker: dramatiq.Broker, pipeline: Pipeline, threads: int
-    ) -> None:
-        jobs_config = core.config.jobs
-        declare_answer_actor(broker, pipeline.answer_job, time_limit_ms=jobs_config.lease_ms)
+    def __init__(self, services: Services, broker: dramatiq.Broker, threads: int) -> None:
+        """services: bootstrapped in Mode.WORKER or Mode.EMBEDDED, with this broker's send."""
+        pipeline, sweeper = services.need_pipeline(), services.sweeper
+        assert sweeper is not None
+        declare_answer_actor(
+            broker, pipeline.answer_job, time_limit_ms=services.config.jobs.lease_ms
+        )
         self.broker = broker
         self.threads = threads
         # How often idle threads look for work, and so how long stop() waits for them. The
         # in-process queue is free to poll; Redis is polled at most every 500 ms per process.
         poll_ms = 100 if isinstance(broker, StubBroker) else 500
         self._worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=poll_ms)
-        self.sweeper = Sweeper(
-            core.jobs,
-            sender(broker),
-            interval_s=jobs_config.sweep_interval_ms / 1000,
-            requeue_after=timedelta(milliseconds=jobs_config.requeue_after_ms),
-            review=ReviewQueue(core.engine, core.config.review),
-        )
-        self.deliverer = Deliverer(core.engine, core.config.deliveries)
+        self.sweeper = sweeper
+        self.deliverer = services.deliverer
 
     def start(self) -> None:
         self._worker.start()

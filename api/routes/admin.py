@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from api.auth import authenticator
+from api.deps import needs
 from api.problems import AUTHENTICATED, WITH_BODY, responses
 from api.schemas import (
     AccountCreate,
@@ -29,14 +29,8 @@ if TYPE_CHECKING:
 # dependency types defined inside router().
 def router(services: "ApiServices") -> APIRouter:
     routes = APIRouter(prefix="/v1/admin", tags=["admin"], responses=responses(*AUTHENTICATED))
-    authenticate = authenticator(services)
-
-    def admin(caller: Annotated[Principal, Depends(authenticate)]) -> Principal:
-        caller.require(Role.ADMIN)
-        return caller
-
-    Admin = Annotated[Principal, Depends(admin)]
-    accounts = services.accounts
+    Admin = Annotated[Principal, Depends(needs(services, Role.ADMIN))]
+    accounts = services.core.accounts
 
     @routes.post(
         "/accounts",
@@ -94,7 +88,7 @@ def router(services: "ApiServices") -> APIRouter:
     @routes.delete("/keys/{key_id}", response_model=KeyView, responses=responses(404))
     def revoke_key(key_id: str, _: Admin) -> KeyView:
         key = accounts.revoke_key(key_id)
-        return KeyView.of(key, services.jobs.account_name(key.account_id))
+        return KeyView.of(key, services.core.jobs.account_name(key.account_id))
 
     @routes.put("/budgets", response_model=list[BudgetView], responses=responses(*WITH_BODY, 404))
     def set_budget(body: BudgetSet, caller: Admin) -> list[BudgetView]:
@@ -102,7 +96,9 @@ def router(services: "ApiServices") -> APIRouter:
         if (body.scope == "feature") != (body.feature is not None):
             raise InvalidInput("feature is required for scope 'feature' and only then", "feature")
         subject = body.account if body.scope == "account" else f"{body.account}/{body.feature}"
-        services.budgets.set_limit(body.scope, subject, body.window, body.limit, by=caller.key_id)
+        services.core.budgets.set_limit(
+            body.scope, subject, body.window, body.limit, by=caller.key_id
+        )
         return _budgets(services, body.account, body.feature)
 
     @routes.get("/budgets", response_model=list[BudgetView], responses=responses(404))
@@ -116,7 +112,7 @@ def router(services: "ApiServices") -> APIRouter:
 
 
 def _budgets(services: "ApiServices", account: str, feature: str | None) -> list[BudgetView]:
-    return [_view(status) for status in services.budgets.status(account, feature)]
+    return [_view(status) for status in services.core.budgets.status(account, feature)]
 
 
 def _view(status: BudgetStatus) -> BudgetView:

@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from api.auth import authenticator
+from api.deps import needs
 from api.params import Offset
 from api.problems import AUTHENTICATED, responses
 from api.schemas import DeliveryList, DeliveryView
@@ -21,7 +21,7 @@ def router(services: "ApiServices") -> APIRouter:
     routes = APIRouter(
         prefix="/v1/deliveries", tags=["deliveries"], responses=responses(*AUTHENTICATED)
     )
-    Caller = Annotated[Principal, Depends(authenticator(services))]
+    Caller = Annotated[Principal, Depends(needs(services, Role.SUBMITTER))]
 
     @routes.get("", response_model=DeliveryList)
     def list_deliveries(
@@ -31,14 +31,12 @@ def router(services: "ApiServices") -> APIRouter:
         offset: Offset = 0,
     ) -> DeliveryList:
         """The caller's account's deliveries, newest first (every account's for an admin)."""
-        caller.require(Role.SUBMITTER)
-        rows = services.deliveries.list(caller.visible_account, status, limit, offset)
+        rows = services.core.deliverer.list(caller.visible_account, status, limit, offset)
         return DeliveryList(items=[DeliveryView.of(d) for d in rows], limit=limit, offset=offset)
 
     @routes.post("/{delivery_id}/resend", response_model=DeliveryView, responses=responses(404))
     def resend(delivery_id: str, caller: Caller) -> DeliveryView:
         """Send again from attempt one, with the same webhook-id (receivers de-duplicate)."""
-        caller.require(Role.SUBMITTER)
-        return DeliveryView.of(services.deliveries.resend(delivery_id, caller.visible_account))
+        return DeliveryView.of(services.core.deliverer.resend(delivery_id, caller.visible_account))
 
     return routes

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.auth import authenticator
+from api.deps import needs
 from api.problems import AUTHENTICATED, WITH_BODY, responses
 from api.schemas import Text
 from ragline.accounts import Principal
@@ -54,11 +54,9 @@ def manifest_view(manifest: IndexVersion, active: bool | None = None) -> dict[st
 # dependency types defined inside router().
 def router(services: "ApiServices") -> APIRouter:
     routes = APIRouter(prefix="/v1/index", tags=["index"], responses=responses(*AUTHENTICATED))
-    authenticate = authenticator(services)
     one_build_at_a_time = threading.Lock()
 
-    def indexer(caller: Annotated[Principal, Depends(authenticate)]) -> IndexManager:
-        caller.require(Role.INDEXER)
+    def indexer(_: Annotated[Principal, Depends(needs(services, Role.INDEXER))]) -> IndexManager:
         if services.index is None:
             raise TransientError(
                 "this server does not own the knowledge store; run `ragline index …` directly "

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Annotated
 import structlog
 from fastapi import APIRouter, Depends, Header, Request, Response
 
-from api.auth import authenticator
+from api.deps import needs
 from api.problems import AUTHENTICATED, WITH_BODY, responses
 from api.schemas import JobAccepted, JobView, TraceSpan, TraceView, Versions
 from ragline.accounts import Principal
@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 # dependency types defined inside router().
 def router(services: "ApiServices") -> APIRouter:
     routes = APIRouter(tags=["jobs"], responses=responses(*AUTHENTICATED))
-    Caller = Annotated[Principal, Depends(authenticator(services))]
+    Caller = Annotated[Principal, Depends(needs(services))]  # admission checks the role
+    Reader = Annotated[Principal, Depends(needs(services, Role.SUBMITTER, Role.REVIEWER))]
 
     @routes.post(
         "/v1/jobs",
@@ -52,21 +53,19 @@ def router(services: "ApiServices") -> APIRouter:
         )
 
     @routes.get("/v1/jobs/{job_id}", response_model=JobView, responses=responses(404))
-    def get_job(job_id: str, caller: Caller) -> JobView:
-        caller.require_any(Role.SUBMITTER, Role.REVIEWER)
-        return JobView.of(services.jobs.get(job_id, account_id=caller.visible_account))
+    def get_job(job_id: str, caller: Reader) -> JobView:
+        return JobView.of(services.core.jobs.get(job_id, account_id=caller.visible_account))
 
     @routes.get("/v1/jobs/{job_id}/trace", response_model=TraceView, responses=responses(404))
-    def get_trace(job_id: str, caller: Caller) -> TraceView:
+    def get_trace(job_id: str, caller: Reader) -> TraceView:
         """Admission, queue, every pipeline stage (with its ids, versions, scores and
         verdicts), routing, review and deliveries, as timed spans."""
-        caller.require_any(Role.SUBMITTER, Role.REVIEWER)
-        job = services.jobs.get(job_id, account_id=caller.visible_account)
+        job = services.core.jobs.get(job_id, account_id=caller.visible_account)
         return TraceView(
             job_id=job.id,
             status=job.status,
             versions=Versions.of(job),
-            spans=[TraceSpan(**span) for span in job_trace(services.jobs.engine, job)],
+            spans=[TraceSpan(**span) for span in job_trace(services.core.jobs.engine, job)],
         )
 
     return routes

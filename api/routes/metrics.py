@@ -18,6 +18,6 @@ def router(services: "ApiServices") -> APIRouter:
     @routes.get("/metrics")
     def metrics() -> Response:
         """For the scraper on the internal network (no key, like /v1/health)."""
-        return Response(exposition(services.jobs.engine), media_type=CONTENT_TYPE_LATEST)
+        return Response(exposition(services.core.jobs.engine), media_type=CONTENT_TYPE_LATEST)
 
     return routes

@@ -32,7 +32,7 @@ MAX_FORM_BYTES = 64_000
 
 def router(services: "ApiServices") -> APIRouter:
     routes = APIRouter(prefix="/review", include_in_schema=False)
-    queue = services.review
+    queue = services.core.review
     signer = services.sessions
     # Guessing keys at the form: 10 tries, then one every 10 s per client address.
     login_attempts = LocalRateLimiter(RateLimits(requests_per_second=0.1, burst=10))
@@ -41,7 +41,7 @@ def router(services: "ApiServices") -> APIRouter:
         if session is None:
             return None
         try:
-            principal = services.accounts.principal_for_key(session.key_id)
+            principal = services.core.accounts.principal_for_key(session.key_id)
             principal.require(Role.REVIEWER)
         except (Unauthenticated, Forbidden):
             return None
@@ -133,7 +133,7 @@ def router(services: "ApiServices") -> APIRouter:
             return refused
         fields = await form(request)
         try:
-            principal = services.accounts.authenticate(fields.get("key", "").strip())
+            principal = services.core.accounts.authenticate(fields.get("key", "").strip())
             principal.require(Role.REVIEWER)
         except (Unauthenticated, Forbidden) as error:
             return page(request, "review/login.html", None, None, 401, error=str(error))
@@ -217,8 +217,8 @@ def router(services: "ApiServices") -> APIRouter:
             mine=mine,
             previous_id=previous_id,
             next_id=next_id,
-            reject_codes=services.review.config.reject_codes,
-            trace=job_trace(services.jobs.engine, job),
+            reject_codes=services.core.review.config.reject_codes,
+            trace=job_trace(services.core.jobs.engine, job),
             error=error,
         )
 
@@ -240,10 +240,10 @@ def router(services: "ApiServices") -> APIRouter:
             return to_login()
         session, principal = who
         try:
-            job = services.jobs.get(job_id, principal.visible_account)
+            job = services.core.jobs.get(job_id, principal.visible_account)
         except NotFound:
             return not_found(request, session, principal, f"job {job_id} not found")
-        rows, total = timeline(job_trace(services.jobs.engine, job))
+        rows, total = timeline(job_trace(services.core.jobs.engine, job))
         return page(
             request, "review/trace.html", session, principal, job=job, rows=rows, total_ms=total
         )

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
-from api.auth import authenticator
+from api.deps import needs
 from api.params import Offset, OptionalFlag, OptionalReason, OptionalText, UtcTime
 from api.problems import AUTHENTICATED, WITH_BODY, responses
 from api.schemas import DecisionRequest, ReviewList, ReviewView
@@ -23,14 +23,8 @@ if TYPE_CHECKING:
 # dependency types defined inside router().
 def router(services: "ApiServices") -> APIRouter:
     routes = APIRouter(prefix="/v1/reviews", tags=["reviews"], responses=responses(*AUTHENTICATED))
-    authenticate = authenticator(services)
-
-    def reviewer(caller: Annotated[Principal, Depends(authenticate)]) -> Principal:
-        caller.require(Role.REVIEWER)
-        return caller
-
-    Reviewer = Annotated[Principal, Depends(reviewer)]
-    queue = services.review
+    Reviewer = Annotated[Principal, Depends(needs(services, Role.REVIEWER))]
+    queue = services.core.review
 
     @routes.get("", response_model=ReviewList)
     def list_reviews(

@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from api.auth import authenticator
+from api.deps import needs
 from api.params import UtcTime
 from api.problems import AUTHENTICATED, responses
 from api.schemas import UsageReport, UsageRow
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 # dependency types defined inside router().
 def router(services: "ApiServices") -> APIRouter:
     routes = APIRouter(tags=["usage"], responses=responses(*AUTHENTICATED))
-    Caller = Annotated[Principal, Depends(authenticator(services))]
+    Caller = Annotated[Principal, Depends(needs(services))]
 
     @routes.get("/v1/usage", response_model=UsageReport, responses=responses(404))
     def usage(
@@ -34,12 +34,14 @@ def router(services: "ApiServices") -> APIRouter:
         account_id = caller.visible_account
         if account is not None:
             if caller.is_admin:
-                account_id = services.accounts.account(account).id
+                account_id = services.core.accounts.account(account).id
             elif account != caller.account_name:
                 raise NotFound(f"account '{account}' does not exist")
         rows = [
             UsageRow(key=str(r[group_by]), **{k: v for k, v in r.items() if k != group_by})
-            for r in services.budgets.usage(group_by, account_id=account_id, start=start, end=end)
+            for r in services.core.budgets.usage(
+                group_by, account_id=account_id, start=start, end=end
+            )
         ]
         total = UsageRow(
             key="total",

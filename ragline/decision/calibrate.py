@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ragline.bootstrap import Services, load_scorer
 from ragline.decision.scorer import DecisionScorer
 from ragline.decision.training import (
     Point,
@@ -26,9 +27,6 @@ from ragline.decision.training import (
 from ragline.errors import InvalidInput
 from ragline.evaluation.dataset import EvalItem
 from ragline.evaluation.run import dataset_hash, run_evaluation
-from ragline.knowledge.embedder import Embedder
-from ragline.knowledge.store import KnowledgeStore
-from ragline.runtime import Core, load_scorer
 from ragline.variant import Variant
 
 
@@ -57,9 +55,7 @@ def labelled(items: list[EvalItem]) -> tuple[list[EvalItem], list[int]]:
 
 
 def calibrate(
-    core: Core,
-    store: KnowledgeStore,
-    embedder: Embedder,
+    services: Services,
     items: list[EvalItem],
     *,
     dataset: str,
@@ -70,12 +66,10 @@ def calibrate(
     on_item: Callable[[int, int], None] | None = None,
 ) -> Calibration:
     chosen, labels = labelled(items)
-    previous = load_scorer(core)
-    model_name = model or core.config.assistant_pipeline.generation.model
+    previous = load_scorer(services.settings, services.config)
+    model_name = model or services.config.assistant_pipeline.generation.model
     run = run_evaluation(
-        core,
-        store,
-        embedder,
+        services,
         chosen,
         dataset=dataset,
         variant=Variant(model=model),
@@ -93,7 +87,7 @@ def calibrate(
             rows.append([result["signals"][s] for s in previous.signals])
             y.append(label)
     check_counts(y)
-    target = core.config.decision.target_answered
+    target = services.config.decision.target_answered
     previous_p = [previous.probability(s) for s in signals]
     before = _rates(previous_p, y, previous.threshold(model_name, feature))
     if keep_weights:
@@ -105,7 +99,7 @@ def calibrate(
             rows,
             y,
             signals=previous.signals,
-            embedding_model=core.config.knowledge.embedding_model,
+            embedding_model=services.config.knowledge.embedding_model,
             kind=kind,
             name=previous.name,
             target_answered=target,

@@ -4,33 +4,29 @@ refuses a candidate that regresses."""
 
 from __future__ import annotations
 
+from ragline.bootstrap import Services
 from ragline.errors import InvalidInput
 from ragline.evaluation.compare import Comparison, compare_runs
 from ragline.evaluation.dataset import EvalItem
 from ragline.evaluation.run import run_evaluation
-from ragline.knowledge.embedder import Embedder
-from ragline.knowledge.store import KnowledgeStore
-from ragline.runtime import Core, build_index_manager
 from ragline.variant import Variant
 
 
 def evaluate_candidate(
-    core: Core,
-    store: KnowledgeStore,
-    embedder: Embedder,
+    services: Services,
     items: list[EvalItem],
     dataset: str,
     candidate: int,
 ) -> Comparison | None:
     """None when no version is active yet (nothing to regress from)."""
-    active = build_index_manager(core, store, embedder).active_version()
+    index = services.index
+    assert index is not None, "the promote gate runs where the store is open"
+    active = index.active_version()
     if active is None or active == candidate:
         return None
     runs = [
         run_evaluation(
-            core,
-            store,
-            embedder,
+            services,
             items,
             dataset=dataset,
             variant=Variant(index=version),
@@ -41,7 +37,7 @@ def evaluate_candidate(
     for run in runs:
         if not run.complete:
             raise InvalidInput(f"the gate's evaluation did not finish: {run.note}", field="eval")
-    settings = core.config.evaluation
+    settings = services.config.evaluation
     return compare_runs(
         runs[0],
         runs[1],

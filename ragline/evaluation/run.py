@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from sqlmodel import Session, col, select
 
+from ragline.bootstrap import Services
 from ragline.budget import to_micros
 from ragline.errors import InvalidInput, NotFound
 from ragline.evaluation.budget import EvalBudget, EvalBudgetSpent
@@ -31,10 +32,7 @@ from ragline.evaluation.metrics import (
     token_f1,
 )
 from ragline.evaluation.summary import summarise
-from ragline.knowledge.embedder import Embedder
-from ragline.knowledge.store import KnowledgeStore
 from ragline.models import EvalRun, JobStatus
-from ragline.runtime import Core
 from ragline.variant import Variant, transient_job, variant_pipeline
 
 
@@ -46,9 +44,7 @@ def dataset_hash(items: list[EvalItem]) -> str:
 
 
 def run_evaluation(
-    core: Core,
-    store: KnowledgeStore,
-    embedder: Embedder,
+    services: Services,
     items: list[EvalItem],
     *,
     dataset: str,
@@ -57,13 +53,14 @@ def run_evaluation(
     on_item: Callable[[int, int], None] | None = None,
 ) -> EvalRun:
     """Every item through the pipeline; the run is stored (also when the budget stops it
-    early: then `complete` is False and the items done so far are kept)."""
+    early: then `complete` is False and the items done so far are kept). Needs a process
+    that embeds (Mode.EVALUATE)."""
     if not items:
         raise InvalidInput("the dataset holds no questions", field="dataset")
-    settings = core.config.evaluation
+    settings = services.config.evaluation
     cap = None if settings.budget is None else to_micros(settings.budget)
-    budget = EvalBudget(cap, core.config.budgets.per_request)
-    pipeline = variant_pipeline(core, store, embedder, variant, budget)
+    budget = EvalBudget(cap, services.config.budgets.per_request)
+    pipeline = variant_pipeline(services, variant, budget)
     ask = functools.partial(
         transient_job, pipeline.config, groups=settings.groups, feature=settings.feature
     )
@@ -129,7 +126,7 @@ def run_evaluation(
         items=results,
         note=note,
     )
-    save_run(core, run)
+    save_run(services, run)
     return run
 
 
@@ -187,19 +184,19 @@ def score_item(
 # -- storage ------------------------------------------------------------------------------------
 
 
-def save_run(core: Core, run: EvalRun) -> None:
-    with Session(core.engine, expire_on_commit=False) as session:
+def save_run(services: Services, run: EvalRun) -> None:
+    with Session(services.engine, expire_on_commit=False) as session:
         session.add(run)
         session.commit()
 
 
-def list_runs(core: Core, limit: int = 50) -> list[EvalRun]:
-    with Session(core.engine) as session:
+def list_runs(services: Services, limit: int = 50) -> list[EvalRun]:
+    with Session(services.engine) as session:
         statement = select(EvalRun).order_by(col(EvalRun.created_at).desc()).limit(limit)
         return list(session.exec(statement))
 
 
-def load_run(core: Core, reference: str) -> EvalRun:
+def load_run(services: Services, reference: str) -> EvalRun:
     """A stored run by id, or a run exported with `--out` (a path to a .json file)."""
     path = Path(reference)
     if reference.endswith(".json") or path.is_file():
@@ -216,7 +213,7 @@ def load_run(core: Core, reference: str) -> EvalRun:
                 f"run file {reference} is not an exported run: {problems}", field="run"
             ) from None
         return EvalRun(**exported.model_dump())
-    with Session(core.engine, expire_on_commit=False) as session:
+    with Session(services.engine, expire_on_commit=False) as session:
         run = session.get(EvalRun, reference)
     if run is None:
         raise NotFound(f"evaluation run {reference} not found (`ragline eval list` shows them)")

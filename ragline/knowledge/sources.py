@@ -1,4 +1,6 @@
-"""Reading a folder of documents for the indexer.
+"""Reading a folder of documents for the indexer. Each format's reader is its own module
+under ragline/knowledge/formats/; what is common to all (ids, sidecars, metadata, hashes,
+errors) is here.
 
 Formats (by suffix, case-insensitive; files and folders whose name starts with "." are
 ignored):
@@ -44,20 +46,19 @@ matter or sidecar YAML, a corpus line that is not a JSON object or lacks ``_id``
 from __future__ import annotations
 
 import hashlib
-import io
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import structlog
 import yaml
-from pypdf import PdfReader
-from pypdf.errors import DependencyError, FileNotDecryptedError
 
 from ragline.errors import InvalidInput
+from ragline.knowledge.formats.corpus import corpus_lines
+from ragline.knowledge.formats.html import html_to_text
+from ragline.knowledge.formats.pdf import pdf_to_text
+from ragline.knowledge.formats.text import first_heading, split_front_matter
 
 log = structlog.get_logger("ragline.sources")
 
@@ -82,26 +83,6 @@ class Document:
     allowed_groups: tuple[str, ...] = ("everyone",)
     tags: tuple[str, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
-
-
-def split_front_matter(raw: str) -> tuple[dict[str, Any], str]:
-    if not raw.startswith("---"):
-        return {}, raw
-    lines = raw.splitlines(keepends=True)
-    for end, line in enumerate(lines[1:], start=1):
-        if line.strip() == "---":
-            data = yaml.safe_load("".join(lines[1:end])) or {}
-            if not isinstance(data, dict):
-                raise ValueError("front matter must be a mapping")
-            return data, "".join(lines[end + 1 :])
-    return {}, raw
-
-
-def _first_heading(text: str) -> str | None:
-    for line in text.splitlines():
-        if line.startswith("# "):
-            return line[2:].strip()
-    return None
 
 
 def _as_strings(value: Any, default: tuple[str, ...], key: str) -> tuple[str, ...]:
@@ -202,151 +183,6 @@ def _document(
     )
 
 
-# -- HTML ----------------------------------------------------------------------------------
-
-_DROPPED = frozenset(
-    {"script", "style", "nav", "header", "footer", "aside", "form", "noscript", "template"}
-)
-_HEADINGS = {f"h{level}": level for level in range(1, 7)}
-_BLOCKS = frozenset(
-    {
-        "p", "div", "section", "article", "main", "blockquote", "pre", "br", "hr",
-        "ul", "ol", "li", "dl", "dt", "dd", "table", "thead", "tbody", "tfoot", "tr",
-        "caption", "figure", "figcaption", "address", "details", "summary", "body",
-    }
-)  # fmt: skip
-
-
-class _HtmlText(HTMLParser):
-    """Readable text of an HTML page as Markdown-ish paragraphs."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.blocks: list[str] = []
-        self.title: str | None = None
-        self.first_h1: str | None = None
-        self._buffer: list[str] = []
-        self._dropped = 0  # depth inside dropped elements
-        self._in_title = False
-        self._title_parts: list[str] = []
-        self._heading = 0
-        self._h1_parts: list[str] | None = None
-        self._prefix = ""
-        self._row_cells = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "title":
-            self._in_title = True
-            return
-        if tag in _DROPPED:
-            self._dropped += 1
-            return
-        if tag == "h1" and self.first_h1 is None:
-            self._h1_parts = []
-        if self._dropped:
-            return
-        if tag in _HEADINGS:
-            self._flush()
-            self._heading = _HEADINGS[tag]
-        elif tag == "li":
-            self._flush()
-            self._prefix = "- "
-        elif tag == "tr":
-            self._flush()
-            self._row_cells = 0
-        elif tag in ("td", "th"):
-            if self._row_cells:
-                self._buffer.append(" | ")
-            self._row_cells += 1
-        elif tag in _BLOCKS:
-            self._flush()
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if not self._dropped and tag in ("br", "hr"):
-            self._flush()
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "title":
-            self._in_title = False
-            if self.title is None:
-                self.title = " ".join("".join(self._title_parts).split()) or None
-            return
-        if tag in _DROPPED:
-            self._dropped = max(0, self._dropped - 1)
-            return
-        if tag == "h1" and self._h1_parts is not None:
-            self.first_h1 = " ".join("".join(self._h1_parts).split()) or None
-            self._h1_parts = None
-        if self._dropped:
-            return
-        if tag in _HEADINGS:
-            self._flush()
-            self._heading = 0
-        elif tag in _BLOCKS:
-            self._flush()
-            if tag == "li":
-                self._prefix = ""
-
-    def handle_data(self, data: str) -> None:
-        if self._in_title:
-            self._title_parts.append(data)
-            return
-        if self._h1_parts is not None:
-            self._h1_parts.append(data)
-        if not self._dropped:
-            self._buffer.append(data)
-
-    def close(self) -> None:
-        super().close()
-        self._flush()
-
-    def _flush(self) -> None:
-        text = " ".join("".join(self._buffer).split())
-        self._buffer.clear()
-        if not text.replace("|", "").strip():
-            return
-        if self._heading:
-            self.blocks.append(f"{'#' * self._heading} {text}")
-        else:
-            self.blocks.append(self._prefix + text)
-            self._prefix = ""
-
-
-def html_to_text(html: str) -> tuple[str | None, str]:
-    """(title, text) of an HTML page; see the module docstring for the rules."""
-    parser = _HtmlText()
-    parser.feed(html)
-    parser.close()
-    return parser.title or parser.first_h1, "\n\n".join(parser.blocks)
-
-
-# -- PDF -----------------------------------------------------------------------------------
-
-
-def pdf_to_text(raw: bytes, label: str) -> tuple[str | None, str]:
-    """(metadata title, text) of a PDF: pages joined by a blank line."""
-    try:
-        reader = PdfReader(io.BytesIO(raw))
-        if reader.is_encrypted:
-            try:
-                opened = reader.decrypt("")
-            except DependencyError as error:
-                raise InvalidInput(f"{label}: encrypted PDF ({error})") from None
-            if not opened:
-                raise InvalidInput(f"{label}: encrypted PDF (cannot be opened without a password)")
-        pages = [(page.extract_text() or "").strip() for page in reader.pages]
-        info = reader.metadata
-        title = info.title if info is not None else None
-    except InvalidInput:
-        raise
-    except FileNotDecryptedError:
-        raise InvalidInput(f"{label}: encrypted PDF") from None
-    except Exception as error:  # pypdf raises many kinds of error on a damaged file
-        raise InvalidInput(f"{label}: not a readable PDF: {error}") from None
-    text = "\n\n".join(page for page in pages if page)
-    return (title.strip() or None) if isinstance(title, str) else None, text
-
-
 # -- corpus (.jsonl) -----------------------------------------------------------------------
 
 
@@ -356,49 +192,17 @@ def _corpus_lines(
     source = _relative(path, root)
     stem = source[: -len(path.suffix)]
     prefix = "" if source == ROOT_CORPUS else stem + "/"
-    raw = _read_bytes(path, source)
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    for number, line in enumerate(raw.split(b"\n"), start=1):
-        line = line.rstrip(b"\r")
-        if not line.strip():
-            continue
-        label = f"{source} line {number}"
-        try:
-            record = json.loads(line.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise InvalidInput(f"{label}: not UTF-8 text") from None
-        except json.JSONDecodeError as error:
-            raise InvalidInput(f"{label}: not valid JSON: {error.msg}") from None
-        if not isinstance(record, dict):
-            raise InvalidInput(f"{label}: not a JSON object")
-        doc_id = record.get("_id")
-        if isinstance(doc_id, bool) or not isinstance(doc_id, str | int) or doc_id == "":
-            raise InvalidInput(f"{label}: missing `_id` (a non-empty string)")
-        text = record.get("text")
-        if not isinstance(text, str):
-            raise InvalidInput(f"{label}: missing `text` (a string)")
-        title = record.get("title")
-        if title is not None and not isinstance(title, str):
-            raise InvalidInput(f"{label}: `title` must be a string")
-        nested = record.get("metadata")
-        if nested is not None and not isinstance(nested, dict):
-            raise InvalidInput(f"{label}: `metadata` must be an object")
-        meta = {
-            **(nested or {}),
-            **{k: v for k, v in record.items() if k not in ("_id", "text", "metadata")},
-            **sidecar,
-        }
+    for line in corpus_lines(_read_bytes(path, source), source):
         yield (
-            number,
+            line.number,
             _document(
-                doc_id=prefix + str(doc_id),
+                doc_id=prefix + line.id,
                 source=source,
-                label=label,
-                fallback_title=str(doc_id),
-                text=text,
-                content_hash=_hash(source, line, sidecar_raw),
-                meta=meta,
+                label=f"{source} line {line.number}",
+                fallback_title=line.id,
+                text=line.text,
+                content_hash=_hash(source, line.raw, sidecar_raw),
+                meta={**line.metadata, **sidecar},
             ),
         )
 
@@ -435,7 +239,7 @@ def _read_single(path: Path, root: Path, sidecar: dict[str, Any], sidecar_raw: b
             meta, text = split_front_matter(decoded)
         except (yaml.YAMLError, ValueError) as error:
             raise InvalidInput(f"{relative}: invalid front matter: {error}") from None
-        found_title = _first_heading(text)
+        found_title = first_heading(text)
     else:
         raise InvalidInput(f"{relative}: unsupported file type {path.suffix!r}")
     return _document(

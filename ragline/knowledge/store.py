@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 from qdrant_client import QdrantClient, models
 
-from ragline.errors import IndexNotReady, TransientError
+from ragline.errors import IndexNotReady, StoreBusy
 from ragline.knowledge.lexical import SparseVector
 
 POINT_NAMESPACE = uuid.UUID("6f1c9a52-4b7e-4f0e-9a53-2d4f7a0c9e11")
@@ -71,7 +71,7 @@ class KnowledgeStore:
             return cls(QdrantClient(path=str(path)))
         except RuntimeError as error:
             if "already accessed" in str(error):
-                raise TransientError(
+                raise StoreBusy(
                     f"the local knowledge store at {path} is open in another process "
                     "(Qdrant local mode allows one); stop the server first or use a Qdrant server"
                 ) from None

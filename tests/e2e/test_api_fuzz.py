@@ -292,7 +292,7 @@ def fuzzed(
     uvicorn_log.addHandler(errors)
     try:
         with embedded_services(config, directory, handbook_store, embedder) as services:
-            engine = services.jobs.engine
+            engine = services.core.engine
             _, key = make_tenant(
                 engine, TENANT, roles=("submitter", "reviewer", "indexer", "admin")
             )

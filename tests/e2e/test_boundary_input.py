@@ -25,22 +25,19 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from api.app import create_app
-from cli.wiring import build_services
+from cli.wiring import http_services
+from ragline.bootstrap import Mode
 from ragline.config import RaglineConfig, RateLimits
-from ragline.jobs import JobRepository
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
 from ragline.pipeline.validate import MAX_METADATA_BYTES
-from ragline.runtime import Core
-from ragline.settings import Settings
 from tests.e2e.test_api_fuzz import ServerErrors, settle
-from tests.support.environment import REPO
 from tests.support.problems import problem
 from tests.support.server import serving
-from tests.support.services import embedded_services
+from tests.support.services import bootstrapped, embedded_services
 from tests.support.tenants import make_tenant
 from tests.support.waiting import wait_for
-from workers.broker import make_broker
+from workers.broker import make_broker, sender
 
 MB = 1_000_000
 OFF_TOPIC = "Which football team won the 1998 world cup?"
@@ -91,7 +88,7 @@ def served(
     uvicorn_log.addHandler(errors)
     try:
         with embedded_services(config, directory, handbook_store, embedder) as services:
-            engine = services.jobs.engine
+            engine = services.core.engine
             _, submitter = make_tenant(engine, "acme", roles=("submitter", "reviewer"))
             _, admin = make_tenant(engine, "acme", roles=("admin",))
             with serving(create_app(services)) as url:
@@ -541,16 +538,14 @@ def test_building_from_a_folder_that_cannot_exist_is_422(api: Served, folder: st
 
 
 @pytest.fixture
-def on_backend(engine: Engine, repo_config: RaglineConfig, tmp_path: Path) -> httpx.Client:
-    core = Core(
-        settings=Settings(data_dir=tmp_path, prompts_dir=REPO / "prompts"),
-        config=repo_config,
-        engine=engine,
-        jobs=JobRepository(engine),
-    )
-    _, key = make_tenant(engine, "acme", roles=("admin",))
-    app = create_app(build_services(core, make_broker(None)))
-    return TestClient(app, headers={"Authorization": f"Bearer {key}"})
+def on_backend(engine: Engine, repo_config: RaglineConfig, tmp_path: Path) -> Iterator[TestClient]:
+    broker = make_broker(None)
+    with bootstrapped(
+        Mode.SERVER, tmp_path, repo_config, engine=engine, send=sender(broker)
+    ) as services:
+        _, key = make_tenant(engine, "acme", roles=("admin",))
+        app = create_app(http_services(services, broker))
+        yield TestClient(app, headers={"Authorization": f"Bearer {key}"})
 
 
 UNSTORABLE = [

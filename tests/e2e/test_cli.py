@@ -96,10 +96,15 @@ def test_serve_answers_escalates_and_refuses(
         assert "6000" in too_long.json()["detail"]
 
 
-def test_the_store_is_owned_by_the_server_and_the_indexer_says_so(
+def test_the_store_is_owned_by_the_server_and_the_indexer_says_so_or_reads_the_database(
     server: tuple[str, subprocess.Popen[str], Path], data_dir: Path
 ) -> None:
-    result = run_ragline("index", "list", env=ragline_env(data_dir))
+    # Listing only reads: the database has every manifest and promotion.
+    listed = run_ragline("index", "list", env=ragline_env(data_dir))
+    assert listed.returncode == 0, listed.stderr
+    assert re.search(r"^\* v1 +ready +checks=pass", listed.stdout, flags=re.M), listed.stdout
+    assert "open in another process" in listed.stderr
+    result = run_ragline("index", "rollback", "--reason", "try", env=ragline_env(data_dir))
     assert result.returncode == 75
     assert "open in another process" in result.stderr and "add --via-server" in result.stderr
     # gc has no server route: it says to stop the server, not to use --via-server.

@@ -4,7 +4,6 @@ worker threads, SQLite, Qdrant local with the demo handbook, the real MiniLM mod
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,43 +13,32 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
 from api.app import create_app
-from cli.wiring import build_services
-from ragline.config import RaglineConfig
-from ragline.jobs import JobRepository
-from ragline.knowledge.embedder import Embedder
-from ragline.knowledge.store import KnowledgeStore
+from ragline.bootstrap import Services
 from ragline.models import Job
-from ragline.runtime import Core, build_pipeline
-from ragline.settings import Settings
-from tests.support.environment import REPO
 from tests.support.server import serving
+from tests.support.services import EmbeddedApp
 from tests.support.tenants import make_tenant
 from tests.support.waiting import wait_for
-from workers.broker import make_broker
 
 FINAL = {"answered", "escalated", "rejected", "failed"}
 
 
 @pytest.fixture
-def core(sqlite_engine: Engine, repo_config: RaglineConfig, tmp_path: Path) -> Core:
-    return Core(
-        settings=Settings(data_dir=tmp_path, prompts_dir=REPO / "prompts"),
-        config=repo_config,
-        engine=sqlite_engine,
-        jobs=JobRepository(sqlite_engine),
-    )
+def app(embedded: EmbeddedApp) -> EmbeddedApp:
+    return embedded
 
 
 @pytest.fixture
-def api(core: Core, embedder: Embedder, handbook_store: KnowledgeStore) -> Iterator[httpx.Client]:
-    pipeline = build_pipeline(core, handbook_store, embedder)
-    services = build_services(
-        core, make_broker(None), store=handbook_store, pipeline=pipeline, worker_threads=2
-    )
-    _, key = make_tenant(core.engine, roles=("submitter", "reviewer"))
+def core(app: EmbeddedApp) -> Services:
+    return app.services
+
+
+@pytest.fixture
+def api(app: EmbeddedApp) -> Iterator[httpx.Client]:
+    _, key = make_tenant(app.services.engine, roles=("submitter", "reviewer"))
     headers = {"Authorization": f"Bearer {key}"}
     with (
-        serving(create_app(services)) as base_url,
+        serving(create_app(app.api)) as base_url,
         httpx.Client(base_url=base_url, timeout=30, headers=headers) as client,
     ):
         yield client
@@ -83,7 +71,7 @@ def test_health_reports_database_broker_and_store(api: httpx.Client) -> None:
     assert body["queue"] == {"max_depth": 10000, "depth": 0, "admission": "open"}
 
 
-def test_a_handbook_question_gets_a_cited_answer(api: httpx.Client, core: Core) -> None:
+def test_a_handbook_question_gets_a_cited_answer(api: httpx.Client, core: Services) -> None:
     response = submit(api, "How many days of annual leave do employees get?", key="leave-1")
     assert response.status_code == 202
     accepted = response.json()
@@ -166,7 +154,7 @@ def _job_count(engine: Engine) -> int:
     ],
 )
 def test_invalid_requests_get_422_naming_the_field_and_nothing_is_queued(
-    api: httpx.Client, core: Core, body: dict[str, Any], field: str, says: str
+    api: httpx.Client, core: Services, body: dict[str, Any], field: str, says: str
 ) -> None:
     response = api.post("/v1/jobs", json=body)
     assert response.status_code == 422
@@ -193,7 +181,7 @@ def test_unknown_job_is_404_problem(api: httpx.Client) -> None:
 
 
 def test_request_id_is_echoed_and_logs_never_hold_the_question(
-    api: httpx.Client, core: Core
+    api: httpx.Client, core: Services
 ) -> None:
     secret_question = "How do I request parental leave, asks zebra-7731?"
     with structlog.testing.capture_logs(
@@ -218,7 +206,9 @@ def test_request_id_is_echoed_and_logs_never_hold_the_question(
     assert all(e.get("job_id") == job["id"] for e in stages)
 
 
-def test_a_card_number_and_an_email_are_redacted_everywhere(api: httpx.Client, core: Core) -> None:
+def test_a_card_number_and_an_email_are_redacted_everywhere(
+    api: httpx.Client, core: Services
+) -> None:
     question = (
         "My card 4111 1111 1111 1111 was charged twice and my email is jane.doe@acme-corp.com: "
         "how do I dispute a charge?"

@@ -18,7 +18,6 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from api.app import create_app
-from cli.wiring import build_services
 from ragline.accounts import Accounts
 from ragline.config import RaglineConfig
 from ragline.evaluation.dataset import load_dataset
@@ -27,12 +26,9 @@ from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
 from ragline.models import JobStatus, utcnow
 from ragline.pipeline.validate import JobRequest
-from ragline.runtime import Core, build_pipeline
-from ragline.settings import Settings
-from tests.support.environment import REPO
 from tests.support.server import serving
+from tests.support.services import embedded_app
 from tests.support.waiting import wait_for
-from workers.broker import make_broker
 
 OFF_TOPIC = "Which football team won the 1998 world cup?"
 FINAL = {"answered", "escalated", "rejected", "failed"}
@@ -63,32 +59,26 @@ def api(
     embedder: Embedder,
     handbook_store: KnowledgeStore,
 ) -> Iterator[Api]:
-    core = Core(
-        settings=Settings(data_dir=tmp_path, prompts_dir=REPO / "prompts"),
-        config=repo_config,
-        engine=sqlite_engine,
-        jobs=JobRepository(sqlite_engine),
-    )
-    pipeline = build_pipeline(core, handbook_store, embedder)
-    services = build_services(
-        core, make_broker(None), store=handbook_store, pipeline=pipeline, worker_threads=2
-    )
-    accounts = Accounts(sqlite_engine)
-    acme = accounts.create_account("acme")
-    accounts.create_account("globex")
-    with (
-        serving(create_app(services)) as base_url,
-        httpx.Client(base_url=base_url, timeout=30) as client,
-    ):
-        yield Api(
-            client=client,
-            engine=sqlite_engine,
-            account_id=acme.id,
-            submitter=_key(accounts, "acme", "intranet", "submitter"),
-            alice=_key(accounts, "acme", "alice", "reviewer"),
-            bob=_key(accounts, "acme", "bob", "reviewer"),
-            mallory=_key(accounts, "globex", "mallory", "reviewer"),
-        )
+    with embedded_app(
+        repo_config, tmp_path, handbook_store, embedder, engine=sqlite_engine, own_index=False
+    ) as app:
+        services = app.api
+        accounts = Accounts(sqlite_engine)
+        acme = accounts.create_account("acme")
+        accounts.create_account("globex")
+        with (
+            serving(create_app(services)) as base_url,
+            httpx.Client(base_url=base_url, timeout=30) as client,
+        ):
+            yield Api(
+                client=client,
+                engine=sqlite_engine,
+                account_id=acme.id,
+                submitter=_key(accounts, "acme", "intranet", "submitter"),
+                alice=_key(accounts, "acme", "alice", "reviewer"),
+                bob=_key(accounts, "acme", "bob", "reviewer"),
+                mallory=_key(accounts, "globex", "mallory", "reviewer"),
+            )
 
 
 def escalate(api: Api, question: str = OFF_TOPIC) -> tuple[str, int]:

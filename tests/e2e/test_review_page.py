@@ -18,20 +18,16 @@ from sqlmodel import Session, select
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from api.app import create_app
-from cli.wiring import build_services
+from ragline.bootstrap import Services
 from ragline.config import RaglineConfig, parse_config
-from ragline.jobs import JobRepository
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
 from ragline.models import Account
-from ragline.runtime import Core, build_pipeline
-from ragline.settings import Settings
-from tests.support.environment import REPO
 from tests.support.receiver import Receiver, receiving
 from tests.support.server import serving
+from tests.support.services import embedded_app
 from tests.support.tenants import make_tenant
 from tests.support.waiting import wait_for
-from workers.broker import make_broker
 
 OFF_TOPIC = "Which football team won the 1998 world cup?"
 
@@ -41,7 +37,7 @@ class Site:
     url: str
     api: httpx.Client  # a submitter's key
     reviewer_key: str
-    core: Core
+    core: Services
     receiver: Receiver
 
 
@@ -63,26 +59,20 @@ def site(
 ) -> Iterator[Site]:
     review = getattr(request, "param", {})
     config = _config(repo_config, **review)
-    core = Core(
-        Settings(data_dir=tmp_path, prompts_dir=REPO / "prompts"),
-        config,
-        sqlite_engine,
-        JobRepository(sqlite_engine),
-    )
-    pipeline = build_pipeline(core, handbook_store, embedder)
-    services = build_services(
-        core, make_broker(None), store=handbook_store, pipeline=pipeline, worker_threads=2
-    )
-    _, submitter = make_tenant(core.engine, roles=("submitter",))
-    _, reviewer = make_tenant(core.engine, roles=("reviewer",))
-    with (
-        receiving() as receiver,
-        serving(create_app(services)) as url,
-        httpx.Client(
-            base_url=url, timeout=30, headers={"Authorization": f"Bearer {submitter}"}
-        ) as api,
-    ):
-        yield Site(url, api, reviewer, core, receiver)
+    with embedded_app(
+        config, tmp_path, handbook_store, embedder, engine=sqlite_engine, own_index=False
+    ) as app:
+        core, services = app.services, app.api
+        _, submitter = make_tenant(core.engine, roles=("submitter",))
+        _, reviewer = make_tenant(core.engine, roles=("reviewer",))
+        with (
+            receiving() as receiver,
+            serving(create_app(services)) as url,
+            httpx.Client(
+                base_url=url, timeout=30, headers={"Authorization": f"Bearer {submitter}"}
+            ) as api,
+        ):
+            yield Site(url, api, reviewer, core, receiver)
 
 
 def _escalated_job(site: Site) -> str:

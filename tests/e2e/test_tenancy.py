@@ -25,21 +25,20 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from api.app import create_app
-from cli.wiring import build_services
+from cli.wiring import http_services
 from ragline.accounts import Accounts
+from ragline.bootstrap import Mode
 from ragline.config import Jobs, RaglineConfig, RateLimits
 from ragline.db import create_schema, make_engine
 from ragline.jobs import JobRepository
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
 from ragline.models import ApiKey, utcnow
-from ragline.runtime import Core, build_pipeline
-from ragline.settings import Settings
-from tests.support.environment import REPO
 from tests.support.problems import problem
 from tests.support.server import serving
+from tests.support.services import bootstrapped
 from tests.support.waiting import wait_for
-from workers.broker import make_broker
+from workers.broker import make_broker, sender
 
 FINAL = {"answered", "escalated", "rejected", "failed"}
 JOB = {
@@ -77,23 +76,19 @@ def serve_app(
 ) -> Iterator[Served]:
     """Build and serve the app for this config. With a store and embedder it also answers
     jobs (embedded mode); without, nothing drains the queue."""
-    settings = Settings(
-        data_dir=data_dir,
-        prompts_dir=REPO / "prompts",
-        redis_url=None,  # the in-memory limiter and broker, whatever the environment says
-        model_base_url=None,
-    )
-    core = Core(settings=settings, config=config, engine=engine, jobs=JobRepository(engine))
-    pipeline = None
-    if store is not None:
-        assert embedder is not None
-        pipeline = build_pipeline(core, store, embedder)
-    services = build_services(
-        core, make_broker(None), store=store, pipeline=pipeline, worker_threads=2
-    )
-    app = create_app(services)
-    with serving(app) as base_url, httpx.Client(base_url=base_url, timeout=30) as client:
-        yield Served(app, client, engine)
+    broker = make_broker(None)
+    with bootstrapped(
+        Mode.SERVER if store is None else Mode.EMBEDDED,
+        data_dir,
+        config,
+        engine=engine,
+        store=store,
+        embedder=embedder,
+        send=sender(broker),
+    ) as services:
+        app = create_app(http_services(services, broker, worker_threads=2))
+        with serving(app) as base_url, httpx.Client(base_url=base_url, timeout=30) as client:
+            yield Served(app, client, engine)
 
 
 def bearer(key: str) -> dict[str, str]:

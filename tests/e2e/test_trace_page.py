@@ -16,18 +16,13 @@ from sqlalchemy.engine import Engine
 
 from api.app import create_app
 from api.trace_view import WORKER_STAGES
-from cli.wiring import build_services
 from ragline.config import RaglineConfig
-from ragline.jobs import JobRepository
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
-from ragline.runtime import Core, build_pipeline
-from ragline.settings import Settings
-from tests.support.environment import REPO
 from tests.support.server import serving
+from tests.support.services import embedded_app
 from tests.support.tenants import make_tenant
 from tests.support.waiting import wait_for
-from workers.broker import make_broker
 
 QUESTION = "How many days of paid annual leave does a full-time employee get?"
 
@@ -48,29 +43,23 @@ def site(
     handbook_store: KnowledgeStore,
     tmp_path: Path,
 ) -> Iterator[Site]:
-    core = Core(
-        Settings(data_dir=tmp_path, prompts_dir=REPO / "prompts"),
-        repo_config,
-        sqlite_engine,
-        JobRepository(sqlite_engine),
-    )
-    pipeline = build_pipeline(core, handbook_store, embedder)
-    services = build_services(
-        core, make_broker(None), store=handbook_store, pipeline=pipeline, worker_threads=2
-    )
-    _, submitter = make_tenant(core.engine, roles=("submitter",))
-    _, operator = make_tenant(core.engine, roles=("reviewer",))
-    _, stranger = make_tenant(core.engine, name="globex", roles=("submitter",))
-    with (
-        serving(create_app(services)) as url,
-        httpx.Client(
-            base_url=url, timeout=30, headers={"Authorization": f"Bearer {submitter}"}
-        ) as api,
-        httpx.Client(
-            base_url=url, timeout=30, headers={"Authorization": f"Bearer {stranger}"}
-        ) as other,
-    ):
-        yield Site(url, api, operator, other)
+    with embedded_app(
+        repo_config, tmp_path, handbook_store, embedder, engine=sqlite_engine, own_index=False
+    ) as app:
+        core, services = app.services, app.api
+        _, submitter = make_tenant(core.engine, roles=("submitter",))
+        _, operator = make_tenant(core.engine, roles=("reviewer",))
+        _, stranger = make_tenant(core.engine, name="globex", roles=("submitter",))
+        with (
+            serving(create_app(services)) as url,
+            httpx.Client(
+                base_url=url, timeout=30, headers={"Authorization": f"Bearer {submitter}"}
+            ) as api,
+            httpx.Client(
+                base_url=url, timeout=30, headers={"Authorization": f"Bearer {stranger}"}
+            ) as other,
+        ):
+            yield Site(url, api, operator, other)
 
 
 def _answered(api: httpx.Client, question: str) -> dict[str, Any]:

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from api.schemas import JobView
+from ragline.bootstrap import Mode, Overrides, bootstrap
 from ragline.config import RaglineConfig, parse_config
 from ragline.errors import ConfigError
-from ragline.jobs import JobRepository
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
 from ragline.models import Job, JobStatus
@@ -22,13 +22,11 @@ from ragline.pipeline.generate import ChosenModel
 from ragline.pipeline.providers.openai_compatible import OpenAICompatibleGenerator
 from ragline.pipeline.runner import Pipeline
 from ragline.pipeline.validate import JobRequest
-from ragline.runtime import Core, build_pipeline
-from ragline.settings import Settings
 from ragline.tracing import job_trace
-from tests.support.environment import REPO
 from tests.support.fake_model import FakeModelServer
 from tests.support.pipelines import extractive, pipeline_for, shipped_scorer
 from tests.support.reviews import escalations
+from tests.support.services import settings_for
 from tests.support.tenants import make_tenant
 
 ANSWERABLE = "How many days of paid annual leave does a full-time employee get each year?"
@@ -140,7 +138,16 @@ def test_a_missing_scorer_stops_the_process_before_any_job(
     embedder: Embedder,
     tmp_path: Path,
 ) -> None:
-    settings = Settings(data_dir=tmp_path, prompts_dir=REPO / "prompts", scorers_dir=tmp_path)
-    core = Core(settings, repo_config, sqlite_engine, JobRepository(sqlite_engine))
+    settings = settings_for(tmp_path, scorers_dir=tmp_path)
     with pytest.raises(ConfigError, match=r"answerability\.json cannot be read"):
-        build_pipeline(core, handbook_store, embedder)
+        bootstrap(
+            settings,
+            Mode.WORKER,
+            Overrides(
+                config=repo_config,
+                engine=sqlite_engine,
+                store=handbook_store,
+                embedder=embedder,
+                send=print,
+            ),
+        )

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,12 +19,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, func, select
 
 from ragline import prompt_registry
+from ragline.bootstrap import Mode, Overrides, Services, opened
 from ragline.config import RaglineConfig, parse_config
 from ragline.errors import InvalidInput, NotFound
 from ragline.evaluation.dataset import EvalItem
 from ragline.evaluation.metrics import must_include, ndcg_at_k, recall_at_k, reciprocal_rank
 from ragline.evaluation.run import dataset_hash, export_run, list_runs, load_run, run_evaluation
-from ragline.jobs import JobRepository
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
 from ragline.models import (
@@ -35,12 +36,11 @@ from ragline.models import (
     UsageRecord,
 )
 from ragline.pipeline.prompts import PromptTemplate
-from ragline.runtime import Core, build_index_manager
-from ragline.settings import Settings
 from ragline.variant import Variant
 from tests.support.environment import HANDBOOK, REPO
 from tests.support.fake_model import CANNOT, FakeModelServer
 from tests.support.pipelines import shipped_scorer
+from tests.support.services import settings_for
 from tests.support.tenants import make_tenant
 
 LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
@@ -151,23 +151,37 @@ def _config(repo_config: RaglineConfig, **sections: dict[str, Any]) -> RaglineCo
 
 @pytest.fixture
 def make_core(
-    repo_config: RaglineConfig, fake_model: FakeModelServer, tmp_path: Path
-) -> Callable[..., Core]:
-    """A Core on the given engine whose openai_compatible models call the fake server."""
+    repo_config: RaglineConfig,
+    fake_model: FakeModelServer,
+    tmp_path: Path,
+    handbook_store: KnowledgeStore,
+    embedder: Embedder,
+) -> Iterator[Callable[..., Services]]:
+    """`ragline eval`'s services on the given engine (and store, default the handbook's),
+    whose openai_compatible models call the fake server."""
     fake_model.behaviour.mode = "extract"
+    with ExitStack() as stack:
 
-    def make(
-        engine: Engine, config: RaglineConfig | None = None, prompts_dir: Path | None = None
-    ) -> Core:
-        settings = Settings(
-            data_dir=tmp_path,
-            prompts_dir=prompts_dir or REPO / "prompts",
-            model_base_url=fake_model.base_url,
-        )
-        config = config or _config(repo_config, evaluation={"budget": 5.0})
-        return Core(settings, config, engine, JobRepository(engine))
+        def make(
+            engine: Engine,
+            config: RaglineConfig | None = None,
+            prompts_dir: Path | None = None,
+            store: KnowledgeStore | None = None,
+        ) -> Services:
+            settings = settings_for(
+                tmp_path,
+                prompts_dir=prompts_dir or REPO / "prompts",
+                model_base_url=fake_model.base_url,
+            )
+            overrides = Overrides(
+                config=config or _config(repo_config, evaluation={"budget": 5.0}),
+                engine=engine,
+                store=store or handbook_store,
+                embedder=embedder,
+            )
+            return stack.enter_context(opened(settings, Mode.EVALUATE, overrides))
 
-    return make
+        yield make
 
 
 def _by_id(run: EvalRun) -> dict[str, dict[str, Any]]:
@@ -191,7 +205,7 @@ def _user_messages(fake_model: FakeModelServer) -> list[str]:
 
 def test_a_dataset_is_scored_item_by_item_stored_and_reloaded_by_id(
     engine: Engine,
-    make_core: Callable[..., Core],
+    make_core: Callable[..., Services],
     handbook_store: KnowledgeStore,
     embedder: Embedder,
 ) -> None:
@@ -200,8 +214,6 @@ def test_a_dataset_is_scored_item_by_item_stored_and_reloaded_by_id(
 
     run = run_evaluation(
         core,
-        handbook_store,
-        embedder,
         DATASET,
         dataset="handbook-smoke.jsonl",
         name="baseline",
@@ -280,13 +292,13 @@ def test_a_dataset_is_scored_item_by_item_stored_and_reloaded_by_id(
 
 def test_the_stored_run_holds_the_question_as_admitted_without_the_email(
     sqlite_engine: Engine,
-    make_core: Callable[..., Core],
+    make_core: Callable[..., Services],
     handbook_store: KnowledgeStore,
     embedder: Embedder,
 ) -> None:
     core = make_core(sqlite_engine)
 
-    run = run_evaluation(core, handbook_store, embedder, [PII, LEAVE], dataset="pii")
+    run = run_evaluation(core, [PII, LEAVE], dataset="pii")
 
     pii = _by_id(run)["pii"]
     assert pii["status"] == "answered" and pii["documents"][0] == "hr/annual-leave"
@@ -302,7 +314,7 @@ def test_the_stored_run_holds_the_question_as_admitted_without_the_email(
 
 def test_an_evaluation_creates_no_jobs_reviews_deliveries_or_spend(
     sqlite_engine: Engine,
-    make_core: Callable[..., Core],
+    make_core: Callable[..., Services],
     handbook_store: KnowledgeStore,
     embedder: Embedder,
     fake_model: FakeModelServer,
@@ -312,9 +324,7 @@ def test_an_evaluation_creates_no_jobs_reviews_deliveries_or_spend(
     tables: list[type[SQLModel]] = [Job, ReviewItem, Delivery, UsageRecord, BudgetCounter]
     assert all(_count(sqlite_engine, table) == 0 for table in tables)
 
-    run = run_evaluation(
-        core, handbook_store, embedder, [LEAVE, OFF_TOPIC, INJECTION], dataset="mixed"
-    )
+    run = run_evaluation(core, [LEAVE, OFF_TOPIC, INJECTION], dataset="mixed")
 
     # The model was called and one job would have gone to review.
     assert len(fake_model.behaviour.requests) >= 2
@@ -335,14 +345,14 @@ def test_an_evaluation_creates_no_jobs_reviews_deliveries_or_spend(
 
 def test_each_item_costs_its_call_at_the_models_price_and_the_total_is_their_sum(
     sqlite_engine: Engine,
-    make_core: Callable[..., Core],
+    make_core: Callable[..., Services],
     handbook_store: KnowledgeStore,
     embedder: Embedder,
     fake_model: FakeModelServer,
 ) -> None:
     core = make_core(sqlite_engine)
 
-    run = run_evaluation(core, handbook_store, embedder, [LEAVE, INJECTION, MFA], dataset="d")
+    run = run_evaluation(core, [LEAVE, INJECTION, MFA], dataset="d")
 
     costs = {item["id"]: item["scores"]["cost_per_job"] for item in run.items}
     assert costs["leave"] == pytest.approx(CALL_COST, abs=1e-12)
@@ -356,7 +366,7 @@ def test_each_item_costs_its_call_at_the_models_price_and_the_total_is_their_sum
 
 def test_a_run_stops_when_its_budget_cannot_cover_the_next_call_and_is_kept(
     sqlite_engine: Engine,
-    make_core: Callable[..., Core],
+    make_core: Callable[..., Services],
     repo_config: RaglineConfig,
     handbook_store: KnowledgeStore,
     embedder: Embedder,
@@ -369,9 +379,7 @@ def test_a_run_stops_when_its_budget_cannot_cover_the_next_call_and_is_kept(
     core = make_core(sqlite_engine, config)
     dataset = [LEAVE, MFA, TRIAL, TRAINING, INCIDENT]
 
-    run = run_evaluation(
-        core, handbook_store, embedder, dataset, dataset="d", variant=Variant(model="metered")
-    )
+    run = run_evaluation(core, dataset, dataset="d", variant=Variant(model="metered"))
 
     assert not run.complete
     assert run.note is not None and "budget" in run.note and "2 of 5" in run.note
@@ -389,7 +397,7 @@ def test_a_run_stops_when_its_budget_cannot_cover_the_next_call_and_is_kept(
 
 def test_a_run_refused_before_the_first_item_still_names_its_dataset(
     sqlite_engine: Engine,
-    make_core: Callable[..., Core],
+    make_core: Callable[..., Services],
     repo_config: RaglineConfig,
     handbook_store: KnowledgeStore,
     embedder: Embedder,
@@ -401,9 +409,7 @@ def test_a_run_refused_before_the_first_item_still_names_its_dataset(
     core = make_core(sqlite_engine, config)
     dataset = [LEAVE, MFA]
 
-    run = run_evaluation(
-        core, handbook_store, embedder, dataset, dataset="d", variant=Variant(model="metered")
-    )
+    run = run_evaluation(core, dataset, dataset="d", variant=Variant(model="metered"))
 
     assert not run.complete and run.items == []
     assert run.note is not None and run.note.startswith("stopped before the first item")
@@ -417,17 +423,15 @@ def test_a_run_refused_before_the_first_item_still_names_its_dataset(
 
 def test_top_k_one_retrieves_one_passage_per_question(
     sqlite_engine: Engine,
-    make_core: Callable[..., Core],
+    make_core: Callable[..., Services],
     handbook_store: KnowledgeStore,
     embedder: Embedder,
 ) -> None:
     core = make_core(sqlite_engine)
     dataset = [LEAVE, REFUND]
 
-    baseline = run_evaluation(core, handbook_store, embedder, dataset, dataset="d")
-    narrow = run_evaluation(
-        core, handbook_store, embedder, dataset, dataset="d", variant=Variant(top_k=1)
-    )
+    baseline = run_evaluation(core, dataset, dataset="d")
+    narrow = run_evaluation(core, dataset, dataset="d", variant=Variant(top_k=1))
 
     assert max(len(item["documents"]) for item in baseline.items) > 1
     assert all(len(item["documents"]) == 1 for item in narrow.items)
@@ -439,17 +443,18 @@ def test_top_k_one_retrieves_one_passage_per_question(
 
 def test_an_index_version_answers_from_its_own_collection(
     sqlite_engine: Engine,
-    make_core: Callable[..., Core],
+    make_core: Callable[..., Services],
     repo_config: RaglineConfig,
     embedder: Embedder,
     tmp_path: Path,
 ) -> None:
     # The handbook's smoke set cannot pass on two documents: builds skip it.
     gate = {**repo_config.knowledge.gate.model_dump(), "smoke_queries": []}
-    core = make_core(sqlite_engine, _config(repo_config, knowledge={"gate": gate}))
     store = KnowledgeStore.open(path=tmp_path / "qdrant")
     try:
-        manager = build_index_manager(core, store, embedder)
+        core = make_core(sqlite_engine, _config(repo_config, knowledge={"gate": gate}), store=store)
+        manager = core.index
+        assert manager is not None
         hr = {"hr/annual-leave", "hr/training-budget"}
         other = {"security/passwords-and-mfa", "product/free-trials"}
         active = manager.build(_subset(tmp_path / "hr", hr)).version
@@ -457,10 +462,8 @@ def test_an_index_version_answers_from_its_own_collection(
         candidate = manager.build(_subset(tmp_path / "other", other))
         dataset = [LEAVE, MFA, TRIAL]
 
-        current = run_evaluation(core, store, embedder, dataset, dataset="d")
-        again = run_evaluation(
-            core, store, embedder, dataset, dataset="d", variant=Variant(index=candidate.version)
-        )
+        current = run_evaluation(core, dataset, dataset="d")
+        again = run_evaluation(core, dataset, dataset="d", variant=Variant(index=candidate.version))
     finally:
         store.close()
 
@@ -478,13 +481,13 @@ def test_an_index_version_answers_from_its_own_collection(
 
 def test_the_subject_names_the_index_even_when_the_first_item_is_rejected(
     sqlite_engine: Engine,
-    make_core: Callable[..., Core],
+    make_core: Callable[..., Services],
     handbook_store: KnowledgeStore,
     embedder: Embedder,
 ) -> None:
     core = make_core(sqlite_engine)
 
-    run = run_evaluation(core, handbook_store, embedder, [INJECTION, LEAVE], dataset="d")
+    run = run_evaluation(core, [INJECTION, LEAVE], dataset="d")
 
     assert _by_id(run)["leave"]["index_version"] == "kb_v1"
     assert run.subject["index_version"] == "kb_v1"
@@ -492,7 +495,7 @@ def test_the_subject_names_the_index_even_when_the_first_item_is_rejected(
 
 def test_a_recorded_prompt_version_is_used_after_its_file_has_changed(
     sqlite_engine: Engine,
-    make_core: Callable[..., Core],
+    make_core: Callable[..., Services],
     handbook_store: KnowledgeStore,
     embedder: Embedder,
     fake_model: FakeModelServer,
@@ -509,11 +512,9 @@ def test_a_recorded_prompt_version_is_used_after_its_file_has_changed(
     assert older.version != SHIPPED_PROMPT.version
     dataset = [LEAVE, MFA, TRAINING]
 
-    shipped = run_evaluation(core, handbook_store, embedder, dataset, dataset="d")
+    shipped = run_evaluation(core, dataset, dataset="d")
     fake_model.behaviour.requests.clear()
-    unnumbered = run_evaluation(
-        core, handbook_store, embedder, dataset, dataset="d", variant=Variant(prompt=older.version)
-    )
+    unnumbered = run_evaluation(core, dataset, dataset="d", variant=Variant(prompt=older.version))
 
     assert shipped.subject["prompt_version"] == SHIPPED_PROMPT.version
     assert unnumbered.subject["prompt_version"] == older.version
@@ -535,7 +536,7 @@ def test_a_recorded_prompt_version_is_used_after_its_file_has_changed(
 
 def test_an_unknown_prompt_version_is_not_found(
     sqlite_engine: Engine,
-    make_core: Callable[..., Core],
+    make_core: Callable[..., Services],
     handbook_store: KnowledgeStore,
     embedder: Embedder,
 ) -> None:
@@ -543,8 +544,6 @@ def test_an_unknown_prompt_version_is_not_found(
     with pytest.raises(NotFound, match="answer@000000000000"):
         run_evaluation(
             core,
-            handbook_store,
-            embedder,
             [LEAVE],
             dataset="d",
             variant=Variant(prompt="answer@000000000000"),
@@ -557,13 +556,13 @@ def test_an_unknown_prompt_version_is_not_found(
 
 def test_an_exported_run_loads_back_from_its_file(
     sqlite_engine: Engine,
-    make_core: Callable[..., Core],
+    make_core: Callable[..., Services],
     handbook_store: KnowledgeStore,
     embedder: Embedder,
     tmp_path: Path,
 ) -> None:
     core = make_core(sqlite_engine)
-    run = run_evaluation(core, handbook_store, embedder, [LEAVE, INJECTION], dataset="d")
+    run = run_evaluation(core, [LEAVE, INJECTION], dataset="d")
     path = tmp_path / "run.json"
     path.write_text(export_run(load_run(core, run.id)), encoding="utf-8")
 
@@ -576,7 +575,7 @@ def test_an_exported_run_loads_back_from_its_file(
 
 
 def test_a_run_file_missing_fields_is_invalid_and_an_unknown_run_not_found(
-    sqlite_engine: Engine, make_core: Callable[..., Core], tmp_path: Path
+    sqlite_engine: Engine, make_core: Callable[..., Services], tmp_path: Path
 ) -> None:
     core = make_core(sqlite_engine)
     exported = json.loads(

@@ -13,19 +13,17 @@ from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
 from ragline import metrics
+from ragline.bootstrap import Mode, Overrides, bootstrap
 from ragline.config import RaglineConfig
 from ragline.errors import ConfigError
-from ragline.jobs import JobRepository
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
 from ragline.models import JobStatus
 from ragline.otlp import OtlpExporter, parse_headers
 from ragline.pipeline.runner import Pipeline
 from ragline.pipeline.validate import JobRequest
-from ragline.runtime import Core, build_pipeline
-from ragline.settings import Settings
-from tests.support.environment import REPO
 from tests.support.receiver import receiving
+from tests.support.services import settings_for
 from tests.support.tenants import make_tenant
 from tests.support.waiting import wait_for
 
@@ -49,13 +47,12 @@ def _pipeline(
     tmp_path: Path,
     **settings: object,
 ) -> Pipeline:
-    core = Core(
-        Settings(data_dir=tmp_path, prompts_dir=REPO / "prompts", **settings),  # type: ignore[arg-type]
-        config,
-        engine,
-        JobRepository(engine),
+    services = bootstrap(
+        settings_for(tmp_path, **settings),
+        Mode.WORKER,
+        Overrides(config=config, engine=engine, store=store, embedder=embedder, send=print),
     )
-    return build_pipeline(core, store, embedder)
+    return services.need_pipeline()
 
 
 def _answer(pipeline: Pipeline) -> str:

@@ -1,5 +1,5 @@
 """The seeded PII corpus (tests/data/pii_corpus.jsonl) through the whole pipeline, wired as
-the processes wire it (runtime.build_pipeline, admission, the model over HTTP): not one
+the processes wire it (ragline.bootstrap: pipeline, admission, the model over HTTP): not one
 seeded value may appear in what the model received, the stored job and review rows, the
 API's views or the log lines. The fake model echoes every value back, as a model that had
 seen them would, so output redaction is tested too."""
@@ -10,25 +10,19 @@ import io
 import json
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import structlog
-from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from api.schemas import JobView, ReviewView
-from ragline.admission import Admission
-from ragline.budget import BudgetBook
+from ragline.bootstrap import Services
 from ragline.config import RaglineConfig
-from ragline.jobs import JobRepository
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore, Passage
 from ragline.models import Job, ReviewItem
 from ragline.observability import configure_logging
 from ragline.pipeline.validate import JobRequest
-from ragline.runtime import Core, build_pipeline, effective_spec
-from ragline.settings import Settings
 from tests.support.environment import REPO
 from tests.support.fake_model import FakeModelServer
 from tests.support.tenants import make_tenant
@@ -37,13 +31,8 @@ CORPUS = [json.loads(line) for line in (REPO / "tests/data/pii_corpus.jsonl").op
 
 
 @pytest.fixture
-def core(
-    sqlite_engine: Engine, repo_config: RaglineConfig, fake_model: FakeModelServer, tmp_path: Path
-) -> Core:
-    settings = Settings(
-        data_dir=tmp_path, prompts_dir=REPO / "prompts", model_base_url=fake_model.base_url
-    )
-    return Core(settings, repo_config, sqlite_engine, JobRepository(sqlite_engine))
+def core(modelled: Services) -> Services:
+    return modelled
 
 
 @pytest.fixture
@@ -63,21 +52,14 @@ def test_the_corpus_seeds_every_entity_type() -> None:
 
 
 def test_no_seeded_value_reaches_the_model_the_store_the_api_or_the_logs(
-    core: Core,
+    core: Services,
     embedder: Embedder,
     handbook_store: KnowledgeStore,
     fake_model: FakeModelServer,
     json_logs: io.StringIO,
 ) -> None:
-    pipeline = build_pipeline(core, handbook_store, embedder)
-    admission = Admission(
-        core.config,
-        core.jobs,
-        lambda _job_id: None,
-        BudgetBook(core.engine, core.config.budgets),
-        effective_spec(core, "production-default"),
-        pipeline.guardrails,
-    )
+    pipeline, admission = core.need_pipeline(), core.admission
+    assert admission is not None
     principal, _ = make_tenant(core.engine)
     seeded = {value for row in CORPUS for value in row["values"]}
     job_ids = []
@@ -126,12 +108,12 @@ def test_no_seeded_value_reaches_the_model_the_store_the_api_or_the_logs(
 
 
 def test_a_value_keeps_its_placeholder_from_question_to_answer(
-    core: Core,
+    core: Services,
     embedder: Embedder,
     handbook_store: KnowledgeStore,
     fake_model: FakeModelServer,
 ) -> None:
-    pipeline = build_pipeline(core, handbook_store, embedder)
+    pipeline = core.need_pipeline()
     question = (
         "I am jane.doe@acme-corp.com, card 4111 1111 1111 1111 was charged twice: "
         "how do I dispute a charge?"

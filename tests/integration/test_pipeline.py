@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Engine
 
+from ragline.bootstrap import choose_model, effective_spec
 from ragline.config import ModelSpec, RaglineConfig, parse_config
-from ragline.jobs import JobRepository
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
 from ragline.models import Job, JobStatus
@@ -22,7 +22,6 @@ from ragline.pipeline.providers.extractive import ExtractiveGenerator
 from ragline.pipeline.providers.openai_compatible import OpenAICompatibleGenerator
 from ragline.pipeline.runner import Pipeline
 from ragline.pipeline.validate import JobRequest
-from ragline.runtime import Core, choose_model, effective_spec
 from ragline.settings import Settings
 from tests.support.environment import REPO
 from tests.support.fake_model import FakeModelServer
@@ -409,19 +408,15 @@ def test_invalid_stored_question_is_rejected(
 # (k) ----------------------------------------------------------------------------------------
 
 
-def _core(settings: Settings, engine: Engine, config: RaglineConfig) -> Core:
-    return Core(settings=settings, config=config, engine=engine, jobs=JobRepository(engine))
-
-
 def test_choose_model_without_endpoint_falls_back_to_extractive(
     tmp_path: Path, sqlite_engine: Engine, repo_config: RaglineConfig, embedder: Embedder
 ) -> None:
     assert repo_config.models["production-default"].provider == "openai_compatible"
     settings = Settings(model_base_url=None, data_dir=tmp_path)
-    core = _core(settings, sqlite_engine, repo_config)
-
-    spec = effective_spec(core, "production-default")
-    chosen = choose_model(core, repo_config.assistant_pipeline.generation.model, embedder)
+    spec = effective_spec(settings, repo_config, "production-default")
+    chosen = choose_model(
+        settings, repo_config, repo_config.assistant_pipeline.generation.model, embedder
+    )
 
     assert spec == ModelSpec(provider="extractive")
     assert spec.price.input_per_1k == spec.price.output_per_1k == 0.0  # costs nothing
@@ -442,10 +437,10 @@ def test_choose_model_with_endpoint_calls_it(
     settings = Settings(
         model_base_url=fake_model.base_url, model_api_key="sk-env", data_dir=tmp_path
     )
-    core = _core(settings, sqlite_engine, repo_config)
-
-    spec = effective_spec(core, "production-default")
-    chosen = choose_model(core, repo_config.assistant_pipeline.generation.model, embedder)
+    spec = effective_spec(settings, repo_config, "production-default")
+    chosen = choose_model(
+        settings, repo_config, repo_config.assistant_pipeline.generation.model, embedder
+    )
 
     assert spec == repo_config.models["production-default"]
     assert chosen.spec == spec
@@ -471,10 +466,8 @@ def test_choose_model_extractive_model_ignores_endpoint(
 ) -> None:
     config = _variant(repo_config, generation={"model": "extractive"})
     settings = Settings(model_base_url=fake_model.base_url, data_dir=tmp_path)
-    core = _core(settings, sqlite_engine, config)
-
-    spec = effective_spec(core, "extractive")
-    chosen = choose_model(core, config.assistant_pipeline.generation.model, embedder)
+    spec = effective_spec(settings, config, "extractive")
+    chosen = choose_model(settings, config, config.assistant_pipeline.generation.model, embedder)
 
     assert spec.provider == "extractive"
     assert chosen.name == "extractive"

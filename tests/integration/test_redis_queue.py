@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import dramatiq
 import pytest
@@ -11,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from ragline.accounts import Principal
 from ragline.admission import Admission, Send
-from ragline.budget import BudgetBook
+from ragline.bootstrap import Mode, Services, effective_spec
 from ragline.config import RaglineConfig
 from ragline.jobs import JobRepository
 from ragline.knowledge.embedder import Embedder
@@ -19,9 +20,7 @@ from ragline.knowledge.store import KnowledgeStore
 from ragline.models import Job, JobStatus
 from ragline.pipeline.runner import Pipeline
 from ragline.pipeline.validate import JobRequest
-from ragline.runtime import Core, build_guardrails, build_pipeline, effective_spec
-from ragline.settings import Settings
-from tests.support.environment import REPO
+from tests.support.services import bootstrapped
 from tests.support.tenants import make_tenant
 from tests.support.waiting import wait_for
 from workers.broker import QUEUE_NAME, make_broker, sender
@@ -31,36 +30,44 @@ pytestmark = pytest.mark.redis
 
 
 @pytest.fixture
-def core(sqlite_engine: Engine, repo_config: RaglineConfig, tmp_path) -> Core:
-    return Core(
-        settings=Settings(data_dir=tmp_path, prompts_dir=REPO / "prompts"),
-        config=repo_config,
+def core(
+    sqlite_engine: Engine,
+    repo_config: RaglineConfig,
+    tmp_path: Path,
+    embedder: Embedder,
+    handbook_store: KnowledgeStore,
+    broker: dramatiq.Broker,
+) -> Iterator[Services]:
+    """A `ragline worker` process's services over the test's database and this broker."""
+    with bootstrapped(
+        Mode.WORKER,
+        tmp_path,
+        repo_config,
         engine=sqlite_engine,
-        jobs=JobRepository(sqlite_engine),
-    )
+        store=handbook_store,
+        embedder=embedder,
+        send=sender(broker),
+    ) as services:
+        yield services
 
 
 @pytest.fixture
-def pipeline(core: Core, embedder: Embedder, handbook_store: KnowledgeStore) -> Pipeline:
-    return build_pipeline(core, handbook_store, embedder)
+def pipeline(core: Services) -> Pipeline:
+    return core.need_pipeline()
 
 
 @pytest.fixture
-def caller(core: Core) -> Principal:
+def caller(core: Services) -> Principal:
     principal, _ = make_tenant(core.engine)
     return principal
 
 
-def _admission(core: Core, send: Send) -> Admission:
-    spec = effective_spec(core, core.config.assistant_pipeline.generation.model)
-    return Admission(
-        core.config,
-        core.jobs,
-        send,
-        BudgetBook(core.engine, core.config.budgets),
-        spec,
-        build_guardrails(core, None),
+def _admission(core: Services, send: Send) -> Admission:
+    """Admission as `ragline serve` has it, sending with `send`."""
+    spec = effective_spec(
+        core.settings, core.config, core.config.assistant_pipeline.generation.model
     )
+    return Admission(core.config, core.jobs, send, core.budgets, spec, core.need_guardrails())
 
 
 @pytest.fixture
@@ -76,9 +83,9 @@ def _final(jobs: JobRepository, job_id: str) -> Job | None:
 
 
 def test_jobs_travel_through_redis_to_an_answer(
-    core: Core, pipeline: Pipeline, broker: dramatiq.Broker, caller: Principal
+    core: Services, pipeline: Pipeline, broker: dramatiq.Broker, caller: Principal
 ) -> None:
-    workers = AnsweringWorkers(core, broker, pipeline, threads=2)
+    workers = AnsweringWorkers(core, broker, threads=2)
     workers.start()
     try:
         job, _ = _admission(core, sender(broker)).submit(
@@ -94,7 +101,7 @@ def test_jobs_travel_through_redis_to_an_answer(
 
 
 def test_a_duplicate_message_does_not_answer_twice(
-    core: Core, pipeline: Pipeline, broker: dramatiq.Broker, caller: Principal
+    core: Services, pipeline: Pipeline, broker: dramatiq.Broker, caller: Principal
 ) -> None:
     send = sender(broker)
     job, _ = core.jobs.submit(
@@ -104,7 +111,7 @@ def test_a_duplicate_message_does_not_answer_twice(
     )
     for _ in range(3):
         send(job.id)
-    workers = AnsweringWorkers(core, broker, pipeline, threads=3)
+    workers = AnsweringWorkers(core, broker, threads=3)
     workers.start()
     try:
         done = wait_for(lambda: _final(core.jobs, job.id))
@@ -116,7 +123,7 @@ def test_a_duplicate_message_does_not_answer_twice(
 
 
 def test_a_job_whose_send_failed_is_recovered_by_the_sweeper(
-    core: Core, pipeline: Pipeline, broker: dramatiq.Broker, caller: Principal
+    core: Services, pipeline: Pipeline, broker: dramatiq.Broker, caller: Principal
 ) -> None:
     # A broker on a port where nothing listens: the send fails, the job stays queued.
     dead = make_broker("redis://127.0.0.1:1/0")
@@ -128,7 +135,7 @@ def test_a_job_whose_send_failed_is_recovered_by_the_sweeper(
     assert core.jobs.get(job.id).dispatched_at is None
 
     # The workers' own sweeper (every sweep_interval_ms) finds the never-sent job and sends it.
-    workers = AnsweringWorkers(core, broker, pipeline, threads=2)
+    workers = AnsweringWorkers(core, broker, threads=2)
     workers.start()
     try:
         done = wait_for(lambda: _final(core.jobs, job.id), timeout_s=60)

@@ -4,15 +4,13 @@ without storing, delivering or charging anything."""
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
-from ragline.config import RaglineConfig
+from ragline.bootstrap import Services
 from ragline.errors import NotFound
-from ragline.jobs import JobRepository
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
 from ragline.models import Job, UsageRecord
@@ -20,8 +18,6 @@ from ragline.pipeline.prompts import PromptTemplate
 from ragline.pipeline.validate import JobRequest
 from ragline.prompt_registry import record
 from ragline.replay import original, replay
-from ragline.runtime import Core, build_pipeline
-from ragline.settings import Settings
 from tests.support.environment import REPO
 from tests.support.fake_model import FakeModelServer
 from tests.support.tenants import make_tenant
@@ -30,17 +26,12 @@ QUESTION = "How many days of annual leave do employees get?"
 
 
 @pytest.fixture
-def core(
-    sqlite_engine: Engine, repo_config: RaglineConfig, fake_model: FakeModelServer, tmp_path: Path
-) -> Core:
-    settings = Settings(
-        data_dir=tmp_path, prompts_dir=REPO / "prompts", model_base_url=fake_model.base_url
-    )
-    return Core(settings, repo_config, sqlite_engine, JobRepository(sqlite_engine))
+def core(modelled: Services) -> Services:
+    return modelled
 
 
-def _answered_job(core: Core, store: KnowledgeStore, embedder: Embedder) -> Job:
-    pipeline = build_pipeline(core, store, embedder)
+def _answered_job(core: Services) -> Job:
+    pipeline = core.need_pipeline()
     principal, _ = make_tenant(core.engine)
     job, _ = core.jobs.submit(
         JobRequest(question=QUESTION, user_id="u-1"),
@@ -57,10 +48,10 @@ def _calls(engine: Engine) -> int:
 
 
 def test_a_job_replays_with_another_prompt_version_and_model(
-    core: Core, handbook_store: KnowledgeStore, embedder: Embedder, fake_model: FakeModelServer
+    core: Services, handbook_store: KnowledgeStore, embedder: Embedder, fake_model: FakeModelServer
 ) -> None:
     fake_model.behaviour.reply = "Employees get 25 days of paid annual leave [1]."
-    job = _answered_job(core, handbook_store, embedder)
+    job = _answered_job(core)
     assert job.status == "answered" and job.model_id == "meta-llama/Llama-3.1-8B-Instruct"
     source = (REPO / "prompts" / "answer.j2").read_text()
     edited = PromptTemplate(
@@ -71,7 +62,7 @@ def test_a_job_replays_with_another_prompt_version_and_model(
     fake_model.behaviour.reply = "25 days [1]."
     fake_model.behaviour.requests.clear()
 
-    again = replay(core, handbook_store, embedder, job, prompt=edited.version)
+    again = replay(core, job, prompt=edited.version)
 
     before = original(job)
     assert again.versions.prompt_version == edited.version != before.versions.prompt_version
@@ -87,10 +78,10 @@ def test_a_job_replays_with_another_prompt_version_and_model(
 
 
 def test_an_unknown_prompt_version_or_index_is_not_found(
-    core: Core, handbook_store: KnowledgeStore, embedder: Embedder
+    core: Services, handbook_store: KnowledgeStore, embedder: Embedder
 ) -> None:
-    job = _answered_job(core, handbook_store, embedder)
+    job = _answered_job(core)
     with pytest.raises(NotFound, match="answer@000000000000"):
-        replay(core, handbook_store, embedder, job, prompt="answer@000000000000")
+        replay(core, job, prompt="answer@000000000000")
     with pytest.raises(NotFound):
-        replay(core, handbook_store, embedder, job, index=99)
+        replay(core, job, index=99)

@@ -1,51 +1,116 @@
-"""The API's services in embedded mode over a test's own SQLite database, for tests that
-serve the real app: the session's handbook store answers jobs, and the index routes get a
-store of their own, so nothing a test builds, promotes or rolls back moves the shared alias."""
+"""A test's services, from the composition root as every process gets them: bootstrap with
+overrides for what the session shares (the embedding model, the handbook store) and a
+folder of the test's own (its SQLite database, an index store of its own)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Engine
 
 from api.app import ApiServices
-from cli.wiring import build_services
+from cli.wiring import http_services
+from ragline.bootstrap import Mode, Overrides, Services, opened
 from ragline.config import RaglineConfig
-from ragline.db import create_schema, make_engine
-from ragline.jobs import JobRepository
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
-from ragline.runtime import Core, build_index_manager, build_pipeline
 from ragline.settings import Settings
 from tests.support.environment import REPO
-from workers.broker import make_broker
+from workers.broker import make_broker, sender
+
+
+def settings_for(directory: Path, **fields: Any) -> Settings:
+    """Settings for a test's folder, blind to deployment variables in the environment."""
+    values: dict[str, Any] = {
+        "data_dir": directory,
+        "prompts_dir": REPO / "prompts",
+        "scorers_dir": REPO / "scorers",
+        "database_url": None,
+        "redis_url": None,
+        "qdrant_url": None,
+        "model_base_url": None,
+        "otlp_endpoint": None,
+        **fields,
+    }
+    return Settings(**values)
+
+
+@contextmanager
+def bootstrapped(
+    mode: Mode,
+    directory: Path,
+    config: RaglineConfig,
+    *,
+    settings: Settings | None = None,
+    **overrides: Any,
+) -> Iterator[Services]:
+    """bootstrap(settings_for(directory), mode, Overrides(config=config, **overrides))."""
+    given = Overrides(config=config, **overrides)
+    with opened(settings or settings_for(directory), mode, given) as services:
+        yield services
+
+
+@dataclass
+class EmbeddedApp:
+    services: Services
+    api: ApiServices  # what create_app serves
+
+
+@contextmanager
+def embedded_app(
+    config: RaglineConfig,
+    directory: Path,
+    store: KnowledgeStore,
+    embedder: Embedder,
+    *,
+    engine: Engine | None = None,
+    settings: Settings | None = None,
+    own_index: bool = True,
+) -> Iterator[EmbeddedApp]:
+    """`ragline serve` in embedded mode over the test's database (engine, else SQLite in
+    directory), answering from `store`. own_index: the index routes get a store of their
+    own in directory, so nothing a test builds, promotes or rolls back moves the shared
+    alias."""
+    broker = make_broker(None)
+    with bootstrapped(
+        Mode.EMBEDDED,
+        directory,
+        config,
+        settings=settings,
+        engine=engine,
+        store=store,
+        embedder=embedder,
+        send=sender(broker),
+    ) as services:
+        api = http_services(services, broker, worker_threads=2)
+        if not own_index:
+            yield EmbeddedApp(services, api)
+            return
+        own_store = KnowledgeStore.open(path=directory / "qdrant")
+        try:
+            with bootstrapped(
+                Mode.INDEX,
+                directory,
+                config,
+                settings=settings,
+                engine=services.engine,
+                store=own_store,
+                embedder=embedder,
+            ) as indexing:
+                api.index = indexing.index
+                yield EmbeddedApp(services, api)
+        finally:
+            own_store.close()
 
 
 @contextmanager
 def embedded_services(
     config: RaglineConfig, directory: Path, handbook_store: KnowledgeStore, embedder: Embedder
 ) -> Iterator[ApiServices]:
-    """services.jobs.engine is the test's database; both it and the index store are closed
-    on exit."""
-    engine = make_engine(f"sqlite:///{directory / 'ragline.db'}")
-    create_schema(engine)
-    core = Core(
-        settings=Settings(data_dir=directory, prompts_dir=REPO / "prompts"),
-        config=config,
-        engine=engine,
-        jobs=JobRepository(engine),
-    )
-    services = build_services(
-        core,
-        make_broker(None),
-        store=handbook_store,
-        pipeline=build_pipeline(core, handbook_store, embedder),
-        worker_threads=2,
-    )
-    own_store = KnowledgeStore.open(path=directory / "qdrant")
-    services.index = build_index_manager(core, own_store, embedder)
-    try:
-        yield services
-    finally:
-        own_store.close()
-        engine.dispose()
+    """The API's services in embedded mode; services.core.engine is the test's database."""
+    with embedded_app(config, directory, handbook_store, embedder) as app:
+        yield app.api

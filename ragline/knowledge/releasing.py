@@ -1,0 +1,121 @@
+"""Releasing index versions: promote (refusing a version that failed its checks unless
+forced with a reason, which is recorded), roll back to the version before, and drop old
+versions' collections. The alias moves in one call; every move is recorded."""
+
+from __future__ import annotations
+
+import getpass
+from datetime import timedelta
+
+import structlog
+from sqlmodel import Session
+
+from ragline.errors import InvalidInput
+from ragline.knowledge.catalog import VersionCatalog
+from ragline.models import IndexPromotion, IndexVersion, utcnow
+
+log = structlog.get_logger("ragline.index")
+
+ABANDONED_AFTER = timedelta(hours=1)  # a version still "building" this long was killed
+
+
+class IndexReleases(VersionCatalog):
+    # -- moving the alias ------------------------------------------------------------------------
+
+    def promote(
+        self, version: int, *, force: bool = False, reason: str = "", by: str = ""
+    ) -> IndexVersion:
+        manifest = self.get(version)
+        if manifest.status != "ready":
+            raise InvalidInput(f"index version {version} is {manifest.status}, not ready")
+        passed = bool(manifest.checks.get("passed", False))
+        if not passed and not force:
+            failures = "; ".join(manifest.checks.get("failures", [])) or "not checked"
+            raise InvalidInput(
+                f"index version {version} failed its checks: {failures}. "
+                "Promote anyway with --force --reason '…'"
+            )
+        if not passed and not reason.strip():
+            raise InvalidInput("--force needs --reason: it is recorded with the promotion")
+        self._require_collection(manifest)
+        return self._move_alias(manifest, "promote", forced=not passed, reason=reason, by=by)
+
+    def rollback(self, *, by: str = "", reason: str = "") -> IndexVersion:
+        target = self.previous_version()
+        if target is None:
+            raise InvalidInput("there is no earlier promoted version to roll back to")
+        manifest = self.get(target)
+        self._require_collection(manifest)
+        return self._move_alias(manifest, "rollback", forced=False, reason=reason, by=by)
+
+    def _move_alias(
+        self, manifest: IndexVersion, action: str, *, forced: bool, reason: str, by: str
+    ) -> IndexVersion:
+        previous = self.active_version()
+        if previous == manifest.version:
+            # Already there (a retried deploy): recording it would make the version its own
+            # rollback target and leave the real previous one unprotected from gc.
+            log.info("index_already_active", version=manifest.version)
+            return manifest
+        self.store.point_alias(self.alias, manifest.collection)
+        with Session(self.engine, expire_on_commit=False) as session:
+            session.add(
+                IndexPromotion(
+                    version=manifest.version,
+                    previous_version=previous,
+                    action=action,
+                    forced=forced,
+                    reason=reason,
+                    by=by or getpass.getuser(),
+                )
+            )
+            row = session.get(IndexVersion, manifest.version)
+            assert row is not None
+            row.promoted_at = utcnow()
+            session.add(row)
+            session.commit()
+            session.refresh(row)
+        log.info(
+            f"index_{action}d" if action == "promote" else "index_rolled_back",
+            version=manifest.version,
+            previous_version=previous,
+            alias=self.alias,
+            forced=forced,
+            reason=reason or None,
+        )
+        return row
+
+    # -- clean-up ------------------------------------------------------------------------------
+
+    def gc(self, keep: int) -> list[int]:
+        """Drop the collections of all but the newest `keep` ready versions, of failed and
+        abandoned builds; never the active or the previous version. Returns the versions
+        dropped (their manifests stay, marked deleted)."""
+        if keep < 1:
+            raise InvalidInput("--keep must be at least 1", field="keep")
+        protected = {self.active_version(), self.previous_version()}
+        listings = [listing.manifest for listing in self.list_versions()]
+        ready = sorted((m.version for m in listings if m.status == "ready"), reverse=True)
+        protected |= set(ready[:keep])
+        now = utcnow()
+        dropped = []
+        for manifest in listings:
+            abandoned = (
+                manifest.status == "building" and now - manifest.created_at > ABANDONED_AFTER
+            )
+            if manifest.version in protected or manifest.status == "deleted":
+                continue
+            if manifest.status in ("ready", "failed") or abandoned:
+                self.store.delete_collection(manifest.collection)
+                self._mark_deleted(manifest.version)
+                dropped.append(manifest.version)
+        log.info("index_gc", dropped=dropped, keep=keep)
+        return dropped
+
+    def _mark_deleted(self, version: int) -> None:
+        with Session(self.engine) as session:
+            row = session.get(IndexVersion, version)
+            if row is not None:
+                row.status = "deleted"
+                session.add(row)
+                session.commit()
