@@ -28,6 +28,7 @@ $(STAMP): pyproject.toml
 # replaces a knowledge base you promoted. `make run DOCS=folder` indexes (and promotes) yours.
 DOCS ?=
 run: venv
+	RAGLINE_LOG_FORMAT=$(RAGLINE_LOG_FORMAT) $(BIN)/ragline db upgrade
 	RAGLINE_LOG_FORMAT=$(RAGLINE_LOG_FORMAT) $(BIN)/ragline index build \
 		$(or $(DOCS),examples/handbook) --promote --if-changed $(if $(DOCS),,--keep-other)
 	RAGLINE_LOG_FORMAT=$(RAGLINE_LOG_FORMAT) $(BIN)/ragline serve

@@ -308,6 +308,9 @@ class KeyView(BaseModel):
     created_at: datetime
     expires_at: datetime | None
     revoked_at: datetime | None
+    last_used_at: datetime | None = Field(
+        description="when the key last authenticated (to the minute); null if never"
+    )
 
     @classmethod
     def of(cls, key: ApiKey, account: str) -> KeyView:
@@ -320,6 +323,7 @@ class KeyView(BaseModel):
             created_at=key.created_at,
             expires_at=key.expires_at,
             revoked_at=key.revoked_at,
+            last_used_at=key.last_used_at,
         )
 
 

@@ -19,8 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ragline.accounts import Accounts
-from ragline.db import create_schema, make_engine
+from ragline.db import make_engine
 from ragline.errors import Unauthenticated
+from ragline.schema import create_schema
 
 
 def _timed(attempt: Callable[[], object]) -> float:

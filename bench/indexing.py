@@ -20,10 +20,11 @@ import time
 from pathlib import Path
 
 from ragline.config import Gate, Knowledge
-from ragline.db import create_schema, make_engine
+from ragline.db import make_engine
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
 from ragline.knowledge.versions import IndexManager
+from ragline.schema import create_schema
 
 REPO = Path(__file__).resolve().parent.parent
 

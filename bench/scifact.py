@@ -21,13 +21,14 @@ import time
 from pathlib import Path
 
 from ragline.config import Chunking, Gate, Knowledge
-from ragline.db import create_schema, make_engine
+from ragline.db import make_engine
 from ragline.evaluation.dataset import import_beir
 from ragline.evaluation.metrics import ndcg_at_k, recall_at_k
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore, RetrievalMode
 from ragline.knowledge.versions import IndexManager
 from ragline.pipeline.retrieve import Retriever
+from ragline.schema import create_schema
 
 ALIAS = "scifact"
 PUBLISHED = {"ndcg@10": 0.64508, "recall@10": 0.78333}

@@ -90,9 +90,10 @@ def list_keys(account: Annotated[str | None, typer.Option()] = None) -> None:
                 if key.expires_at and key.expires_at <= now
                 else "active"
             )
+            used = f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "never used"
             typer.echo(
                 f"{key.id}  {owner.name:<16} {state:<8} {','.join(key.roles):<36} "
-                f"groups={','.join(key.groups)} {key.name}"
+                f"groups={','.join(key.groups)} last used {used}  {key.name}"
             )
 
 

@@ -319,13 +319,19 @@ def diff(
 @app.command()
 def gc(
     keep: Annotated[int, typer.Option(min=1, help="newest ready versions to keep")] = 3,
+    force: Annotated[
+        bool, typer.Option(help="also drop versions recent jobs were answered from")
+    ] = False,
+    reason: Annotated[str, typer.Option(help="why (required with --force; logged)")] = "",
 ) -> None:
-    """Drop old, failed and abandoned versions' collections; never the active or previous."""
+    """Drop old, failed and abandoned versions' collections; never the active or previous
+    one, nor one that jobs of the last knowledge.keep_cited_days were answered from (unless
+    --force --reason)."""
     # The server has no route for it: collections are dropped by the process that owns them.
     with _manager(
         hint="Stop the server first: gc runs only in the process that owns the store"
     ) as manager:
-        dropped = manager.gc(keep)
+        dropped = manager.gc(keep, force=force, reason=reason)
         typer.echo(
             f"dropped {', '.join(f'v{v}' for v in dropped)}" if dropped else "nothing to drop"
         )

@@ -33,6 +33,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "usage": ("cli.admin", "usage", "command"),
     "replay": ("cli.replay", "replay_command", "command"),
     "calibrate": ("cli.calibrate", "calibrate_command", "command"),
+    "db": ("cli.db", "db_app", "group"),
 }
 
 

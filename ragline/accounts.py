@@ -17,10 +17,11 @@ import secrets
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import or_, update
 from sqlalchemy import select as sql_select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -34,6 +35,7 @@ KEY_PREFIX = "rl_"
 _ACCOUNT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _GROUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _DUMMY_HASH = hashlib.sha256(b"ragline-no-such-key").hexdigest()
+LAST_USED_EVERY = timedelta(minutes=1)  # how stale api_keys.last_used_at may be
 ALL_ROLES = tuple(Role)
 
 
@@ -198,7 +200,26 @@ class Accounts:
         matches = hmac.compare_digest(_hash(secret), row.secret_hash if row else _DUMMY_HASH)
         if row is None or not matches:
             raise Unauthenticated("invalid API key")
-        return _principal(key_id, row)
+        principal = _principal(key_id, row)
+        now = utcnow()
+        if row.last_used_at is None or now - row.last_used_at >= LAST_USED_EVERY:
+            self._mark_used(key_id, now)
+        return principal
+
+    def _mark_used(self, key_id: str, now: datetime) -> None:
+        # Guarded by the same condition, so concurrent requests write it once.
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(ApiKey)
+                .where(col(ApiKey.id) == key_id)
+                .where(
+                    or_(
+                        col(ApiKey.last_used_at).is_(None),
+                        col(ApiKey.last_used_at) <= now - LAST_USED_EVERY,
+                    )
+                )
+                .values(last_used_at=now)
+            )
 
     def principal_for_key(self, key_id: str) -> Principal:
         """The principal of a key already authenticated (a web session holds its id),
@@ -214,6 +235,7 @@ class Accounts:
 _PRINCIPAL = sql_select(
     col(ApiKey.revoked_at),
     col(ApiKey.expires_at),
+    col(ApiKey.last_used_at),
     col(ApiKey.roles),
     col(ApiKey.groups),
     col(Account.id),

@@ -27,7 +27,7 @@ from ragline.accounts import Accounts
 from ragline.admission import Admission, Send
 from ragline.budget import BudgetBook, Spending
 from ragline.config import ModelSpec, RaglineConfig, load_config
-from ragline.db import create_schema, make_engine
+from ragline.db import make_engine
 from ragline.decision.scorer import DecisionScorer
 from ragline.delivery import Deliverer
 from ragline.errors import ConfigError
@@ -46,6 +46,7 @@ from ragline.pipeline.retrieve import Retriever
 from ragline.pipeline.runner import Pipeline
 from ragline.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
 from ragline.review import ReviewQueue
+from ragline.schema import prepare
 from ragline.settings import Settings
 from ragline.sweeper import Sweeper
 
@@ -57,6 +58,7 @@ T = TypeVar("T")
 class Mode(StrEnum):
     """What a process does, and so what it is given."""
 
+    MIGRATE = "migrate"  # `ragline db`: the database only, whatever its schema revision
     COMMAND = "command"  # a short command (keys, accounts, usage, prompts, eval list)
     INDEX = "index"  # the indexer: + the vector store (the embedder loads when it builds)
     EVALUATE = "evaluate"  # eval run, replay, calibrate, the promote gate: + the embedder
@@ -175,7 +177,10 @@ def _assemble(
     if engine is None:
         engine = make_engine(settings.resolved_database_url)
         closers.append(engine.dispose)
-    create_schema(engine)
+    if mode is not Mode.MIGRATE:
+        # One process owns an embedded database: it upgrades it; the others refuse to run
+        # on a schema older than the code (`ragline db upgrade`).
+        prepare(engine, upgrade=mode is Mode.EMBEDDED)
     http = given.http
     if http is None:
         http = httpx.Client(follow_redirects=False)
@@ -183,7 +188,9 @@ def _assemble(
     store = given.store
     # A Qdrant server has many clients; local mode has one owner, so a deployed API server
     # leaves it to the worker.
-    wants_store = mode is not Mode.COMMAND and (mode is not Mode.SERVER or settings.qdrant_url)
+    wants_store = mode not in (Mode.MIGRATE, Mode.COMMAND) and (
+        mode is not Mode.SERVER or settings.qdrant_url
+    )
     if store is None and wants_store:
         store = open_store(settings)
         closers.append(store.close)
@@ -231,6 +238,8 @@ def _assemble(
                 interval_s=config.jobs.sweep_interval_ms / 1000,
                 requeue_after=timedelta(milliseconds=config.jobs.requeue_after_ms),
                 review=services.review,
+                budgets=budgets,
+                deadline_grace=timedelta(milliseconds=config.jobs.deadline_grace_ms),
             ),
         )
     if mode.admits:

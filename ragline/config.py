@@ -296,6 +296,9 @@ class Knowledge(Section):
     embedding_model: str = "sentence-transformers/all-MiniLM-L6-v2"
     chunking: Chunking = Chunking()
     gate: Gate = Gate()
+    # `index gc` keeps every version a job of the last this-many days was answered from
+    # (replays and audits read it), unless forced with a reason.
+    keep_cited_days: PositiveInt = 30
 
 
 class Decision(Section):
@@ -310,12 +313,27 @@ class Decision(Section):
 
 class Jobs(Section):
     deadline_ms: PositiveInt = 60_000
-    lease_ms: PositiveInt = 120_000
+    # Shorter than the deadline (checked): a job whose worker died is run again in time.
+    lease_ms: PositiveInt = 30_000
     requeue_after_ms: PositiveInt = 30_000
     sweep_interval_ms: PositiveInt = 5_000
+    # A job still queued, or running with a silent worker, this long past its deadline is
+    # escalated (`timeout`) by the sweeper: it fires without any worker running.
+    deadline_grace_ms: PositiveInt = 5_000
     # Admission closes (503 + Retry-After) while this many jobs wait in the queue.
     max_queue_depth: PositiveInt = 10_000
     retry_after_s: PositiveInt = 5
+
+    @model_validator(mode="after")
+    def _lease_is_shorter_than_the_deadline(self) -> Jobs:
+        if self.lease_ms >= self.deadline_ms:
+            raise ValueError(
+                f"lease_ms ({self.lease_ms}) must be shorter than deadline_ms "
+                f"({self.deadline_ms}): a job whose worker dies is run again only after its "
+                "lease ends, so with a lease as long as the deadline it can only escalate "
+                "as a timeout"
+            )
+        return self
 
 
 class Windows(Section):

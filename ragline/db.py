@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, ExceptionContext
 from sqlalchemy.exc import DataError, InterfaceError, OperationalError
-from sqlmodel import SQLModel, create_engine
+from sqlmodel import create_engine
 
 from ragline import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from ragline.errors import DatabaseUnavailable, StorageRefused
@@ -68,31 +68,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
-
-
-# Any constant works; it only has to be the same in every ragline process.
-SCHEMA_LOCK_ID = 0x7261676C
-
-
-def create_schema(engine: Engine) -> None:
-    """Create missing tables. Processes starting together (API, workers, indexer) would
-    collide on CREATE TABLE: PostgreSQL serialises them with an advisory lock; on SQLite the
-    loser sees "already exists" and checks again."""
-    if engine.dialect.name == "postgresql":
-        with engine.begin() as connection:
-            connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": SCHEMA_LOCK_ID})
-            SQLModel.metadata.create_all(connection)
-        return
-    # Each "already exists" means another process created a table meanwhile, so after one
-    # attempt per table more every table exists: a bound that cannot be too small.
-    attempts = len(SQLModel.metadata.tables) + 1
-    for attempt in range(attempts):
-        try:
-            SQLModel.metadata.create_all(engine)
-            return
-        except OperationalError as error:
-            if "already exists" not in str(error) or attempt == attempts - 1:
-                raise
 
 
 def ping(engine: Engine) -> None:

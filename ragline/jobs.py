@@ -17,12 +17,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from ragline import delivery, review
+from ragline.accounts import Principal
 from ragline.errors import Conflict, NotFound
 from ragline.models import Account, Job, JobStatus, utcnow
 from ragline.pipeline.validate import JobRequest
 from ragline.provenance import VERSION_FIELDS, Versions
 from ragline.reasons import ReviewReason
 from ragline.rows import from_row, table, values
+from ragline.visibility import may_read
 
 
 def request_hash(request: JobRequest) -> str:
@@ -220,12 +222,17 @@ class JobRepository:
             )
         return None if row is None else from_row(Job, row)
 
-    def get(self, job_id: str, account_id: str | None = None) -> Job:
-        """The job; with account_id, only if it belongs to that account. Another account's
-        job is NotFound, exactly like a missing one, so ids cannot be probed."""
+    def get(
+        self, job_id: str, account_id: str | None = None, *, reader: Principal | None = None
+    ) -> Job:
+        """The job; with account_id, only if it belongs to that account; with a reader, only
+        if it may read it (its key's groups, ragline/visibility.py). Otherwise NotFound,
+        exactly like a missing job, so ids cannot be probed."""
         with Session(self.engine, expire_on_commit=False) as session:
             job = session.get(Job, job_id)
         if job is None or (account_id is not None and job.account_id != account_id):
+            raise NotFound(f"job {job_id} not found")
+        if reader is not None and not may_read(reader, job):
             raise NotFound(f"job {job_id} not found")
         return job
 
@@ -322,6 +329,53 @@ class JobRepository:
                 # An escalated job waits for review; its result is delivered after the decision.
                 delivery.schedule_result(connection, job, outcome.status)
         return True
+
+    def escalate_overdue(
+        self, *, grace: timedelta, review_due: datetime, limit: int = 200
+    ) -> list[Job]:
+        """Jobs `grace` past their deadline that no worker is finishing: still queued (no
+        worker runs, or none took it) or running with an expired lease (the worker died).
+        Each is escalated with reason `timeout` and put on the review queue, in one
+        transaction per job; a job a worker finishes meanwhile is left as it finished.
+        Returns the jobs escalated, as they were (their budget reservation, if any, is the
+        caller's to release)."""
+        now = utcnow()
+        abandoned = and_(
+            _JOBS.c.deadline_at < now - grace,
+            or_(
+                _JOBS.c.status == JobStatus.QUEUED.value,
+                and_(
+                    _JOBS.c.status == JobStatus.RUNNING.value,
+                    _JOBS.c.lease_expires_at < now,
+                ),
+            ),
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                sql_select(_JOBS).where(abandoned).order_by(_JOBS.c.deadline_at).limit(limit)
+            ).mappings()
+            candidates = [from_row(Job, row) for row in rows]
+        escalated = []
+        for job in candidates:
+            with self.engine.begin() as connection:
+                changed = connection.execute(
+                    update(_JOBS)
+                    .where(_JOBS.c.id == job.id, _JOBS.c.status == job.status, abandoned)
+                    .values(
+                        status=JobStatus.ESCALATED.value,
+                        reason=ReviewReason.TIMEOUT.value,
+                        error=f"the deadline passed while the job was {job.status} "
+                        "(no worker finished it)",
+                        finished_at=now,
+                        updated_at=now,
+                        lease_expires_at=None,
+                    )
+                )
+                if changed.rowcount != 1:  # a worker took or finished it meanwhile
+                    continue
+                review.open_item(connection, job, ReviewReason.TIMEOUT, None, review_due, now)
+            escalated.append(job)
+        return escalated
 
     def release(self, claim: Claim) -> None:
         """Give the job back to the queue (a transient failure); the next attempt claims it."""

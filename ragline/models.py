@@ -88,6 +88,9 @@ class ApiKey(SQLModel, table=True):
     created_at: datetime = _time(default_now=True)
     expires_at: datetime | None = _time()
     revoked_at: datetime | None = _time()
+    # Updated at most once a minute (ragline.accounts.LAST_USED_EVERY): a key nobody uses
+    # any more shows as such, without a write per request.
+    last_used_at: datetime | None = _time()
 
 
 class Job(SQLModel, table=True):

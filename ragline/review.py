@@ -37,6 +37,7 @@ from ragline.models import (
 from ragline.provenance import Versions
 from ragline.reasons import ReviewReason
 from ragline.rows import table, values
+from ragline.visibility import may_read
 
 log = structlog.get_logger("ragline.review")
 
@@ -108,8 +109,12 @@ class ReviewQueue:
         filters: QueueFilter = QueueFilter(),
         limit: int = 50,
         offset: int = 0,
+        *,
+        reader: Principal | None = None,
     ) -> list[tuple[ReviewItem, Job]]:
-        """Most urgent first: priority, then the earliest due time, then the oldest."""
+        """Most urgent first: priority, then the earliest due time, then the oldest. With a
+        reader, items whose job it may not read are left out (a page may then hold fewer
+        than `limit`)."""
         now = utcnow()
         query = select(ReviewItem, Job).join(Job, col(Job.id) == col(ReviewItem.job_id))
         if account_id is not None:
@@ -142,9 +147,13 @@ class ReviewQueue:
             col(ReviewItem.id),
         )
         with Session(self.engine, expire_on_commit=False) as session:
-            return [(i, j) for i, j in session.exec(query.limit(limit).offset(offset))]
+            rows = session.exec(query.limit(limit).offset(offset))
+            return [(i, j) for i, j in rows if reader is None or may_read(reader, j)]
 
-    def get(self, item_id: int, account_id: str | None) -> tuple[ReviewItem, Job]:
+    def get(
+        self, item_id: int, account_id: str | None, *, reader: Principal | None = None
+    ) -> tuple[ReviewItem, Job]:
+        """With a reader, an item whose job it may not read is NotFound like a missing one."""
         if not 0 < item_id <= BIGINT_MAX:  # no row has such an id; the database can't look
             raise NotFound(f"review item {item_id} not found")
         with Session(self.engine, expire_on_commit=False) as session:
@@ -153,14 +162,16 @@ class ReviewQueue:
                 raise NotFound(f"review item {item_id} not found")
             job = session.get(Job, item.job_id)
             assert job is not None
-            return item, job
+        if reader is not None and not may_read(reader, job):
+            raise NotFound(f"review item {item_id} not found")
+        return item, job
 
     # -- claiming ------------------------------------------------------------------------
 
     def claim(self, item_id: int, reviewer: Principal) -> ReviewItem:
         """Take the item for claim_minutes (or extend one's own claim). Conflict when
         another reviewer holds it or it is decided."""
-        self.get(item_id, reviewer.visible_account)  # 404 before 409
+        self.get(item_id, reviewer.visible_account, reader=reviewer)  # 404 before 409
         now = utcnow()
         name = self.reviewer_name(reviewer)
         with Session(self.engine, expire_on_commit=False) as session:
@@ -193,7 +204,7 @@ class ReviewQueue:
 
     def release(self, item_id: int, reviewer: Principal) -> ReviewItem:
         """Give a claim back before it expires."""
-        self.get(item_id, reviewer.visible_account)
+        self.get(item_id, reviewer.visible_account, reader=reviewer)
         with Session(self.engine, expire_on_commit=False) as session:
             result = session.execute(
                 update(ReviewItem)
@@ -227,7 +238,7 @@ class ReviewQueue:
         the draft, edit the reviewer's answer, reject the fallback answer with a reason
         code. Sampled answers (already delivered): good or bad, with an optional
         correction. The job, the item and the webhook delivery change in one transaction."""
-        item, job = self.get(item_id, reviewer.visible_account)
+        item, job = self.get(item_id, reviewer.visible_account, reader=reviewer)
         now = utcnow()
         if not (
             item.claim_live(now) and item.claimed_by == reviewer.key_id
@@ -415,10 +426,14 @@ class ReviewQueue:
     # -- labelled examples -----------------------------------------------------------------
 
     def examples(
-        self, account_id: str | None, since: datetime | None = None
+        self,
+        account_id: str | None,
+        since: datetime | None = None,
+        *,
+        reader: Principal | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Every decision as an evaluation example (the eval dataset format): question,
-        passages, draft, final answer, verdict."""
+        passages, draft, final answer, verdict; with a reader, only jobs it may read."""
         query = (
             select(ReviewItem, Job)
             .join(Job, col(Job.id) == col(ReviewItem.job_id))
@@ -430,6 +445,8 @@ class ReviewQueue:
             query = query.where(col(ReviewItem.decided_at) >= since)
         with Session(self.engine) as session:
             for item, job in session.exec(query.order_by(col(ReviewItem.decided_at))):
+                if reader is not None and not may_read(reader, job):
+                    continue
                 good = item.decision in (Decision.APPROVE, Decision.GOOD)
                 yield {
                     "id": f"review-{item.id}",

@@ -10,8 +10,11 @@ import structlog
 
 from ragline.admission import Send, dispatch
 from ragline.background import BackgroundLoop
+from ragline.budget import BudgetBook, Reservation
 from ragline.jobs import JobRepository
-from ragline.review import ReviewQueue
+from ragline.models import utcnow
+from ragline.reasons import ReviewReason
+from ragline.review import ReviewQueue, sla
 
 log = structlog.get_logger("ragline.sweeper")
 
@@ -24,25 +27,41 @@ class Sweeper:
         *,
         interval_s: float,
         requeue_after: timedelta,
-        review: ReviewQueue | None = None,
+        review: ReviewQueue,
+        budgets: BudgetBook,
+        deadline_grace: timedelta,
     ) -> None:
         self.jobs = jobs
         self.review = review
+        self.budgets = budgets
+        self.deadline_grace = deadline_grace
         self.send = send
         self.requeue_after = requeue_after
         self._loop = BackgroundLoop("ragline-sweeper", interval_s, self.sweep)
 
     def sweep(self) -> int:
         """One pass; returns how many jobs were sent again."""
+        self.escalate_overdue()
         sent = 0
         for job_id in self.jobs.due_for_dispatch(requeue_after=self.requeue_after):
             if dispatch(self.jobs, self.send, job_id):
                 sent += 1
         if sent:
             log.info("jobs_redispatched", count=sent)
-        if self.review is not None:
-            self.review.enforce_sla()
+        self.review.enforce_sla()
         return sent
+
+    def escalate_overdue(self) -> int:
+        """Jobs past their deadline that no worker will finish go to a person (`timeout`),
+        with or without workers running; a dead worker's reservation is given back."""
+        due = utcnow() + sla(self.review.config, ReviewReason.TIMEOUT)
+        escalated = self.jobs.escalate_overdue(grace=self.deadline_grace, review_due=due)
+        for job in escalated:
+            if job.reservation:
+                self.budgets.release(Reservation.of(job.reservation), job.id)
+        if escalated:
+            log.warning("jobs_escalated_past_deadline", count=len(escalated))
+        return len(escalated)
 
     def start(self) -> None:
         self._loop.start()

@@ -17,11 +17,12 @@ from sqlmodel import SQLModel
 
 from ragline.bootstrap import Mode, Services
 from ragline.config import RaglineConfig, load_config
-from ragline.db import create_schema, make_engine
+from ragline.db import make_engine
 from ragline.errors import DatabaseUnavailable
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
 from ragline.knowledge.versions import IndexManager
+from ragline.schema import create_schema
 from tests.support.environment import HANDBOOK, POSTGRES_URL, REDIS_URL, REPO, unavailable
 from tests.support.fake_model import FakeModelServer
 from tests.support.services import EmbeddedApp, bootstrapped, embedded_app, settings_for

@@ -54,13 +54,15 @@ def router(services: "ApiServices") -> APIRouter:
 
     @routes.get("/v1/jobs/{job_id}", response_model=JobView, responses=responses(404))
     def get_job(job_id: str, caller: Reader) -> JobView:
-        return JobView.of(services.core.jobs.get(job_id, account_id=caller.visible_account))
+        return JobView.of(
+            services.core.jobs.get(job_id, account_id=caller.visible_account, reader=caller)
+        )
 
     @routes.get("/v1/jobs/{job_id}/trace", response_model=TraceView, responses=responses(404))
     def get_trace(job_id: str, caller: Reader) -> TraceView:
         """Admission, queue, every pipeline stage (with its ids, versions, scores and
         verdicts), routing, review and deliveries, as timed spans."""
-        job = services.core.jobs.get(job_id, account_id=caller.visible_account)
+        job = services.core.jobs.get(job_id, account_id=caller.visible_account, reader=caller)
         return TraceView(
             job_id=job.id,
             status=job.status,

@@ -170,7 +170,7 @@ def router(services: "ApiServices") -> APIRouter:
             overdue=True if overdue else None,
             status=status if status in ("pending", "open", "claimed", "decided") else "pending",
         )
-        rows = queue.list(principal.visible_account, filters, limit=200)
+        rows = queue.list(principal.visible_account, filters, limit=200, reader=principal)
         items = [ReviewView.of(item, job) for item, job in rows]
         return page(
             request,
@@ -191,12 +191,15 @@ def router(services: "ApiServices") -> APIRouter:
         error: str | None = None,
     ) -> Response:
         try:
-            item, job = queue.get(item_id, principal.visible_account)
+            item, job = queue.get(item_id, principal.visible_account, reader=principal)
             view = ReviewView.of(item, job)
         except NotFound:
             return not_found(request, session, principal, f"review item {item_id} not found")
         neighbours = [
-            i.id for i, _ in queue.list(principal.visible_account, QueueFilter(), limit=500)
+            i.id
+            for i, _ in queue.list(
+                principal.visible_account, QueueFilter(), limit=500, reader=principal
+            )
         ]
         position = neighbours.index(item_id) if item_id in neighbours else None
         previous_id = neighbours[position - 1] if position else None
@@ -240,7 +243,7 @@ def router(services: "ApiServices") -> APIRouter:
             return to_login()
         session, principal = who
         try:
-            job = services.core.jobs.get(job_id, principal.visible_account)
+            job = services.core.jobs.get(job_id, principal.visible_account, reader=principal)
         except NotFound:
             return not_found(request, session, principal, f"job {job_id} not found")
         rows, total = timeline(job_trace(services.core.jobs.engine, job))

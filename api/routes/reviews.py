@@ -39,7 +39,9 @@ def router(services: "ApiServices") -> APIRouter:
         """The caller's account's items (every account's for an admin), most urgent first:
         priority, then due time. pending = open or claimed."""
         filters = QueueFilter(reason=reason, feature=feature, overdue=overdue, status=status)
-        rows = queue.list(caller.visible_account, filters, limit=limit, offset=offset)
+        rows = queue.list(
+            caller.visible_account, filters, limit=limit, offset=offset, reader=caller
+        )
         return ReviewList(
             items=[ReviewView.of(item, job) for item, job in rows], limit=limit, offset=offset
         )
@@ -48,7 +50,7 @@ def router(services: "ApiServices") -> APIRouter:
     def export(caller: Reviewer, since: UtcTime | None = None) -> StreamingResponse:
         """Every decision as one JSON line: question, passages, draft, final answer,
         verdict (the evaluation dataset format)."""
-        examples = queue.examples(caller.visible_account, since)
+        examples = queue.examples(caller.visible_account, since, reader=caller)
         # The query runs here, before the 200 is sent: once streaming, a failure can only
         # cut the body short, which a client may take for the whole export.
         first = next(examples, None)
@@ -58,19 +60,19 @@ def router(services: "ApiServices") -> APIRouter:
 
     @routes.get("/{item_id}", response_model=ReviewView, responses=responses(404))
     def get_review(item_id: int, caller: Reviewer) -> ReviewView:
-        return ReviewView.of(*queue.get(item_id, caller.visible_account))
+        return ReviewView.of(*queue.get(item_id, caller.visible_account, reader=caller))
 
     @routes.post("/{item_id}/claim", response_model=ReviewView, responses=responses(404, 409))
     def claim(item_id: int, caller: Reviewer) -> ReviewView:
         """Take the item for review.claim_minutes (again: extend your claim). 409 when
         someone else holds it (the detail says who and until when) or it is decided."""
         queue.claim(item_id, caller)
-        return ReviewView.of(*queue.get(item_id, caller.visible_account))
+        return ReviewView.of(*queue.get(item_id, caller.visible_account, reader=caller))
 
     @routes.post("/{item_id}/release", response_model=ReviewView, responses=responses(404, 409))
     def release(item_id: int, caller: Reviewer) -> ReviewView:
         queue.release(item_id, caller)
-        return ReviewView.of(*queue.get(item_id, caller.visible_account))
+        return ReviewView.of(*queue.get(item_id, caller.visible_account, reader=caller))
 
     @routes.post(
         "/{item_id}/decision",

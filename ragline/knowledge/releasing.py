@@ -8,11 +8,11 @@ import getpass
 from datetime import timedelta
 
 import structlog
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from ragline.errors import InvalidInput
-from ragline.knowledge.catalog import VersionCatalog
-from ragline.models import IndexPromotion, IndexVersion, utcnow
+from ragline.knowledge.catalog import VersionCatalog, version_of
+from ragline.models import IndexPromotion, IndexVersion, Job, utcnow
 
 log = structlog.get_logger("ragline.index")
 
@@ -87,13 +87,20 @@ class IndexReleases(VersionCatalog):
 
     # -- clean-up ------------------------------------------------------------------------------
 
-    def gc(self, keep: int) -> list[int]:
+    def gc(self, keep: int, *, force: bool = False, reason: str = "") -> list[int]:
         """Drop the collections of all but the newest `keep` ready versions, of failed and
-        abandoned builds; never the active or the previous version. Returns the versions
-        dropped (their manifests stay, marked deleted)."""
+        abandoned builds; never the active or the previous version, nor (unless forced,
+        with a reason, which is logged) one that jobs of the last knowledge.keep_cited_days
+        were answered from. Returns the versions dropped (their manifests stay, marked
+        deleted; the jobs keep their passages' text)."""
         if keep < 1:
             raise InvalidInput("--keep must be at least 1", field="keep")
+        if force and not reason.strip():
+            raise InvalidInput("--force needs --reason: it is logged with what it dropped")
         protected = {self.active_version(), self.previous_version()}
+        cited = self.cited_versions()
+        if not force:
+            protected |= cited
         listings = [listing.manifest for listing in self.list_versions()]
         ready = sorted((m.version for m in listings if m.status == "ready"), reverse=True)
         protected |= set(ready[:keep])
@@ -109,8 +116,20 @@ class IndexReleases(VersionCatalog):
                 self.store.delete_collection(manifest.collection)
                 self._mark_deleted(manifest.version)
                 dropped.append(manifest.version)
-        log.info("index_gc", dropped=dropped, keep=keep)
+        forced = sorted(cited & set(dropped))
+        log.info("index_gc", dropped=dropped, keep=keep, forced=forced, reason=reason or None)
         return dropped
+
+    def cited_versions(self) -> set[int]:
+        """The versions jobs of the last knowledge.keep_cited_days were answered from."""
+        since = utcnow() - timedelta(days=self.knowledge.keep_cited_days)
+        with Session(self.engine) as session:
+            collections = session.exec(
+                select(Job.index_version)
+                .where(col(Job.created_at) >= since, col(Job.index_version).is_not(None))
+                .distinct()
+            ).all()
+        return {v for c in collections if c and (v := version_of(c)) is not None}
 
     def _mark_deleted(self, version: int) -> None:
         with Session(self.engine) as session:

@@ -37,6 +37,7 @@ class Passage:
     source: str
     text: str
     score: float
+    groups: tuple[str, ...] = ()  # its document's allowed_groups
 
 
 class KnowledgeStore:
@@ -261,6 +262,7 @@ class KnowledgeStore:
                 source=str(p.payload.get("source", "")),
                 text=str(p.payload["text"]),
                 score=float(p.score) if mode == "dense" else _cosine(p.vector, dense_query),
+                groups=tuple(str(g) for g in p.payload.get("allowed_groups", ())),
             )
             for p in result.points
             if p.payload is not None

@@ -82,11 +82,16 @@ class Progress:
 
 
 def passage_ref(passage: Passage) -> dict[str, Any]:
+    """A passage as the job keeps it: with its (redacted) text, so the evidence of an answer
+    outlives the index version it came from."""
     return {
         "chunk_id": passage.chunk_id,
         "document_id": passage.document_id,
         "title": passage.title,
         "score": round(passage.score, 4),
+        "text": passage.text,
+        # Who may read a job answered from it (ragline/visibility.py).
+        "groups": list(passage.groups),
     }
 
 

@@ -29,11 +29,12 @@ from cli.wiring import http_services
 from ragline.accounts import Accounts
 from ragline.bootstrap import Mode
 from ragline.config import Jobs, RaglineConfig, RateLimits
-from ragline.db import create_schema, make_engine
+from ragline.db import make_engine
 from ragline.jobs import JobRepository
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
 from ragline.models import ApiKey, utcnow
+from ragline.schema import create_schema
 from tests.support.problems import problem
 from tests.support.server import serving
 from tests.support.services import bootstrapped

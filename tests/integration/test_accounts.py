@@ -318,3 +318,34 @@ def test_a_revoked_or_lost_demo_key_is_replaced(engine: Engine, tmp_path: Path) 
     fourth = ensure_demo_key(accounts, path)
     assert fourth not in (first, second, third)
     assert path.read_text().strip() == fourth
+
+
+def _last_used(engine: Engine, key_id: str) -> object:
+    with Session(engine) as session:
+        key = session.get(ApiKey, key_id)
+        assert key is not None
+        return key.last_used_at
+
+
+def test_a_key_records_when_it_was_last_used_at_most_once_a_minute(
+    accounts: Accounts, engine: Engine
+) -> None:
+    issued = _issue(accounts)
+    assert _last_used(engine, issued.key.id) is None
+    accounts.authenticate(issued.plaintext)
+    first = _last_used(engine, issued.key.id)
+    assert first is not None and utcnow() - first < timedelta(seconds=10)  # type: ignore[operator]
+    accounts.authenticate(issued.plaintext)
+    assert _last_used(engine, issued.key.id) == first  # within the minute: not written again
+    with Session(engine) as session:  # a minute later
+        key = session.get(ApiKey, issued.key.id)
+        assert key is not None
+        key.last_used_at = utcnow() - timedelta(minutes=2)
+        session.add(key)
+        session.commit()
+    accounts.authenticate(issued.plaintext)
+    later = _last_used(engine, issued.key.id)
+    assert later is not None and utcnow() - later < timedelta(seconds=10)  # type: ignore[operator]
+    with pytest.raises(Unauthenticated):
+        accounts.authenticate(issued.plaintext[:-2] + "xx")  # a wrong secret marks nothing
+    assert _last_used(engine, issued.key.id) == later

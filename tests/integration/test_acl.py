@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from ragline.accounts import Principal
 from ragline.admission import Admission
 from ragline.config import Gate, RaglineConfig, SmokeQuery
-from ragline.db import create_schema, make_engine
+from ragline.db import make_engine
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore, Passage, RetrievalMode
 from ragline.knowledge.versions import IndexManager
@@ -23,6 +23,7 @@ from ragline.pipeline.providers.openai_compatible import OpenAICompatibleGenerat
 from ragline.pipeline.retrieve import Retriever
 from ragline.pipeline.runner import Pipeline
 from ragline.pipeline.validate import JobRequest
+from ragline.schema import create_schema
 from tests.support.fake_model import FakeModelServer
 from tests.support.pipelines import pipeline_for
 from tests.support.tenants import make_tenant

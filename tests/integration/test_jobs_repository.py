@@ -193,11 +193,14 @@ def test_due_for_dispatch_finds_unsent_stale_and_abandoned_jobs(
 def test_processes_starting_together_create_the_schema_once(
     engine: Engine, account_id: str
 ) -> None:
+    from sqlalchemy import text
     from sqlmodel import SQLModel
 
-    from ragline.db import create_schema
+    from ragline.schema import create_schema, current, head
 
     SQLModel.metadata.drop_all(engine)
+    with engine.begin() as connection:  # as new: no revision either
+        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
     errors: list[Exception] = []
 
     def start() -> None:
@@ -212,6 +215,7 @@ def test_processes_starting_together_create_the_schema_once(
     for thread in threads:
         thread.join()
     assert errors == []
+    assert current(engine) == head()
     fresh_account, _ = make_tenant(engine, "after-restart")
     job, _ = JobRepository(engine).submit(
         _request(), account_id=fresh_account.account_id, deadline=DEADLINE

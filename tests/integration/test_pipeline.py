@@ -102,7 +102,9 @@ def test_extractive_answers_with_citations_and_versions(
     assert stored.model_id == "extractive"
     assert stored.index_version == "kb_v1"
     assert len(stored.passages) == repo_config.assistant_pipeline.retrieval.top_k
-    assert {"chunk_id", "document_id", "score"} <= set(stored.passages[0])
+    assert {"chunk_id", "document_id", "score", "text"} <= set(stored.passages[0])
+    # The evidence is kept with the job: it outlives the index version.
+    assert any("25 days" in p["text"] for p in stored.passages)
     assert {"validate", "retrieve", "generate", "score"} <= set(stored.stage_timings)
     assert stored.attempts == 1
     assert stored.finished_at is not None

@@ -9,6 +9,7 @@ import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +20,16 @@ from sqlmodel import Session, col, select
 
 from ragline.config import Chunking, Gate, Knowledge, RaglineConfig, SmokeQuery
 from ragline.errors import InvalidInput, NotFound
+from ragline.jobs import JobRepository
 from ragline.knowledge.chunking import chunk_document
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.smoke import NO_SMOKE_SET
 from ragline.knowledge.sources import read_folder, source_checksum
 from ragline.knowledge.store import KnowledgeStore
 from ragline.knowledge.versions import IndexManager, VersionDiff
-from ragline.models import IndexPromotion, IndexVersion
+from ragline.models import IndexPromotion, IndexVersion, Job, utcnow
+from ragline.pipeline.validate import JobRequest
+from tests.support.tenants import make_tenant
 
 ALIAS = "approved-knowledge-base"
 
@@ -672,6 +676,38 @@ def test_gc_keeps_the_active_the_previous_and_the_newest(index: Index) -> None:
         index.manager.gc(keep=0)
     # Rollback still has its target.
     assert index.manager.rollback().version == 1
+
+
+def _job_answered_from(engine: Engine, collection: str, days_ago: float) -> None:
+    principal, _ = make_tenant(engine)
+    job, _ = JobRepository(engine).submit(
+        JobRequest(question=f"from {collection}?", user_id="u-1"),
+        account_id=principal.account_id,
+        deadline=timedelta(minutes=1),
+    )
+    with Session(engine) as session:
+        row = session.get(Job, job.id)
+        assert row is not None
+        row.index_version = collection
+        row.created_at = utcnow() - timedelta(days=days_ago)
+        session.add(row)
+        session.commit()
+
+
+def test_gc_keeps_a_version_recent_jobs_were_answered_from_unless_forced(index: Index) -> None:
+    for number in range(1, 5):  # v1..v4, v4 active, v3 previous
+        (index.docs / "hr" / "remote-work.md").write_text(f"# Remote work\n\n{number} days.\n")
+        index.manager.promote(index.manager.build(index.docs).version)
+    _job_answered_from(index.engine, "kb_v1", days_ago=2)  # within keep_cited_days (30)
+    _job_answered_from(index.engine, "kb_v2", days_ago=45)  # too old to protect it
+    assert index.manager.cited_versions() == {1}
+
+    assert index.manager.gc(keep=1) == [2]
+    assert "kb_v1" in index.store.collection_names()
+    with pytest.raises(InvalidInput, match="--force needs --reason"):
+        index.manager.gc(keep=1, force=True)
+    assert index.manager.gc(keep=1, force=True, reason="disk full") == [1]
+    assert sorted(index.store.collection_names()) == ["kb_v3", "kb_v4"]
 
 
 def test_an_interrupted_build_is_marked_failed_and_gc_removes_it(index: Index) -> None:

@@ -30,7 +30,7 @@ COMPOSE_FILE = REPO / "docker-compose.yml"
 DOCKERFILE = REPO / "Dockerfile"
 
 EXPECTED_SERVICES = {"redis", "postgres", "qdrant", "api", "worker", "indexer"}
-RAGLINE_SERVICES = ("api", "worker", "indexer")
+RAGLINE_SERVICES = ("migrate", "api", "worker", "indexer")
 ENV_PREFIX = "RAGLINE_"
 
 
@@ -243,6 +243,17 @@ def test_depends_on_waits_for_healthchecked_services(compose: dict[str, Any]) ->
     assert dependency_problems(compose) == []
     for name in ("redis", "postgres", "qdrant", "api"):
         assert compose["services"][name].get("healthcheck"), f"{name} has no healthcheck"
+
+
+def test_the_schema_is_upgraded_before_any_ragline_process_starts(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    assert services["migrate"]["command"] == ["db", "upgrade"]
+    assert services["migrate"]["restart"] == "no"
+    for name in ("api", "worker", "indexer"):
+        waits = services[name]["depends_on"]["migrate"]
+        assert waits == {"condition": "service_completed_successfully"}, name
 
 
 def test_indexer_is_a_one_shot_tool(compose: dict[str, Any]) -> None:

@@ -64,6 +64,10 @@ def test_defaults_equal_the_repo_file_for_the_pipeline() -> None:
         (lambda d: d["assistant_pipeline"]["generation"].update(model="nope"), "nope"),
         (lambda d: d["knowledge"]["chunking"].update(max_tokens=400), "max_tokens"),
         (lambda d: d["jobs"].update(lease_ms=0), "lease_ms"),
+        (
+            lambda d: d["jobs"].update(lease_ms=60_000, deadline_ms=60_000),
+            "lease_ms (60000) must be shorter than deadline_ms (60000)",
+        ),
     ],
 )
 def test_a_bad_key_or_value_is_refused_naming_the_key(mutate, named: str) -> None:
