@@ -111,12 +111,24 @@ def _field_of(location: tuple[Any, ...]) -> str:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        found = error.errors()
+        unparsed = next((e for e in found if e.get("type") == "json_invalid"), None)
+        if unparsed is not None:  # e.g. truncated: not a JSON document at all
+            where = (unparsed.get("ctx") or {}).get("error", "")
+            return problem(400, "Bad request", f"the body is not valid JSON: {where}".strip())
         errors = [
             {"field": _field_of(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid")}
-            for e in error.errors()
+            for e in found
         ]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        declared = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if declared != "application/json" and any(e["field"] == "body" for e in errors):
+            # FastAPI reads a body not declared as JSON as bytes: say what to send.
+            detail = (
+                f"the body must be JSON sent with Content-Type: application/json "
+                f"(got {declared or 'no Content-Type'}); {detail}"
+            )
         return problem(422, "Invalid request", detail, errors=errors)
 
     @app.exception_handler(InvalidInput)

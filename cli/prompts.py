@@ -48,10 +48,10 @@ def diff(
     """A unified diff between two versions."""
     with open_services() as services:
         folder = services.settings.prompts_dir
+        a = prompt_registry.resolve(services.engine, folder, old)
+        b = prompt_registry.resolve(services.engine, folder, new)
+        changes = prompt_registry.diff(a, b)
         typer.echo(
-            prompt_registry.diff(
-                prompt_registry.resolve(services.engine, folder, old),
-                prompt_registry.resolve(services.engine, folder, new),
-            ),
-            nl=False,
+            changes or f"no difference: {a.version} and {b.version} are the same text",
+            nl=not changes,
         )

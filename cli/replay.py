@@ -35,6 +35,7 @@ def replay_command(
         typer.echo(json.dumps({"job": before.as_dict(), "replay": again.as_dict()}, indent=2))
         return
     old_run, new_run = before.as_dict(), again.as_dict()
+    typer.echo(f"  {'':<16} {'the job':<44} the replay   (* differs)")
     for field in (
         "status",
         "reason",

@@ -47,6 +47,8 @@ def http_services(
         checks["store"] = store_check(
             services.store, services.config.assistant_pipeline.retrieval.source
         )
+    else:  # deployed on Qdrant local mode: the folder belongs to the worker process
+        checks["store"] = lambda: "local mode: opened by the worker process, not checked here"
     background: list[Background] = []
     if services.mode is Mode.EMBEDDED:
         background.append(AnsweringWorkers(services, broker, threads=worker_threads))

@@ -61,6 +61,7 @@ class Admission:
     ) -> tuple[Job, bool]:
         principal.require(Role.SUBMITTER)
         validate_request(request, self.config.assistant_pipeline.input_validation)
+        self._check_feature(request.feature)
         if request.callback_url is not None:
             check_callback_url(
                 request.callback_url, allow_private=self.config.deliveries.allow_private_targets
@@ -88,7 +89,9 @@ class Admission:
         )
         if created:
             self.backlog.admitted()
-            metrics.JOBS_SUBMITTED.labels(job.feature or "").inc()
+            metrics.JOBS_SUBMITTED.labels(
+                metrics.feature_label(job.feature, self.config.budgets)
+            ).inc()
             dispatch(self.jobs, self.send, job.id)
             log.info("job_admitted", job_id=job.id, feature=job.feature, key_id=principal.key_id)
         else:
@@ -105,6 +108,16 @@ class Admission:
                 f"{depth} jobs are waiting (the bound is {self.config.jobs.max_queue_depth}); "
                 "retry later",
                 retry_after_s=self.config.jobs.retry_after_s,
+            )
+
+    def _check_feature(self, feature: str | None) -> None:
+        budgets = self.config.budgets
+        declared = budgets.declared_features
+        if feature and budgets.undeclared_features == "reject" and feature not in declared:
+            raise InvalidInput(
+                f"feature '{feature}' is not declared in budgets.features "
+                f"(declared: {', '.join(sorted(declared)) or 'none'})",
+                field="feature",
             )
 
     def _check_budget(self, principal: Principal, request: JobRequest) -> None:

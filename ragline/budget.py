@@ -31,7 +31,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col, select
 
-from ragline.config import Budgets, ModelSpec, PerRequest, Price
+from ragline.config import Budgets, ModelSpec, PerRequest, Price, Windows
 from ragline.errors import InvalidInput, OverBudget
 from ragline.models import Account, BudgetCounter, BudgetLimit, Job, UsageRecord, utcnow
 from ragline.rows import table
@@ -41,7 +41,8 @@ log = structlog.get_logger("ragline.budget")
 MICROS = 1_000_000
 FRAMING_TOKENS_PER_MESSAGE = 8
 Window = Literal["daily", "monthly"]
-Scope = Literal["account", "feature"]
+Scope = Literal["account", "feature", "total"]
+UNDECLARED = "*"  # the feature every undeclared name of an account is budgeted under
 WINDOWS: tuple[Window, ...] = ("daily", "monthly")
 
 
@@ -99,11 +100,15 @@ class BudgetRef:
         return f"{self.limit_id}:{self.period}"
 
 
-def budgets_for(account: str, feature: str | None, now: datetime) -> list[BudgetRef]:
+def budgets_for(
+    account: str, feature: str | None, now: datetime, *, total: bool = False
+) -> list[BudgetRef]:
     periods: dict[Window, str] = {"daily": f"{now:%Y-%m-%d}", "monthly": f"{now:%Y-%m}"}
     refs = [BudgetRef("account", account, w, periods[w]) for w in WINDOWS]
     if feature:
         refs += [BudgetRef("feature", f"{account}/{feature}", w, periods[w]) for w in WINDOWS]
+    if total:
+        refs += [BudgetRef("total", "all accounts", w, periods[w]) for w in WINDOWS]
     # One global order, so two transactions never wait on each other's rows (no deadlock).
     return sorted(refs, key=lambda r: r.counter_id)
 
@@ -207,11 +212,42 @@ class BudgetBook:
         }
 
     def _configured(self, ref: BudgetRef) -> int | None:
-        table = self.config.accounts if ref.scope == "account" else self.config.features
-        name = ref.subject if ref.scope == "account" else ref.subject.split("/", 1)[1]
-        windows = table.get(name) or table.get("default")
+        if ref.scope == "total":
+            windows: Windows | None = self.config.total
+        else:
+            table = self.config.accounts if ref.scope == "account" else self.config.features
+            name = ref.subject if ref.scope == "account" else ref.subject.split("/", 1)[1]
+            windows = table.get(name) or table.get("default")
         value = getattr(windows, ref.window) if windows is not None else None
         return None if value is None else to_micros(value)
+
+    def applicable(
+        self,
+        account: str,
+        feature: str | None,
+        now: datetime,
+        connection: Connection | None = None,
+    ) -> dict[BudgetRef, int | None]:
+        """The budgets a job of (account, feature) is charged to, with their caps. A
+        feature neither declared in budgets.features nor given a cap of its own by an
+        admin is charged to the account's shared `*` feature: inventing names does not
+        multiply a budget."""
+        total = self.config.total.daily is not None or self.config.total.monthly is not None
+        own = budgets_for(account, feature, now, total=total)
+        if not feature or feature in self.config.declared_features:
+            return self.limits(own, connection)
+        capped_by_admin = self._set_by_admin([r for r in own if r.scope == "feature"], connection)
+        chosen = own if capped_by_admin else budgets_for(account, UNDECLARED, now, total=total)
+        return self.limits(chosen, connection)
+
+    def _set_by_admin(self, refs: list[BudgetRef], connection: Connection | None) -> bool:
+        query = select(BudgetLimit.id).where(
+            col(BudgetLimit.id).in_([ref.limit_id for ref in refs])
+        )
+        if connection is not None:
+            return connection.execute(query).first() is not None
+        with Session(self.engine) as session:
+            return session.execute(query).first() is not None
 
     def set_limit(
         self, scope: Scope, subject: str, window: Window, limit: float | None, by: str
@@ -234,7 +270,8 @@ class BudgetBook:
     def status(
         self, account: str, feature: str | None, now: datetime | None = None
     ) -> list[BudgetStatus]:
-        refs = budgets_for(account, feature, now or utcnow())
+        limits = self.applicable(account, feature, now or utcnow())
+        refs = list(limits)
         with Session(self.engine) as session:
             counters = {
                 c.id: c
@@ -244,7 +281,6 @@ class BudgetBook:
                     )
                 )
             }
-        limits = self.limits(refs)
         result = []
         for ref in refs:
             counter = counters.get(ref.counter_id)
@@ -273,10 +309,10 @@ class BudgetBook:
 
     def reserve(self, job_id: str, account: str, feature: str | None, cost: int) -> Reservation:
         now = utcnow()
-        refs = budgets_for(account, feature, now)
-        ids = [r.counter_id for r in refs]
         with self.engine.begin() as connection:
-            limits = self.limits(refs, connection)
+            limits = self.applicable(account, feature, now, connection)
+            refs = list(limits)
+            ids = [r.counter_id for r in refs]
             created = False
             for ref in refs:
                 limit = limits[ref]

@@ -354,7 +354,17 @@ class Budgets(Section):
     per_request: PerRequest = PerRequest()
     # By account name and by feature name; "default" applies to those not listed.
     accounts: dict[str, Windows] = Field(default_factory=dict)
+    # The names listed (besides "default") are the declared features. Every undeclared name
+    # of an account shares one budget (`ACCOUNT/*`, capped by "default"), so inventing
+    # feature names does not multiply a budget; `reject` refuses them at admission (422).
     features: dict[str, Windows] = Field(default_factory=dict)
+    undeclared_features: Literal["share", "reject"] = "share"
+    # One cap across every account (null: none).
+    total: Windows = Windows()
+
+    @property
+    def declared_features(self) -> frozenset[str]:
+        return frozenset(self.features) - {"default"}
 
 
 class RateLimits(Section):

@@ -18,9 +18,20 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from ragline.config import Budgets
 from ragline.models import Delivery, Job, JobStatus, ReviewItem, ReviewStatus, utcnow
 
 JOBS_SUBMITTED = Counter("ragline_jobs_submitted", "Jobs admitted", ["feature"])
+
+
+def feature_label(feature: str | None, budgets: Budgets) -> str:
+    """A `feature` label value: declared features by name, any other as `other` (clients
+    choose feature names; unbounded label values would grow every series without end)."""
+    if not feature:
+        return ""
+    return feature if feature in budgets.declared_features else "other"
+
+
 JOBS_FINISHED = Counter(
     "ragline_jobs_finished", "Jobs finished by the pipeline", ["status", "reason"]
 )

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     # Signs the review page's session cookies; every API replica needs the same one. Unset:
     # generated once and kept in data_dir/session-secret.
     session_secret: SecretStr | None = None
+    # When set, GET /metrics needs `Authorization: Bearer <it>` (else it is open, like health).
+    metrics_token: SecretStr | None = None
 
     # Optional OpenTelemetry export of each finished job's trace (OTLP/HTTP JSON), e.g.
     # http://otel-collector:4318; headers as key=value,key2=value2 (auth tokens).

@@ -1,11 +1,13 @@
 """Prometheus metrics of this process and of the database's queues."""
 
-from typing import TYPE_CHECKING
+import hmac
+from typing import TYPE_CHECKING, Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Header
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from ragline.errors import Unauthenticated
 from ragline.metrics import exposition
 
 if TYPE_CHECKING:
@@ -15,9 +17,18 @@ if TYPE_CHECKING:
 def router(services: "ApiServices") -> APIRouter:
     routes = APIRouter(include_in_schema=False)
 
+    secret = services.core.settings.metrics_token
+    token = secret.get_secret_value() if secret is not None else ""  # empty: unset
+
     @routes.get("/metrics")
-    def metrics() -> Response:
-        """For the scraper on the internal network (no key, like /v1/health)."""
+    def metrics(
+        authorization: Annotated[str | None, Header(max_length=512)] = None,
+    ) -> Response:
+        """For the scraper: open like /v1/health unless RAGLINE_METRICS_TOKEN is set."""
+        if token:
+            expected = f"Bearer {token}"
+            if not hmac.compare_digest((authorization or "").encode(), expected.encode()):
+                raise Unauthenticated("GET /metrics needs 'Authorization: Bearer <metrics token>'")
         return Response(exposition(services.core.jobs.engine), media_type=CONTENT_TYPE_LATEST)
 
     return routes

@@ -164,7 +164,8 @@ class ModelCaller:
                 cost_micros=spent,
             ),
         )
-        metrics.SPEND.labels(job.feature or "").inc(spent / 1_000_000)
+        label = metrics.feature_label(job.feature, self.config.budgets)
+        metrics.SPEND.labels(label).inc(spent / 1_000_000)
         return generation, call_ms
 
 

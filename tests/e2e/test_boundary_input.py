@@ -322,7 +322,15 @@ def test_an_unknown_field_is_422_naming_it(
 def test_a_body_not_declared_as_json_is_422(api: Served, content_type: str | None) -> None:
     headers = {"Content-Type": content_type} if content_type else {}
     response = api.send("POST", "/v1/jobs", content=json.dumps(JOB).encode(), headers=headers)
-    assert "valid dictionary" in problem(response, 422)["detail"]
+    detail = problem(response, 422)["detail"]
+    assert "the body must be JSON sent with Content-Type: application/json" in detail
+    assert f"(got {content_type or 'no Content-Type'})" in detail
+
+
+@pytest.mark.parametrize("raw", [b'{"question": "How many', b'{"question": }', b"{,}"])
+def test_a_body_that_is_not_json_at_all_is_a_400_problem(api: Served, raw: bytes) -> None:
+    body = problem(api.send_json(raw), 400)
+    assert body["detail"].startswith("the body is not valid JSON")
 
 
 def test_an_empty_body_is_422_naming_the_body(api: Served) -> None:

@@ -165,13 +165,14 @@ def test_invalid_requests_get_422_naming_the_field_and_nothing_is_queued(
     assert _job_count(core.engine) == 0
 
 
-def test_malformed_json_is_a_422_not_a_500(api: httpx.Client) -> None:
+def test_malformed_json_is_a_400_problem_not_a_500(api: httpx.Client) -> None:
     response = api.post(
         "/v1/jobs",
         content=b'{"question": "unterminated',
         headers={"Content-Type": "application/json"},
     )
-    assert response.status_code == 422
+    assert response.status_code == 400  # as the README says: not parseable JSON
+    assert response.json()["detail"].startswith("the body is not valid JSON")
 
 
 def test_unknown_job_is_404_problem(api: httpx.Client) -> None:

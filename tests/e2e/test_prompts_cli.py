@@ -41,6 +41,8 @@ def test_an_edited_template_is_a_new_version_that_can_be_compared(tmp_path: Path
     assert f"--- {old}" in compared.stdout and f"+++ {new}" in compared.stdout
     added = [line for line in compared.stdout.splitlines() if line.startswith("+")]
     assert any("Reply" in line for line in added)
+    same = run_cli("prompts", "diff", new, "answer", env=env)
+    assert same.stdout.strip() == f"no difference: {new} and {new} are the same text"
 
     unknown = run_cli("prompts", "show", "answer@000000000000", env=env)
     assert unknown.returncode == 66 and "not known" in unknown.stderr

@@ -322,3 +322,40 @@ def test_usage_groups_and_filters(engine: Engine) -> None:
     assert book.usage("account", account_id="0" * 32) == []
     with pytest.raises(InvalidInput):
         book.usage("account", start=day, end=day)
+
+
+# -- budgets that cannot be dodged ---------------------------------------------------------
+
+
+def test_undeclared_features_share_one_budget_and_an_admin_cap_gives_one_its_own(
+    engine: Engine,
+) -> None:
+    book = BudgetBook(
+        engine,
+        Budgets(features={"support": Windows(daily=0.2), "default": Windows(daily=0.3)}),
+    )
+    principal, _ = make_tenant(engine)
+    jobs = JobRepository(engine)
+
+    def reserve(feature: str, amount: int) -> Reservation:
+        return book.reserve(submit_job(jobs, principal.account_id).id, "acme", feature, amount)
+
+    reserve("invented-1", 200_000)
+    with pytest.raises(OverBudget, match="feature 'acme/\\*'"):
+        reserve("invented-2", 200_000)  # a new name is not a new budget: 0.4 > 0.3 shared
+    reserve("support", 200_000)  # a declared feature has its own
+    assert budget_status(book, "acme", "invented-3")["feature:daily"] == (0, 200_000)
+    book.set_limit("feature", "acme/priority", "daily", 1.0, by="ops")
+    reserve("priority", 500_000)  # an admin's cap declares it
+    assert budget_status(book, "acme", "priority")["feature:daily"] == (0, 500_000)
+
+
+def test_a_total_cap_holds_across_accounts(engine: Engine) -> None:
+    book = BudgetBook(engine, Budgets(total=Windows(daily=0.5)))
+    jobs = JobRepository(engine)
+    acme, _ = make_tenant(engine, "acme")
+    globex, _ = make_tenant(engine, "globex")
+    book.reserve(submit_job(jobs, acme.account_id).id, "acme", None, 300_000)
+    with pytest.raises(OverBudget, match="daily total"):
+        book.reserve(submit_job(jobs, globex.account_id).id, "globex", None, 300_000)
+    assert budget_status(book, "globex", None)["total:daily"] == (0, 300_000)
