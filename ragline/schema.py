@@ -30,7 +30,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import SQLModel
 
 from ragline import models  # noqa: F401  (registers the tables on SQLModel.metadata)
@@ -137,17 +137,19 @@ def create_schema(engine: Engine) -> None:
             SQLModel.metadata.create_all(connection)
             _stamp_head(connection)
         return
-    # Each "already exists" means another process created a table meanwhile, so after one
-    # attempt per table more every table exists: a bound that cannot be too small.
-    attempts = len(SQLModel.metadata.tables) + 1
+    # Each race lost means another process created a table (or the stamp) meanwhile, so
+    # after one attempt per table and one more, all exist: a bound that cannot be too small.
+    attempts = len(SQLModel.metadata.tables) + 2
     for attempt in range(attempts):
         try:
             with engine.begin() as connection:
                 SQLModel.metadata.create_all(connection)
                 _stamp_head(connection)
             return
-        except OperationalError as error:
-            if "already exists" not in str(error) or attempt == attempts - 1:
+        except (OperationalError, IntegrityError) as error:
+            # Another process created a table, or stamped the revision, meanwhile.
+            raced = "already exists" in str(error) or "alembic_version" in str(error)
+            if not raced or attempt == attempts - 1:
                 raise
 
 
