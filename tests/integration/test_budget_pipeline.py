@@ -383,7 +383,8 @@ def test_concurrent_jobs_never_overshoot_the_caps(
     config = _config(
         on_exceeded="reject",
         accounts={"default": {"daily": ACCOUNT_DAILY}},
-        features={"default": {"daily": FEATURE_DAILY}},
+        # Declared: each has a cap of its own (undeclared names would share one).
+        features={feature: {"daily": FEATURE_DAILY} for feature in PROOF_FEATURES},
         price=price,
         max_tokens=16,
         top_k=1,
