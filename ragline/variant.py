@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from ragline import prompt_registry
-from ragline.bootstrap import Services, Swap, assemble_pipeline, index_manager, load_scorer
+from ragline.bootstrap import Services, Swap, assemble_pipeline, load_scorer
 from ragline.config import RaglineConfig
 from ragline.errors import NotFound
 from ragline.evaluation.budget import EvalBudget
@@ -43,8 +43,9 @@ def variant_pipeline(services: Services, variant: Variant, budget: EvalBudget) -
     if model not in config.models:
         known = ", ".join(sorted(config.models))
         raise NotFound(f"model '{model}' is not in the models table (known: {known})")
-    store, embedder = services.need_store(), services.need_embedder()
-    index = index_manager(services.engine, config, store, embedder)
+    index = services.index
+    if index is None:
+        raise RuntimeError(f"{services.mode} mode opens no index versions")
     collection = variant.collection
     if variant.index is not None:
         collection = index.get(variant.index).collection
