@@ -51,7 +51,7 @@ class ModelCaller:
         progress.model_id = model.generator.model_id
         try:
             generation, call_ms = self._call(
-                job, model, reservation, estimated, request, self._call_timeout_s(job)
+                job, model, reservation, estimated, request, self._call_timeout_s(job), clock
             )
             return model, generation, call_ms
         except ModelError as primary_error:  # ModelTimeout included
@@ -81,7 +81,7 @@ class ModelCaller:
                     job, request.prompt, progress, first=fallback
                 )
                 generation, call_ms = self._call(
-                    job, model, reservation, estimated, request, self._call_timeout_s(job)
+                    job, model, reservation, estimated, request, self._call_timeout_s(job), clock
                 )
             except (ModelError, OverBudget) as fallback_error:
                 log.warning(
@@ -134,14 +134,17 @@ class ModelCaller:
         estimated: Estimate,
         request: GenerationRequest,
         timeout_s: float,
+        clock: StageClock,
     ) -> tuple[Generation, float]:
         """Call the model, then settle the reservation with the cost it reports (or the
         reserved worst case when it reports no usage) and write the ledger row. Returns
-        the generation and how long the call itself took, in ms."""
+        the generation and how long the call itself took, in ms; a failed call's time is
+        noted on the stage as failed_call_ms (the watchdog's bound, apart from our work)."""
         started = time.perf_counter()
         try:
             generation = model.generator.generate(request, timeout_s)
         except BaseException as error:
+            clock.annotate(failed_call_ms=round((time.perf_counter() - started) * 1000, 3))
             self.budgets.release(reservation, job.id)
             outcome = "timeout" if isinstance(error, ModelTimeout) else "error"
             metrics.MODEL_CALLS.labels(model.generator.model_id, outcome).inc()

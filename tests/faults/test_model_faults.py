@@ -35,8 +35,9 @@ REASONS = {
     "slow": "timeout",
     "hang": "timeout",
 }
-# The generate stage's own work around the call: render the prompt, reserve and release.
-MARGIN_S = 0.5
+# The watchdog cuts a call at the timeout; its timer thread may wake this late on a
+# loaded 2-core machine.
+CALL_MARGIN_S = 0.5
 # A failed call may be retried a bounded number of times, never until the deadline.
 MAX_CALLS_PER_JOB = 3
 
@@ -74,10 +75,12 @@ def test_model_faults_end_escalated_within_the_timeout_and_the_rest_are_answered
         expected = ("escalated", REASONS[fault]) if fault in REASONS else ("answered", None)
         if (job.status, job.reason) != expected:
             wrong.append(f"{job.id} ({fault}): {job.status} {job.reason} {job.error}")
-        generate_s = job.stage_timings.get("generate", 0.0) / 1000
-        slowest[fault] = max(slowest.get(fault, 0.0), generate_s)
-        if generate_s > timeout_s + MARGIN_S:
-            wrong.append(f"{job.id} ({fault}): generate took {generate_s:.2f}s")
+        # The model call's own time (the stage adds our reserve and release, which share
+        # two cores with every other process here; the deadline check below bounds those).
+        call_s = _call_ms(job.trace) / 1000
+        slowest[fault] = max(slowest.get(fault, 0.0), call_s)
+        if call_s > timeout_s + CALL_MARGIN_S:
+            wrong.append(f"{job.id} ({fault}): the model call took {call_s:.2f}s")
         assert job.finished_at is not None
         if job.finished_at > job.deadline_at:
             wrong.append(f"{job.id}: finished {job.finished_at} after {job.deadline_at}")
@@ -115,7 +118,17 @@ def test_model_faults_end_escalated_within_the_timeout_and_the_rest_are_answered
     faulty_model.faults.clear()
     after = deployed.submit(40, "after-model-faults")
     faults = ", ".join(
-        f"{fault} {calls[fault] / n:.1f} calls/job, generate <= {slowest[fault]:.2f}s"
+        f"{fault} {calls[fault] / n:.1f} calls/job, model call <= {slowest[fault]:.2f}s"
         for fault, n in sorted(asked.items())
     )
     assert set(verify(after, note=f"after the faults ({faults})").attempts) == {1}
+
+
+def _call_ms(trace: dict[str, Any]) -> float:
+    """The generate span's model call time: call_ms when it answered, failed_call_ms when
+    it failed (0 when the job never reached the model)."""
+    for span in trace.get("spans", []):
+        if span["name"] == "generate":
+            attributes = span["attributes"]
+            return float(attributes.get("call_ms", attributes.get("failed_call_ms", 0.0)))
+    return 0.0
