@@ -4,14 +4,22 @@ Presidio runs with its `no_op` NLP engine (no spaCy model to download) unless th
 names a real one. Matches are replaced by typed, numbered placeholders (`<EMAIL_1>`) that
 stay the same for the same value throughout one job, so a redacted answer still reads well
 and a reviewer can tell two different card numbers apart without seeing either.
+
+The recognizers read ASCII: before analysis, other digits (full-width, Arabic-Indic, ...),
+spaces, dashes and full-width forms are read as their ASCII twins, one character for one,
+so offsets stay the original's; card numbers are looked for once more with any run of
+separators between digit groups read as one space ("4111.1111.1111.1111"), and the spans
+found there are mapped back, so the redaction covers the original characters.
 """
 
 from __future__ import annotations
 
 import re
 import threading
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from ragline.config import Pii
@@ -25,6 +33,9 @@ LABELS = {
 # Spans with this label are deleted without a placeholder (invisible characters).
 DELETED = "DELETED"
 _CITATION = re.compile(r"\[\d{1,3}\]")
+# Between two digits: what people put between the groups of a card number.
+_DIGIT_SEPARATORS = re.compile(r"(?<=\d)[\s.\-_/\\|,*\u00b7\u2022\u2219]+(?=\d)")
+_CARD = "CREDIT_CARD"
 PLACEHOLDER = re.compile(r"<([A-Z][A-Z0-9_]*)_(\d+)>")
 
 
@@ -89,21 +100,34 @@ class PiiRedactor:
             return []
         # Citation markers confuse the phone matcher ("555-0187 [1]" is not matched), so
         # they are blanked for the analysis; offsets stay those of the original text.
-        masked = _CITATION.sub(lambda m: " " * len(m.group(0)), text)
+        masked = ascii_digits(_CITATION.sub(lambda m: " " * len(m.group(0)), text))
         if self._lock is not None:
             with self._lock:
-                results = self._analyze(masked)
+                spans = self._analyze(masked)
         else:
-            results = self._analyze(masked)
+            spans = self._analyze(masked)
         return [
-            Span(r.entity_type, r.start, r.end, r.score)
-            for r in results
-            if not any(a.fullmatch(text[r.start : r.end]) for a in self._allow)
+            span
+            for span in spans
+            if not any(a.fullmatch(text[span.start : span.end]) for a in self._allow)
         ]
 
-    def _analyze(self, text: str) -> list[Any]:
+    def _analyze(self, text: str) -> list[Span]:
+        spans = [Span(r.entity_type, r.start, r.end, r.score) for r in self._results(text)]
+        joined, origin = join_digit_groups(text)
+        if _CARD in self.entities and joined != text:
+            for r in self._results(joined, [_CARD]):
+                card = Span(r.entity_type, origin[r.start], origin[r.end - 1] + 1, r.score)
+                if card not in spans:
+                    spans.append(card)
+        return spans
+
+    def _results(self, text: str, entities: list[str] | None = None) -> list[Any]:
         results: list[Any] = self._analyzer.analyze(
-            text, language="en", entities=self.entities, score_threshold=self.config.min_score
+            text,
+            language="en",
+            entities=entities or self.entities,
+            score_threshold=self.config.min_score,
         )
         return results
 
@@ -112,6 +136,47 @@ class PiiRedactor:
     ) -> Redaction:
         """text with every PII span (and any extra spans, e.g. secrets) replaced."""
         return replace_spans(text, self.find(text) + (extra or []), placeholders)
+
+
+def ascii_digits(text: str) -> str:
+    """Digits of any script, Unicode spaces and dashes and full-width forms as ASCII, one
+    character for one (full-width "4111" and an ideographic space read "4111 "): offsets
+    are unchanged."""
+    return text if text.isascii() else "".join(_ascii_twin(c) for c in text)
+
+
+@cache
+def _ascii_twin(char: str) -> str:
+    digit = unicodedata.decimal(char, None)
+    if digit is not None:
+        return str(digit)
+    if "\uff01" <= char <= "\uff5e":  # full-width ASCII
+        return chr(ord(char) - 0xFEE0)
+    category = unicodedata.category(char)
+    if category == "Zs":
+        return " "
+    if category == "Pd" or char == "\u2212":  # dashes, the minus sign
+        return "-"
+    return char
+
+
+def join_digit_groups(text: str) -> tuple[str, list[int]]:
+    """The text with each run of separators between two digits read as one space, and for
+    each of its characters the offset it came from: "4111 . 1111" -> "4111 1111"."""
+    joined: list[str] = []
+    origin: list[int] = []
+    position = 0
+    for match in _DIGIT_SEPARATORS.finditer(text):
+        if match.group(0) in (" ", "-"):
+            continue  # the recognizers read these already
+        joined.append(text[position : match.start()])
+        origin.extend(range(position, match.start()))
+        joined.append(" ")
+        origin.append(match.start())
+        position = match.end()
+    joined.append(text[position:])
+    origin.extend(range(position, len(text)))
+    return "".join(joined), origin
 
 
 def replace_spans(text: str, spans: list[Span], placeholders: Placeholders) -> Redaction:

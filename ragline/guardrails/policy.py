@@ -5,8 +5,6 @@ ids to actions (config.Policy.action_for). A check that raises becomes a verdict
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,13 +14,13 @@ import numpy as np
 import structlog
 
 from ragline.config import Action, Policy
-from ragline.guardrails.pii import DELETED, Span
+from ragline.guardrails.injection import find_injections
+from ragline.guardrails.pii import Span
 from ragline.guardrails.secrets import find_secrets
 from ragline.knowledge.embedder import Embedder, Vectors
 
 log = structlog.get_logger("ragline.guardrails")
 
-REMOVED_LABEL = "REMOVED"
 URL_LABEL = "URL"
 
 
@@ -43,47 +41,7 @@ class Verdict:
         }
 
 
-INJECTION: dict[str, tuple[re.Pattern[str], str]] = {
-    "ignore_instructions": (
-        re.compile(
-            r"(?i)\b(?:ignore|disregard|forget|override|bypass|skip)\b[^.\n]{0,40}?"
-            r"\b(?:instructions?|rules|prompts?|directions|guidelines|guardrails|polic(?:y|ies)|"
-            r"constraints|restrictions)\b"
-        ),
-        "the question asks to set aside the assistant's instructions",
-    ),
-    "system_prompt": (
-        re.compile(
-            r"(?i)\b(?:reveal|print|show|repeat|output|display|leak|dump|tell me|"
-            r"what(?:'s| is| are))"
-            r"\b[^.\n]{0,40}?\b(?:system|hidden|initial|original|developer)\s+"
-            r"(?:prompt|instructions?|message)s?\b"
-        ),
-        "the question asks for the system prompt",
-    ),
-    "role_play": (
-        re.compile(
-            r"(?i)\b(?:you are now|from now on,? you|pretend (?:to be|you are|that you)|"
-            r"act as (?:an? )?(?:unrestricted|unfiltered|uncensored|evil|jailbroken|different)|"
-            r"role-?play as|do anything now|developer mode|jailbreak|\bDAN\b mode|"
-            r"without (?:any )?(?:restrictions|filters|limitations))"
-        ),
-        "the question tries a role-play jailbreak",
-    ),
-    "chat_markup": (
-        re.compile(
-            r"(?im)<\|[a-z_]{2,20}\|>|\[/?INST\]|<</?SYS>>|^\s*#{2,}\s*(?:system|assistant)\s*:"
-        ),
-        "the question contains chat-template markup",
-    ),
-}
-# Zero-width, bidirectional-override and tag characters: invisible to a reader, not to a model.
-_INVISIBLE = re.compile(
-    "[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\U000e0000-\U000e007f]+"
-)
-_BASE64 = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/]{40,}={0,2}(?![A-Za-z0-9+/=_-])")
 _URL = re.compile(r"(?i)\b(?:https?://|www\.)[^\s<>()\[\]\"']+")
-_WORD = re.compile(r"\w+")
 
 
 class PolicyChecker:
@@ -183,37 +141,10 @@ class PolicyChecker:
         return verdicts
 
     def _injection(self, question: str) -> list[Verdict]:
-        verdicts = []
-        for kind, (pattern, detail) in INJECTION.items():
-            spans = [Span(REMOVED_LABEL, m.start(), m.end()) for m in pattern.finditer(question)]
-            if spans:
-                verdicts.append(self._verdict(f"injection.{kind}", "input", detail, spans))
-        invisible = [Span(DELETED, m.start(), m.end()) for m in _INVISIBLE.finditer(question)]
-        if invisible:
-            verdicts.append(
-                self._verdict(
-                    "injection.invisible_unicode",
-                    "input",
-                    f"the question hides {sum(s.end - s.start for s in invisible)} "
-                    "invisible characters",
-                    invisible,
-                )
-            )
-        blobs = [
-            Span(REMOVED_LABEL, m.start(), m.end())
-            for m in _BASE64.finditer(question)
-            if _decodes(m.group(0))
+        return [
+            self._verdict(f"injection.{f.rule}", "input", f.detail, list(f.spans))
+            for f in find_injections(question)
         ]
-        if blobs:
-            verdicts.append(
-                self._verdict(
-                    "injection.base64_blob",
-                    "input",
-                    "the question carries base64-encoded content",
-                    blobs,
-                )
-            )
-        return verdicts
 
     def _secrets(self, text: str, stage: str) -> list[Verdict]:
         by_rule: dict[str, list[Span]] = {}
@@ -254,16 +185,3 @@ class PolicyChecker:
             if host == allowed or (allowed.startswith("*.") and host.endswith(allowed[1:])):
                 return True
         return False
-
-
-def _decodes(blob: str) -> bool:
-    """A long run of base64 alphabet that decodes to readable text: a hidden instruction.
-    Paths and link slugs use the same alphabet but decode to bytes that are not text."""
-    if blob.isalpha() or blob.isdigit():
-        return False
-    try:
-        decoded = base64.b64decode(blob + "=" * (-len(blob) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        return False
-    printable = sum(32 <= b < 127 or b in (9, 10, 13) for b in decoded)
-    return printable >= 0.9 * len(decoded)

@@ -8,7 +8,7 @@ from tldextract.cache import DiskCache
 from ragline.config import CustomPattern, Pii, parse_config
 from ragline.errors import ConfigError
 from ragline.guardrails import presidio_engine
-from ragline.guardrails.pii import PiiRedactor, Placeholders
+from ragline.guardrails.pii import PiiRedactor, Placeholders, ascii_digits, join_digit_groups
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +33,79 @@ def test_each_default_entity_is_replaced_by_its_typed_placeholder(
 ) -> None:
     redaction = redactor.redact(f"Please note {value} for the file.", Placeholders())
     assert redaction.text == f"Please note {placeholder} for the file."
+
+
+def _full_width(text: str) -> str:
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else "\u3000" for c in text)
+
+
+def _arabic_indic(text: str) -> str:
+    return "".join(chr(0x0660 + int(c)) if c.isdigit() else c for c in text)
+
+
+@pytest.mark.parametrize(
+    "card",
+    [
+        "4111.1111.1111.1111",
+        "4111 . 1111 . 1111 . 1111",
+        "4111/1111/1111/1111",
+        "4111\u20131111\u20131111\u20131111",  # en dashes
+        "4111\u00a01111\u00a01111\u00a01111",  # no-break spaces
+        _full_width("4111 1111 1111 1111"),  # and ideographic spaces
+        _full_width("4111111111111111"),
+        _arabic_indic("4111 1111 1111 1111"),
+        _full_width("3782-822463-10005"),
+    ],
+)
+def test_a_card_number_in_other_digits_or_separators_is_replaced_whole(
+    redactor: PiiRedactor, card: str
+) -> None:
+    redaction = redactor.redact(f"Card {card} was charged twice.", Placeholders())
+    assert redaction.text == "Card <CREDIT_CARD_1> was charged twice."
+    assert redaction.counts == {"CREDIT_CARD": 1}
+
+
+@pytest.mark.parametrize(
+    ("value", "placeholder"),
+    [
+        (_full_width("536-22-8471"), "<US_SSN_1>"),
+        (_full_width("jane.doe@acme.com"), "<EMAIL_1>"),
+        ("+1\u00a0415\u00a0555\u00a00132", "<PHONE_1>"),
+    ],
+)
+def test_other_entities_in_full_width_forms_are_replaced(
+    redactor: PiiRedactor, value: str, placeholder: str
+) -> None:
+    redaction = redactor.redact(f"Please note {value} for the file.", Placeholders())
+    assert redaction.text == f"Please note {placeholder} for the file."
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The reference is 4111.1111.1111.1112 on the form.",  # fails the Luhn check
+        "Leave runs from 2026.03.04 to 2026.03.09; the limit is 1.800 EUR.",
+        "Version 4.1.1 of the app needs 16 / 32 GB.",
+    ],
+)
+def test_dotted_numbers_that_are_not_cards_are_left_alone(redactor: PiiRedactor, text: str) -> None:
+    assert redactor.redact(text, Placeholders()).text == text
+
+
+def test_digit_groups_are_joined_with_offsets_into_the_original() -> None:
+    text = "Card 4111 . 1111/1111-1111 1111 or 192.168.1.20"
+    joined, origin = join_digit_groups(text)
+    assert joined == "Card 4111 1111 1111-1111 1111 or 192 168 1 20"
+    assert len(origin) == len(joined)
+    for i, char in enumerate(joined):
+        assert char == text[origin[i]] or (char == " " and not text[origin[i]].isdigit())
+    assert origin[joined.index("192")] == text.index("192")
+
+
+def test_ascii_digits_keeps_one_character_for_one() -> None:
+    text = _full_width("4111") + "\u3000" + _arabic_indic("1111") + "\u2013x\u00e9"
+    assert ascii_digits(text) == "4111 1111-x\u00e9"
+    assert ascii_digits("plain ASCII 42") == "plain ASCII 42"
 
 
 def test_a_card_number_failing_the_luhn_check_is_left_alone(redactor: PiiRedactor) -> None:
