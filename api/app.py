@@ -53,6 +53,7 @@ class ApiServices:
 def create_app(services: ApiServices) -> FastAPI:
     from api.routes import (
         admin,
+        audit,
         deliveries,
         health,
         index,
@@ -105,6 +106,17 @@ def create_app(services: ApiServices) -> FastAPI:
         response.headers["X-Request-ID"] = request_id
         return response
 
-    for module in (jobs, reviews, deliveries, usage, admin, index, health, review_page, metrics):
+    for module in (
+        jobs,
+        reviews,
+        deliveries,
+        usage,
+        admin,
+        audit,
+        index,
+        health,
+        review_page,
+        metrics,
+    ):
         app.include_router(module.router(services))
     return app

@@ -36,6 +36,13 @@ def blank_is_absent(value: object) -> object:
     return None if value == "" else value
 
 
+def _as_utc_if_given(value: datetime | None) -> datetime | None:
+    return None if value is None else as_utc(value)
+
+
 OptionalFlag = Annotated[bool | None, BeforeValidator(blank_is_absent)]
+OptionalUtcTime = Annotated[
+    datetime | None, BeforeValidator(blank_is_absent), AfterValidator(_as_utc_if_given)
+]
 OptionalText = Annotated[str | None, BeforeValidator(blank_is_absent)]
 OptionalReason = Annotated[ReviewReason | None, BeforeValidator(blank_is_absent)]

@@ -13,6 +13,7 @@ from ragline.delivery import job_result
 from ragline.models import (
     PRIORITIES,
     ApiKey,
+    AuditEntry,
     Decision,
     Delivery,
     Job,
@@ -66,7 +67,7 @@ class Versions(BaseModel):
 
 class JobView(BaseModel):
     id: str
-    status: str
+    status: str = Field(description=" | ".join(JobStatus))
     reason: str | None
     detail: str | None
     user_id: str | None
@@ -108,6 +109,15 @@ class JobView(BaseModel):
             finished_at=job.finished_at,
             deadline_at=job.deadline_at,
         )
+
+
+class JobList(BaseModel):
+    items: list[JobView]
+    next_cursor: str | None = Field(
+        description="pass as `cursor` for the next page; null when nothing follows. A page "
+        "may hold fewer than `limit` jobs (even none) while more follow"
+    )
+    limit: int
 
 
 class TraceSpan(BaseModel):
@@ -247,6 +257,8 @@ class DeliveryList(BaseModel):
 class WebhookSecret(BaseModel):
     account: str
     secret: str
+    # After a rotation: until when deliveries also carry the old secret's signature.
+    previous_valid_until: datetime | None = None
 
 
 class ReviewList(BaseModel):
@@ -348,3 +360,38 @@ class BudgetView(BaseModel):
     limit: float | None
     spent: float
     reserved: float
+
+
+class AuditEntryView(BaseModel):
+    seq: int
+    at: datetime
+    actor: str = Field(description="key:<id>, operator:<os user> or system:<component>")
+    actor_key_id: str | None
+    account_id: str | None
+    action: str
+    target: str
+    request_id: str | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    prev_hash: str
+    hash: str
+
+    @classmethod
+    def of(cls, entry: AuditEntry) -> AuditEntryView:
+        return cls(**entry.model_dump())
+
+
+class AuditList(BaseModel):
+    items: list[AuditEntryView]
+    next_cursor: str | None = Field(description="pass as cursor for the next (older) page")
+
+
+class ErasureView(BaseModel):
+    user_id: str
+    user_ref: str = Field(description="how the audit trail names this person")
+    accounts: list[str]
+    jobs: int
+    review_items: int
+    deliveries: int
+    eval_items: int = Field(description="evaluation items whose text was blanked")
+    audit_seqs: list[int]

@@ -9,6 +9,8 @@ from typing import Annotated
 import typer
 
 from cli.services import open_services
+from ragline.accounts import MAX_SECRET_OVERLAP, SECRET_OVERLAP
+from ragline.audit import Actor
 from ragline.models import Role, utcnow
 
 accounts_app = typer.Typer(help="Create and list accounts (tenants).", no_args_is_help=True)
@@ -19,7 +21,7 @@ keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help
 def create_account(name: Annotated[str, typer.Argument(help="lowercase, e.g. acme")]) -> None:
     """Create an account."""
     with open_services() as services:
-        account = services.accounts.create_account(name)
+        account = services.accounts.create_account(name, actor=Actor.operator())
         typer.echo(f"created account {account.name} ({account.id})")
 
 
@@ -34,13 +36,30 @@ def list_accounts() -> None:
 @accounts_app.command("webhook-secret")
 def webhook_secret(
     name: Annotated[str, typer.Argument(help="the account")],
-    rotate: Annotated[bool, typer.Option(help="replace it (the old one stops at once)")] = False,
+    rotate: Annotated[bool, typer.Option(help="replace it with a new one")] = False,
+    overlap_hours: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=MAX_SECRET_OVERLAP / timedelta(hours=1),
+            help="with --rotate: how long deliveries also carry the old secret's signature "
+            "(0: the old one stops at once, e.g. it leaked)",
+        ),
+    ] = SECRET_OVERLAP / timedelta(hours=1),
 ) -> None:
     """Print the whsec_ secret that signs the account's webhooks (give it to the receiver)."""
     with open_services() as services:
         accounts = services.accounts
-        account = accounts.rotate_webhook_secret(name) if rotate else accounts.account(name)
+        if not rotate:
+            typer.echo(accounts.account(name).webhook_secret)
+            return
+        account = accounts.rotate_webhook_secret(
+            name, overlap=timedelta(hours=overlap_hours), actor=Actor.operator()
+        )
         typer.echo(account.webhook_secret)
+        if account.previous_secret_until is not None:
+            until = f"{account.previous_secret_until:%Y-%m-%d %H:%M} UTC"
+            typer.echo(f"the old secret also signs deliveries until {until}", err=True)
 
 
 @keys_app.command("create")
@@ -66,6 +85,7 @@ def create_key(
             groups=group or ["everyone"],
             name=name,
             expires_at=expires_at,
+            actor=Actor.operator(),
         )
     typer.echo(issued.plaintext)
     typer.echo(
@@ -101,12 +121,12 @@ def list_keys(account: Annotated[str | None, typer.Option()] = None) -> None:
 def revoke_key(key_id: Annotated[str, typer.Argument(help="the id shown by `keys list`")]) -> None:
     """Revoke a key: it stops working at once."""
     with open_services() as services:
-        key = services.accounts.revoke_key(key_id)
+        key = services.accounts.revoke_key(key_id, actor=Actor.operator())
         typer.echo(f"revoked {key.id}")
 
 
 def usage(
-    group_by: Annotated[str, typer.Option(help="feature, account or model")] = "feature",
+    group_by: Annotated[str, typer.Option(help="feature, account, model or kind")] = "feature",
     start: Annotated[datetime | None, typer.Option("--from", help="UTC, inclusive")] = None,
     end: Annotated[datetime | None, typer.Option("--to", help="UTC, exclusive")] = None,
     account: Annotated[str | None, typer.Option(help="one account only")] = None,
@@ -114,8 +134,8 @@ def usage(
     """Spend from the usage ledger, grouped (the same figures as GET /v1/usage)."""
     from datetime import UTC
 
-    if group_by not in ("feature", "account", "model"):
-        raise typer.BadParameter("use feature, account or model", param_hint="--group-by")
+    if group_by not in ("feature", "account", "model", "kind"):
+        raise typer.BadParameter("use feature, account, model or kind", param_hint="--group-by")
     with open_services() as services:
         account_id = services.accounts.account(account).id if account else None
         rows = services.budgets.usage(

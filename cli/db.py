@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import typer
+from sqlmodel import Session
 
 from cli.services import open_services
+from ragline import audit
+from ragline.audit import Actor
 from ragline.bootstrap import Mode
 from ragline.schema import BASELINE, current, head, history, upgrade_to_head
 
@@ -20,6 +23,17 @@ def upgrade() -> None:
     SQLite file first: SQLite cannot roll a half-applied revision back; PostgreSQL does."""
     with open_services(Mode.MIGRATE) as services:
         before, after = upgrade_to_head(services.engine)
+        if before != after:
+            with Session(services.engine) as session:
+                audit.append(
+                    session,
+                    Actor.operator(),
+                    "schema.upgrade",
+                    "database",
+                    before={"revision": before},
+                    after={"revision": after},
+                )
+                session.commit()
     if before == after:
         typer.echo(f"the database is at {after}, this release's schema: nothing to do")
     else:

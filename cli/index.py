@@ -13,6 +13,7 @@ import typer
 from cli.services import open_services
 from indexer.progress import terminal_progress
 from indexer.remote import IndexServer
+from ragline.audit import Actor
 from ragline.bootstrap import Mode, Services, bootstrap
 from ragline.errors import InvalidInput, StoreBusy
 from ragline.evaluation.compare import format_table
@@ -164,11 +165,11 @@ def build(
             typer.echo(f"v{current.version} is active and up to date with {folder}; nothing to do")
             return
         with terminal_progress(sys.stderr) as progress:
-            manifest = manager.build(folder, progress=progress, smoke=smoke)
+            manifest = manager.build(folder, progress=progress, smoke=smoke, actor=Actor.operator())
         typer.echo(f"built {_describe(manifest)}")
         _report_checks(manifest.checks)
         if promote:
-            manager.promote(manifest.version)
+            manager.promote(manifest.version, actor=Actor.operator())
             typer.echo(f"promoted v{manifest.version} to '{manager.alias}'")
 
 
@@ -203,7 +204,7 @@ def promote_version(
         # Failed checks refuse the promotion below without the (slower) evaluation.
         if items is not None and dataset is not None and (checks_passed or force):
             _evaluation_gate(services, items, str(dataset), version, force, reason)
-        manager.promote(version, force=force, reason=reason)
+        manager.promote(version, force=force, reason=reason, actor=Actor.operator())
         typer.echo(f"promoted v{version} to '{manager.alias}'")
 
 
@@ -245,7 +246,7 @@ def rollback(
         typer.echo(f"rolled back: the alias now points at v{restored['version']}")
         return
     with _manager() as manager:
-        manifest = manager.rollback(reason=reason)
+        manifest = manager.rollback(reason=reason, actor=Actor.operator())
         typer.echo(f"rolled back: '{manager.alias}' now points at v{manifest.version}")
 
 
@@ -331,7 +332,7 @@ def gc(
     with _manager(
         hint="Stop the server first: gc runs only in the process that owns the store"
     ) as manager:
-        dropped = manager.gc(keep, force=force, reason=reason)
+        dropped = manager.gc(keep, force=force, reason=reason, actor=Actor.operator())
         typer.echo(
             f"dropped {', '.join(f'v{v}' for v in dropped)}" if dropped else "nothing to drop"
         )

@@ -34,6 +34,8 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "replay": ("cli.replay", "replay_command", "command"),
     "calibrate": ("cli.calibrate", "calibrate_command", "command"),
     "db": ("cli.db", "db_app", "group"),
+    "audit": ("cli.audit", "audit_app", "group"),
+    "erase": ("cli.audit", "erase_command", "command"),
 }
 
 

@@ -27,6 +27,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from ragline import audit
+from ragline.audit import SYSTEM, Actor
 from ragline.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from ragline.models import Account, ApiKey, Role, utcnow
 from ragline.webhooks import new_secret
@@ -36,6 +38,9 @@ _ACCOUNT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _GROUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _DUMMY_HASH = hashlib.sha256(b"ragline-no-such-key").hexdigest()
 LAST_USED_EVERY = timedelta(minutes=1)  # how stale api_keys.last_used_at may be
+# How long a rotated-out webhook secret still signs deliveries beside the new one.
+SECRET_OVERLAP = timedelta(hours=24)
+MAX_SECRET_OVERLAP = timedelta(days=30)
 ALL_ROLES = tuple(Role)
 
 
@@ -65,6 +70,11 @@ class Principal:
         if not self.is_admin and not any(role in self.roles for role in roles):
             names = " or ".join(f"'{role.value}'" for role in roles)
             raise Forbidden(f"this API key needs the {names} role")
+
+    @property
+    def actor(self) -> Actor:
+        """This key, as the audit trail names who made a change."""
+        return Actor.of_key(self.key_id, self.account_id)
 
     @property
     def visible_account(self) -> str | None:
@@ -103,7 +113,7 @@ class Accounts:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def create_account(self, name: str) -> Account:
+    def create_account(self, name: str, actor: Actor = SYSTEM) -> Account:
         if not _ACCOUNT_NAME.match(name):
             raise InvalidInput(
                 "account names are 1-64 lowercase letters, digits, '-' or '_'", field="name"
@@ -112,6 +122,15 @@ class Accounts:
         try:
             with Session(self.engine, expire_on_commit=False) as session:
                 session.add(account)
+                session.flush()  # a taken name fails here, before the trail is locked
+                audit.append(
+                    session,
+                    actor,
+                    "account.create",
+                    f"account:{name}",
+                    account_id=account.id,
+                    after={"name": name},
+                )
                 session.commit()
         except IntegrityError:
             raise Conflict(f"account '{name}' already exists") from None
@@ -124,12 +143,33 @@ class Accounts:
             raise NotFound(f"account '{name}' does not exist")
         return account
 
-    def rotate_webhook_secret(self, name: str) -> Account:
-        """A new signing secret for the account's webhooks; the old one stops at once."""
-        account = self.account(name)
+    def rotate_webhook_secret(
+        self, name: str, overlap: timedelta = SECRET_OVERLAP, actor: Actor = SYSTEM
+    ) -> Account:
+        """A new signing secret for the account's webhooks. For `overlap` the old one
+        still signs deliveries too (a second signature), so a receiver that has not switched
+        yet keeps verifying them; zero cuts over at once (a leaked secret)."""
+        if not timedelta(0) <= overlap <= MAX_SECRET_OVERLAP:
+            raise InvalidInput(
+                f"overlap must be between 0 and {MAX_SECRET_OVERLAP.days} days", field="overlap"
+            )
         with Session(self.engine, expire_on_commit=False) as session:
+            account = session.exec(select(Account).where(Account.name == name)).first()
+            if account is None:
+                raise NotFound(f"account '{name}' does not exist")
+            now = utcnow()
+            account.previous_webhook_secret = account.webhook_secret if overlap else None
+            account.previous_secret_until = now + overlap if overlap else None
             account.webhook_secret = new_secret()
             session.add(account)
+            audit.append(
+                session,
+                actor,
+                "account.webhook_secret.rotate",
+                f"account:{name}",
+                account_id=account.id,
+                after={"overlap_seconds": int(overlap.total_seconds())},
+            )
             session.commit()
         return account
 
@@ -145,6 +185,7 @@ class Accounts:
         groups: Iterable[str] = ("everyone",),
         name: str = "",
         expires_at: datetime | None = None,
+        actor: Actor = SYSTEM,
     ) -> IssuedKey:
         account = self.account(account_name)
         if expires_at is not None and expires_at <= utcnow():
@@ -162,6 +203,19 @@ class Accounts:
         )
         with Session(self.engine, expire_on_commit=False) as session:
             session.add(key)
+            audit.append(
+                session,
+                actor,
+                "key.create",
+                f"key:{key_id}",
+                account_id=account.id,
+                after={
+                    "name": key.name,
+                    "roles": key.roles,
+                    "groups": key.groups,
+                    "expires_at": expires_at.isoformat() if expires_at else None,
+                },
+            )
             session.commit()
         return IssuedKey(key=key, plaintext=f"{KEY_PREFIX}{key_id}_{secret}")
 
@@ -173,7 +227,9 @@ class Accounts:
             rows = session.exec(query.order_by(col(Account.name), col(ApiKey.created_at)))
             return [(key, account) for key, account in rows]
 
-    def revoke_key(self, key_id: str, account_id: str | None = None) -> ApiKey:
+    def revoke_key(
+        self, key_id: str, account_id: str | None = None, actor: Actor = SYSTEM
+    ) -> ApiKey:
         """Revoke a key; with account_id, only a key of that account (else NotFound)."""
         with Session(self.engine, expire_on_commit=False) as session:
             key = session.get(ApiKey, key_id)
@@ -182,6 +238,9 @@ class Accounts:
             if key.revoked_at is None:
                 key.revoked_at = utcnow()
                 session.add(key)
+                audit.append(
+                    session, actor, "key.revoke", f"key:{key_id}", account_id=key.account_id
+                )
                 session.commit()
                 session.refresh(key)
             return key

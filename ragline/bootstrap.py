@@ -45,6 +45,7 @@ from ragline.pipeline.providers.openai_compatible import OpenAICompatibleGenerat
 from ragline.pipeline.retrieve import Retriever
 from ragline.pipeline.runner import Pipeline
 from ragline.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
+from ragline.retention import Retention
 from ragline.review import ReviewQueue
 from ragline.schema import prepare
 from ragline.settings import Settings
@@ -240,6 +241,7 @@ def _assemble(
                 review=services.review,
                 budgets=budgets,
                 deadline_grace=timedelta(milliseconds=config.jobs.deadline_grace_ms),
+                retention=Retention(engine, config.retention),
             ),
         )
     if mode.admits:

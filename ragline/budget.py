@@ -31,6 +31,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col, select
 
+from ragline import audit
+from ragline.audit import SYSTEM, Actor
 from ragline.config import Budgets, ModelSpec, PerRequest, Price, Windows
 from ragline.errors import InvalidInput, OverBudget
 from ragline.models import Account, BudgetCounter, BudgetLimit, Job, UsageRecord, utcnow
@@ -250,11 +252,29 @@ class BudgetBook:
             return session.execute(query).first() is not None
 
     def set_limit(
-        self, scope: Scope, subject: str, window: Window, limit: float | None, by: str
+        self,
+        scope: Scope,
+        subject: str,
+        window: Window,
+        limit: float | None,
+        by: str,
+        actor: Actor = SYSTEM,
+        account_id: str | None = None,
     ) -> None:
+        """Set (or with None remove) a cap; account_id is the capped account, for the
+        audit trail."""
         limit_id = f"{scope}:{subject}:{window}"
         with Session(self.engine) as session:
             existing = session.get(BudgetLimit, limit_id)
+            audit.append(
+                session,
+                actor,
+                "budget.set",
+                f"budget:{limit_id}",
+                account_id=account_id,
+                before={"limit": from_micros(existing.limit_micros) if existing else None},
+                after={"limit": limit},
+            )
             if limit is None:
                 if existing is not None:
                     session.delete(existing)
@@ -392,16 +412,19 @@ class BudgetBook:
 
     def usage(
         self,
-        group_by: Literal["feature", "account", "model"],
+        group_by: Literal["feature", "account", "model", "kind"],
         *,
         account_id: str | None = None,
         start: datetime | None = None,
         end: datetime | None = None,
     ) -> list[dict[str, Any]]:
+        """Calls, tokens and cost grouped. Without account_id, evaluation and replay calls
+        (no account) are included: by account they show as `(eval)` and `(replay)`."""
         column: Any = {
             "feature": col(UsageRecord.feature),
-            "account": col(Account.name),
+            "account": func.coalesce(col(Account.name), "(" + col(UsageRecord.kind) + ")"),
             "model": col(UsageRecord.model_id),
+            "kind": col(UsageRecord.kind),
         }[group_by]
         query = (
             sql_select(
@@ -411,7 +434,7 @@ class BudgetBook:
                 func.sum(UsageRecord.output_tokens),
                 func.sum(UsageRecord.cost_micros),
             )
-            .join(Account, col(Account.id) == col(UsageRecord.account_id))
+            .outerjoin(Account, col(Account.id) == col(UsageRecord.account_id))
             .group_by(column)
             .order_by(column)
         )

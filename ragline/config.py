@@ -25,6 +25,7 @@ from ragline.errors import ConfigError
 from ragline.reasons import ReviewReason
 
 PositiveInt = Annotated[int, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
@@ -336,6 +337,24 @@ class Jobs(Section):
         return self
 
 
+class Retention(Section):
+    """How many days data is kept (null: kept until erased). The sweeper deletes what is
+    older in batches, each batch recorded in the audit trail; the trail itself is kept."""
+
+    # Final jobs by when they finished, with their review items and deliveries. A job
+    # still queued or running, or waiting for a reviewer's decision, is never deleted.
+    jobs_days: PositiveInt | None = None
+    # Webhook deliveries that ended (delivered or failed), by when they were created.
+    deliveries_days: PositiveInt | None = None
+    eval_runs_days: PositiveInt | None = None
+    # The usage ledger (amounts, no personal data): budgets and /v1/usage read it, so at
+    # least two calendar months are kept.
+    usage_days: int | None = Field(None, ge=62)
+    batch_size: int = Field(500, ge=1, le=10_000)
+    max_batches: int = Field(20, ge=1)  # per table per pass: one pass never runs long
+    interval_s: PositiveFloat = 600
+
+
 class Windows(Section):
     """Spending caps per day and per calendar month (UTC); null means no cap."""
 
@@ -489,6 +508,7 @@ class RaglineConfig(Section):
     knowledge: Knowledge = Knowledge()
     decision: Decision = Decision()
     jobs: Jobs = Jobs()
+    retention: Retention = Retention()
     budgets: Budgets = Budgets()
     rate_limits: RateLimits = RateLimits()
     review: Review = Review()

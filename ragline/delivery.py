@@ -24,7 +24,8 @@ from sqlalchemy import insert, update
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col, select
 
-from ragline import metrics
+from ragline import audit, metrics
+from ragline.audit import SYSTEM, Actor
 from ragline.background import BackgroundLoop
 from ragline.config import Deliveries
 from ragline.errors import DatabaseUnavailable, InvalidInput, NotFound
@@ -202,7 +203,7 @@ class Deliverer:
                 },
                 separators=(",", ":"),
             ).encode()
-            signed = headers(account.webhook_secret, delivery.id, int(time.time()), body)
+            signed = headers(signing_secrets(account), delivery.id, int(time.time()), body)
             try:
                 response = self.client.post(
                     delivery.url, content=body, headers=signed, timeout=self.config.timeout_s
@@ -280,12 +281,20 @@ class Deliverer:
                 )
             )
 
-    def resend(self, delivery_id: str, account_id: str | None) -> Delivery:
+    def resend(self, delivery_id: str, account_id: str | None, actor: Actor = SYSTEM) -> Delivery:
         """Send a delivery again from attempt one (same webhook-id)."""
         with Session(self.engine, expire_on_commit=False) as session:
             delivery = session.get(Delivery, delivery_id)
             if delivery is None or (account_id is not None and delivery.account_id != account_id):
                 raise NotFound(f"delivery {delivery_id} not found")
+            audit.append(
+                session,
+                actor,
+                "delivery.resend",
+                f"delivery:{delivery_id}",
+                account_id=delivery.account_id,
+                before={"status": delivery.status, "attempts": delivery.attempts},
+            )
             delivery.status = DeliveryStatus.PENDING
             delivery.attempts = 0
             delivery.next_attempt_at = utcnow()
@@ -300,3 +309,12 @@ class Deliverer:
 
     def stop(self) -> None:
         self._loop.stop()
+
+
+def signing_secrets(account: Account) -> list[str]:
+    """The current secret, and the rotated-out one while its overlap lasts."""
+    secrets_in_use = [account.webhook_secret]
+    until = account.previous_secret_until
+    if account.previous_webhook_secret and until is not None and utcnow() < until:
+        secrets_in_use.append(account.previous_webhook_secret)
+    return secrets_in_use

@@ -1,30 +1,39 @@
 """The job repository: admission with idempotency, the status compare-and-set that makes
-the actor idempotent, outcomes, and what the sweeper must send again."""
+the actor idempotent, outcomes, listing and cancelling, and what the sweeper must send
+again."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import structlog
 from sqlalchemy import and_, bindparam, func, insert, or_, update
 from sqlalchemy import select as sql_select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from ragline import delivery, review
+from ragline import audit, delivery, review
 from ragline.accounts import Principal
-from ragline.errors import Conflict, NotFound
+from ragline.audit import Actor
+from ragline.budget import Reservation, Spending
+from ragline.errors import Conflict, InvalidInput, NotFound
 from ragline.models import Account, Job, JobStatus, utcnow
-from ragline.pipeline.validate import JobRequest
+from ragline.pipeline.validate import JobRequest, storable
 from ragline.provenance import VERSION_FIELDS, Versions
 from ragline.reasons import ReviewReason
 from ragline.rows import from_row, table, values
 from ragline.visibility import may_read
+
+log = structlog.get_logger("ragline.jobs")
 
 
 def request_hash(request: JobRequest) -> str:
@@ -108,6 +117,20 @@ _RELEASE = (
     .where(_HELD)
     .values(status=JobStatus.QUEUED.value, lease_expires_at=None, updated_at=bindparam("p_now"))
 )
+# Cancelling races claiming on the same row: whichever UPDATE commits first changes the
+# status, and the other's WHERE no longer matches (claim() returns None, cancel() Conflict).
+_CANCEL = (
+    update(_JOBS)
+    .where(_JOBS.c.id == bindparam("p_job_id"), _JOBS.c.status == JobStatus.QUEUED.value)
+    .values(
+        status=JobStatus.CANCELLED.value,
+        error=bindparam("p_detail"),
+        finished_at=bindparam("p_now"),
+        updated_at=bindparam("p_now"),
+        lease_expires_at=None,
+    )
+    .returning(*_JOBS.c)
+)
 
 
 @dataclass(frozen=True)
@@ -137,6 +160,118 @@ class Claim:
 
     job: Job
     attempt: int
+
+
+MAX_PAGE = 200
+# A listing reads at most this many batches of limit + 1 rows per page: a key that may read
+# few of its account's jobs gets short (even empty) pages with a cursor, never a long scan.
+SCAN_BATCHES = 5
+_CURSOR = re.compile(r"[A-Za-z0-9_-]{1,512}")  # urlsafe base64, unpadded
+_BAD_CURSOR = "cursor is not one this API issued: pass next_cursor from the last page as it is"
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a listing stopped: the last job it looked at, in (created_at, id) order. Sent
+    to clients as an opaque cursor (urlsafe base64 of JSON); an altered one that still
+    decodes is merely another position, since every page applies scope and filters again."""
+
+    created_at: datetime
+    id: str
+
+    def encode(self) -> str:
+        data = {"v": 1, "at": self.created_at.isoformat(), "id": self.id}
+        text = json.dumps(data, separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(text).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, cursor: str) -> Position:
+        """The position a cursor names; InvalidInput (field `cursor`) for anything else."""
+        if not _CURSOR.fullmatch(cursor):
+            raise InvalidInput(_BAD_CURSOR, field="cursor")
+        try:
+            data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+            if not isinstance(data, dict) or set(data) != {"v", "at", "id"} or data["v"] != 1:
+                raise ValueError("unknown shape")
+            at, job_id = data["at"], data["id"]
+            if not isinstance(at, str) or not isinstance(job_id, str):
+                raise ValueError("not text")
+            created_at = datetime.fromisoformat(at)
+            if created_at.tzinfo is None:
+                raise ValueError("naive time")
+            created_at = created_at.astimezone(UTC)
+        except (ValueError, binascii.Error, OverflowError):
+            raise InvalidInput(_BAD_CURSOR, field="cursor") from None
+        if not 1 <= len(job_id) <= 32 or not storable(job_id):
+            raise InvalidInput(_BAD_CURSOR, field="cursor")
+        return cls(created_at, job_id)
+
+
+def parse_statuses(values: list[str]) -> frozenset[JobStatus]:
+    """Status names, each value one name or several separated by commas; blanks ignored."""
+    names = [name.strip() for value in values for name in value.split(",") if name.strip()]
+    unknown = sorted(set(names) - {status.value for status in JobStatus})
+    if unknown:
+        known = ", ".join(JobStatus)
+        raise InvalidInput(f"unknown status {', '.join(unknown)}: one of {known}", field="status")
+    return frozenset(JobStatus(name) for name in names)
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """What a listing keeps: any of the statuses (none given: all), exact feature and
+    user_id, created in [created_after, created_before)."""
+
+    statuses: frozenset[JobStatus] = frozenset()
+    feature: str | None = None
+    user_id: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+    def __post_init__(self) -> None:
+        after, before = self.created_after, self.created_before
+        if after is not None and before is not None and after > before:
+            raise InvalidInput(
+                f"created_after ({after.isoformat()}) is later than created_before "
+                f"({before.isoformat()})",
+                field="created_after",
+            )
+
+    def conditions(self, account_id: str | None) -> list[Any]:
+        found: list[Any] = []
+        if account_id is not None:
+            found.append(_JOBS.c.account_id == account_id)
+        if self.statuses:
+            found.append(_JOBS.c.status.in_(sorted(status.value for status in self.statuses)))
+        if self.feature is not None:
+            found.append(_JOBS.c.feature == self.feature)
+        if self.user_id is not None:
+            found.append(_JOBS.c.user_id == self.user_id)
+        if self.created_after is not None:
+            found.append(_JOBS.c.created_at >= self.created_after)
+        if self.created_before is not None:
+            found.append(_JOBS.c.created_at < self.created_before)
+        return found
+
+
+@dataclass(frozen=True)
+class JobPage:
+    jobs: list[Job]
+    next: Position | None  # None: nothing follows
+
+
+def _visible(job: Job, account_id: str | None, reader: Principal | None) -> bool:
+    """In the account (if one is given) and readable by the reader (if one is given)."""
+    if account_id is not None and job.account_id != account_id:
+        return False
+    return reader is None or may_read(reader, job)
+
+
+def _older_than(position: Position) -> Any:
+    return or_(
+        _JOBS.c.created_at < position.created_at,
+        and_(_JOBS.c.created_at == position.created_at, _JOBS.c.id < position.id),
+    )
 
 
 class JobRepository:
@@ -230,11 +365,102 @@ class JobRepository:
         exactly like a missing job, so ids cannot be probed."""
         with Session(self.engine, expire_on_commit=False) as session:
             job = session.get(Job, job_id)
-        if job is None or (account_id is not None and job.account_id != account_id):
-            raise NotFound(f"job {job_id} not found")
-        if reader is not None and not may_read(reader, job):
+        if job is None or not _visible(job, account_id, reader):
             raise NotFound(f"job {job_id} not found")
         return job
+
+    def page(
+        self,
+        account_id: str | None,
+        filters: JobFilter = JobFilter(),
+        limit: int = 50,
+        after: Position | None = None,
+        *,
+        reader: Principal | None = None,
+    ) -> JobPage:
+        """Newest first, in (created_at, id) order, resuming after a position: a keyset,
+        so jobs submitted while a client pages come ahead of its first page and never
+        shift the pages still to read. With account_id, only that account's jobs; with a
+        reader, only those it may read (as get): a page then holds fewer than `limit` (none
+        when SCAN_BATCHES batches held nothing readable), and `next` still moves past every
+        job looked at. `next` is None when nothing follows."""
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidInput(f"limit must be 1 to {MAX_PAGE}", field="limit")
+        query = sql_select(_JOBS).order_by(_JOBS.c.created_at.desc(), _JOBS.c.id.desc())
+        for condition in filters.conditions(account_id):
+            query = query.where(condition)
+        batch = limit + 1  # one more than a page: a full page knows whether more follow
+        found: list[Job] = []
+        position = after
+        with self.engine.connect() as connection:
+            for _ in range(SCAN_BATCHES):
+                scan = query if position is None else query.where(_older_than(position))
+                rows = connection.execute(scan.limit(batch)).mappings().all()
+                for row in rows:
+                    if len(found) == limit:  # a job past the full page: more follow
+                        return JobPage(found, position)
+                    job = from_row(Job, row)
+                    position = Position(job.created_at, job.id)
+                    if reader is None or may_read(reader, job):
+                        found.append(job)
+                if len(rows) < batch:
+                    return JobPage(found, None)
+        return JobPage(found, position)
+
+    def cancel(
+        self,
+        job_id: str,
+        account_id: str | None = None,
+        *,
+        reader: Principal | None = None,
+        budgets: Spending,
+    ) -> Job:
+        """Cancel a job that is still queued: it is final at once (finished_at set), no
+        worker runs it (a claim matches queued jobs only, and whichever of the two UPDATEs
+        commits first wins) and it owes no webhook. NotFound as get(); Conflict naming the
+        status when the job is running or final. A budget reservation an earlier attempt
+        left on it is given back."""
+        detail = "cancelled while queued" + (f" by API key {reader.key_id}" if reader else "")
+        job = self._cancel_queued(job_id, account_id, reader, detail)
+        if job.reservation:
+            budgets.release(Reservation.of(job.reservation), job.id)
+        log.info("job_cancelled", job_id=job.id, key_id=reader.key_id if reader else None)
+        return job
+
+    def _cancel_queued(
+        self, job_id: str, account_id: str | None, reader: Principal | None, detail: str
+    ) -> Job:
+        for _ in range(3):
+            # The scope is checked on the row the UPDATE locked, and a job outside it rolls
+            # back: no read ahead of the UPDATE that a worker's claim could slip past.
+            with self.engine.begin() as connection:
+                row = (
+                    connection.execute(
+                        _CANCEL, {"p_job_id": job_id, "p_detail": detail, "p_now": utcnow()}
+                    )
+                    .mappings()
+                    .first()
+                )
+                if row is not None:
+                    job = from_row(Job, row)
+                    if not _visible(job, account_id, reader):
+                        raise NotFound(f"job {job_id} not found")
+                    actor = reader.actor if reader else Actor.system("ragline")
+                    audit.append(
+                        connection,
+                        actor,
+                        "job.cancel",
+                        f"job:{job.id}",
+                        account_id=job.account_id,
+                        before={"status": JobStatus.QUEUED.value},
+                        after={"status": job.status},
+                    )
+                    return job
+            status = self.get(job_id, account_id, reader=reader).status
+            if status != JobStatus.QUEUED:
+                raise Conflict(f"job {job_id} is {status}: only a queued job can be cancelled")
+            # Claimed and given back to the queue between the two statements: try again.
+        raise Conflict(f"job {job_id} kept changing state; try again")
 
     def account_name(self, account_id: str) -> str:
         # Accounts are never renamed nor deleted, so a worker asks once per account, not

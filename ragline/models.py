@@ -6,7 +6,17 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Text, UniqueConstraint
+from sqlalchemy import (
+    DDL,
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Text,
+    UniqueConstraint,
+    event,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -49,6 +59,7 @@ class JobStatus(StrEnum):
     ESCALATED = "escalated"
     REJECTED = "rejected"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # by a submitter while still queued: never run, owes no webhook
 
     @property
     def final(self) -> bool:
@@ -71,6 +82,10 @@ class Account(SQLModel, table=True):
     name: str = Field(unique=True, max_length=64)
     # Signs this account's webhooks (Standard Webhooks); shown and rotated by admins.
     webhook_secret: str = Field(default_factory=new_secret, max_length=64)
+    # After a rotation the old secret still signs deliveries (a second signature) until
+    # this time, so receivers can switch over without failing any delivery.
+    previous_webhook_secret: str | None = Field(default=None, max_length=64)
+    previous_secret_until: datetime | None = _time()
     created_at: datetime = _time(default_now=True)
 
 
@@ -95,7 +110,11 @@ class ApiKey(SQLModel, table=True):
 
 class Job(SQLModel, table=True):
     __tablename__ = "jobs"
-    __table_args__ = (UniqueConstraint("account_id", "idempotency_key"),)
+    __table_args__ = (
+        UniqueConstraint("account_id", "idempotency_key"),
+        # GET /v1/jobs: an account's jobs newest first, resumed from a (created_at, id) cursor.
+        Index("ix_jobs_account_created_id", "account_id", "created_at", "id"),
+    )
 
     id: str = Field(primary_key=True, max_length=32)
     account_id: str = Field(foreign_key="accounts.id", index=True, max_length=32)
@@ -264,7 +283,12 @@ class UsageRecord(SQLModel, table=True):
     __tablename__ = "usage_records"
 
     id: int | None = Field(default=None, primary_key=True)
-    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=32)
+    # job: a call for an account's job. eval | replay: a call for an evaluation run or a
+    # replay, which belong to no account (account_id null) and charge no account's budget.
+    kind: str = Field(default="job", max_length=16)
+    account_id: str | None = Field(
+        default=None, foreign_key="accounts.id", index=True, max_length=32
+    )
     feature: str = Field(default="", max_length=255)
     job_id: str = Field(index=True, max_length=32)
     model_id: str = Field(max_length=255)
@@ -342,3 +366,63 @@ class EvalRun(SQLModel, table=True):
     items: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
     note: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = _time(default_now=True, index=True)
+
+
+class AuditEntry(SQLModel, table=True):
+    """One change to the system, who made it and when (ragline.audit). Append-only: the
+    database refuses UPDATE and DELETE, and each row's hash covers the previous row's, so a
+    row edited or removed behind the database's back breaks the chain (`ragline audit
+    verify`). Holds no personal data: a user is named by a digest."""
+
+    __tablename__ = "audit_entries"
+
+    # 1, 2, 3 ... with no gaps: set by ragline.audit.append, never by a sequence.
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    at: datetime = _time(index=True, default_now=True)
+    actor: str = Field(max_length=300)  # key:<id> | operator:<os user> | system:<component>
+    actor_key_id: str | None = Field(default=None, index=True, max_length=16)
+    account_id: str | None = Field(default=None, index=True, max_length=32)
+    action: str = Field(index=True, max_length=64)  # e.g. key.revoke, index.promote
+    target: str = Field(default="", max_length=300)
+    request_id: str | None = Field(default=None, max_length=64)
+    before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+# The database refuses to change or remove an entry. The migration that created the table
+# (0003) installs the same triggers on databases that were upgraded.
+_APPEND_ONLY = {
+    "postgresql": [
+        "CREATE OR REPLACE FUNCTION ragline_audit_append_only() RETURNS trigger "
+        "LANGUAGE plpgsql AS $$ BEGIN "
+        "RAISE EXCEPTION 'audit_entries is append-only'; END $$",
+        "CREATE TRIGGER audit_entries_append_only BEFORE UPDATE OR DELETE ON audit_entries "
+        "FOR EACH ROW EXECUTE FUNCTION ragline_audit_append_only()",
+    ],
+    "sqlite": [
+        "CREATE TRIGGER audit_entries_no_update BEFORE UPDATE ON audit_entries "
+        "BEGIN SELECT RAISE(ABORT, 'audit_entries is append-only'); END",
+        "CREATE TRIGGER audit_entries_no_delete BEFORE DELETE ON audit_entries "
+        "BEGIN SELECT RAISE(ABORT, 'audit_entries is append-only'); END",
+    ],
+}
+for _dialect, _statements in _APPEND_ONLY.items():
+    for _statement in _statements:
+        event.listen(
+            AuditEntry.__table__,  # type: ignore[attr-defined]
+            "after_create",
+            DDL(_statement).execute_if(dialect=_dialect),  # type: ignore[no-untyped-call]
+        )
+
+
+class AuditHead(SQLModel, table=True):
+    """The chain's newest entry, one row: appending locks it, so entries from any number of
+    processes form one chain; verify compares it with the last entry (a truncated tail)."""
+
+    __tablename__ = "audit_head"
+
+    id: int = Field(default=1, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    seq: int = 0
+    hash: str = Field(max_length=64)

@@ -14,6 +14,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from ragline import audit
+from ragline.audit import Actor
 from ragline.errors import ConfigError, NotFound
 from ragline.models import PromptVersion
 from ragline.pipeline.prompts import PromptTemplate
@@ -27,9 +29,19 @@ def record(engine: Engine, template: PromptTemplate) -> None:
             PromptVersion(version=template.version, name=template.name, content=template.source)
         )
         try:
-            session.commit()
+            session.flush()
         except IntegrityError:  # another process recorded it first
             session.rollback()
+            return
+        # A new prompt version is a change to what the product answers with.
+        audit.append(
+            session,
+            Actor.system("prompts"),
+            "prompt.record",
+            f"prompt:{template.version}",
+            after={"name": template.name},
+        )
+        session.commit()
 
 
 def current(folder: Path) -> list[PromptTemplate]:

@@ -72,7 +72,7 @@ def replay(
         collection=None if index is not None else job.index_version,
         scorer=scorer,
     )
-    budget = EvalBudget(None, services.config.budgets.per_request)
+    budget = EvalBudget(None, services.config.budgets.per_request, services.engine, "replay")
     pipeline = variant_pipeline(services, variant, budget)
     # The stored question is as admitted (already redacted); its admission record carries
     # the credentials found then, so the input policy decides as it did for the job.

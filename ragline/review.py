@@ -18,8 +18,9 @@ from sqlalchemy import and_, insert, or_, update
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col, select
 
-from ragline import metrics
+from ragline import audit, metrics
 from ragline.accounts import Principal
+from ragline.audit import Actor
 from ragline.config import Review
 from ragline.db import BIGINT_MAX
 from ragline.delivery import add_result_delivery
@@ -194,10 +195,19 @@ class ReviewQueue:
                     claim_expires_at=now + timedelta(minutes=self.config.claim_minutes),
                 )
             )
-            session.commit()
+            claimed = result.rowcount == 1  # type: ignore[attr-defined]
             item = session.get(ReviewItem, item_id)
-        assert item is not None
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+            assert item is not None
+            if claimed:
+                audit.append(
+                    session,
+                    reviewer.actor,
+                    "review.claim",
+                    f"review:{item_id}",
+                    account_id=item.account_id,
+                )
+            session.commit()
+        if not claimed:
             raise self._conflict(item)
         log.info("review_claimed", item_id=item_id, key_id=reviewer.key_id)
         return item
@@ -215,10 +225,19 @@ class ReviewQueue:
                 )
                 .values(status=ReviewStatus.OPEN, claimed_by=None, claim_expires_at=None)
             )
-            session.commit()
+            released = result.rowcount == 1  # type: ignore[attr-defined]
             item = session.get(ReviewItem, item_id)
-        assert item is not None
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+            assert item is not None
+            if released:
+                audit.append(
+                    session,
+                    reviewer.actor,
+                    "review.release",
+                    f"review:{item_id}",
+                    account_id=item.account_id,
+                )
+            session.commit()
+        if not released:
             raise Conflict("you do not hold a claim on this item")
         return item
 
@@ -269,8 +288,23 @@ class ReviewQueue:
                 current = session.get(ReviewItem, item_id)
                 assert current is not None
                 raise self._conflict(current, deciding=True)
+            job_status = job.status
             if item.reason != ReviewReason.SAMPLED:
                 self._settle_job(session, job, decision, final, reason_code, by, now)
+            audit.append(
+                session,
+                reviewer.actor,
+                "review.decide",
+                f"review:{item_id}",
+                account_id=item.account_id,
+                before={"job_status": job_status},
+                after={
+                    "decision": decision.value,
+                    "reason_code": reason_code,
+                    "answer_edited": answer is not None,
+                    "job": job.id,
+                },
+            )
             session.commit()
         log.info("review_decided", item_id=item_id, decision=decision.value, key_id=reviewer.key_id)
         metrics.REVIEW_DECISIONS.labels(decision.value).inc()
@@ -419,6 +453,14 @@ class ReviewQueue:
                     SLA_EXPIRED,
                     "system:sla",
                     now,
+                )
+                audit.append(
+                    session,
+                    Actor.system("sla"),
+                    "review.sla_fallback",
+                    f"review:{item_id}",
+                    account_id=item.account_id,
+                    after={"decision": Decision.REJECT.value, "reason_code": SLA_EXPIRED},
                 )
             session.commit()
         return newly

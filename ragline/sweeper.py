@@ -1,9 +1,11 @@
 """The sweeper: sends again every job whose message may be lost (never sent, lost with a
 broker restart, or held by a worker that died). The actor's compare-and-set makes a
-duplicate message harmless. It also applies the review queue's service levels."""
+duplicate message harmless. It also applies the review queue's service levels and, every
+retention.interval_s, the retention periods."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import structlog
@@ -14,6 +16,7 @@ from ragline.budget import BudgetBook, Reservation
 from ragline.jobs import JobRepository
 from ragline.models import utcnow
 from ragline.reasons import ReviewReason
+from ragline.retention import Retention
 from ragline.review import ReviewQueue, sla
 
 log = structlog.get_logger("ragline.sweeper")
@@ -30,8 +33,10 @@ class Sweeper:
         review: ReviewQueue,
         budgets: BudgetBook,
         deadline_grace: timedelta,
+        retention: Retention | None = None,
     ) -> None:
         self.jobs = jobs
+        self.retention = retention
         self.review = review
         self.budgets = budgets
         self.deadline_grace = deadline_grace
@@ -49,6 +54,8 @@ class Sweeper:
         if sent:
             log.info("jobs_redispatched", count=sent)
         self.review.enforce_sla()
+        if self.retention is not None and self.retention.due(time.monotonic()):
+            self.retention.apply()
         return sent
 
     def escalate_overdue(self) -> int:

@@ -4,7 +4,9 @@ callback URLs ragline may call.
 A secret reads `whsec_<base64 of 24 random bytes>`. A delivery carries three headers:
 `webhook-id` (stable across retries, for de-duplication), `webhook-timestamp` (Unix seconds)
 and `webhook-signature: v1,<base64 HMAC-SHA256 over "id.timestamp.body">`, which receivers
-verify with the maintained `standardwebhooks` libraries in any language.
+verify with the maintained `standardwebhooks` libraries in any language. After a secret is
+rotated, deliveries carry a signature by each secret (space-separated, as the standard
+allows) until the old one's overlap ends, so receivers switch over without failing one.
 """
 
 from __future__ import annotations
@@ -34,11 +36,16 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
-def headers(secret: str, message_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+def headers(
+    secrets_in_use: list[str], message_id: str, timestamp: int, body: bytes
+) -> dict[str, str]:
+    """The delivery's headers, signed by every secret in use (the current one first)."""
     return {
         "webhook-id": message_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(secret, message_id, timestamp, body),
+        "webhook-signature": " ".join(
+            sign(secret, message_id, timestamp, body) for secret in secrets_in_use
+        ),
         "content-type": "application/json",
         "user-agent": "ragline-webhooks/1",
     }

@@ -1,5 +1,6 @@
 """Administration: accounts, API keys and budget limits. Admin role only."""
 
+from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -16,13 +17,16 @@ from api.schemas import (
     KeyView,
     WebhookSecret,
 )
-from ragline.accounts import Principal
+from ragline.accounts import MAX_SECRET_OVERLAP, SECRET_OVERLAP, Principal
 from ragline.budget import BudgetStatus, from_micros
 from ragline.errors import InvalidInput
 from ragline.models import Role
 
 if TYPE_CHECKING:
     from api.app import ApiServices
+
+OVERLAP_HOURS = SECRET_OVERLAP / timedelta(hours=1)
+MAX_OVERLAP_HOURS = MAX_SECRET_OVERLAP / timedelta(hours=1)
 
 
 # No `from __future__ import annotations` here: FastAPI must see the real Annotated
@@ -38,8 +42,8 @@ def router(services: "ApiServices") -> APIRouter:
         response_model=AccountView,
         responses=responses(*WITH_BODY, 409),
     )
-    def create_account(body: AccountCreate, _: Admin) -> AccountView:
-        account = accounts.create_account(body.name)
+    def create_account(body: AccountCreate, caller: Admin) -> AccountView:
+        account = accounts.create_account(body.name, actor=caller.actor)
         return AccountView(id=account.id, name=account.name, created_at=account.created_at)
 
     @routes.get("/accounts", response_model=list[AccountView])
@@ -58,10 +62,22 @@ def router(services: "ApiServices") -> APIRouter:
     @routes.post(
         "/accounts/{name}/webhook-secret", response_model=WebhookSecret, responses=responses(404)
     )
-    def rotate_webhook_secret(name: str, _: Admin) -> WebhookSecret:
-        """Replace the secret (deliveries from now on are signed with the new one)."""
-        account = accounts.rotate_webhook_secret(name)
-        return WebhookSecret(account=name, secret=account.webhook_secret)
+    def rotate_webhook_secret(
+        name: str,
+        caller: Admin,
+        overlap_hours: Annotated[float, Query(ge=0, le=MAX_OVERLAP_HOURS)] = OVERLAP_HOURS,
+    ) -> WebhookSecret:
+        """Replace the secret. For overlap_hours (default 24) deliveries carry a signature
+        by the old secret too, so the receiver can switch at its own pace; 0 cuts over at
+        once (the old secret leaked)."""
+        account = accounts.rotate_webhook_secret(
+            name, overlap=timedelta(hours=overlap_hours), actor=caller.actor
+        )
+        return WebhookSecret(
+            account=name,
+            secret=account.webhook_secret,
+            previous_valid_until=account.previous_secret_until,
+        )
 
     @routes.post(
         "/keys",
@@ -69,13 +85,14 @@ def router(services: "ApiServices") -> APIRouter:
         response_model=IssuedKeyView,
         responses=responses(*WITH_BODY, 404),
     )
-    def create_key(body: KeyCreate, _: Admin) -> IssuedKeyView:
+    def create_key(body: KeyCreate, caller: Admin) -> IssuedKeyView:
         issued = accounts.create_key(
             body.account,
             roles=[r.value for r in body.roles],
             groups=body.groups,
             name=body.name,
             expires_at=body.expires_at,
+            actor=caller.actor,
         )
         view = KeyView.of(issued.key, body.account)
         return IssuedKeyView(**view.model_dump(), key=issued.plaintext)
@@ -86,18 +103,24 @@ def router(services: "ApiServices") -> APIRouter:
         return [KeyView.of(key, owner.name) for key, owner in accounts.keys(account_id)]
 
     @routes.delete("/keys/{key_id}", response_model=KeyView, responses=responses(404))
-    def revoke_key(key_id: str, _: Admin) -> KeyView:
-        key = accounts.revoke_key(key_id)
+    def revoke_key(key_id: str, caller: Admin) -> KeyView:
+        key = accounts.revoke_key(key_id, actor=caller.actor)
         return KeyView.of(key, services.core.jobs.account_name(key.account_id))
 
     @routes.put("/budgets", response_model=list[BudgetView], responses=responses(*WITH_BODY, 404))
     def set_budget(body: BudgetSet, caller: Admin) -> list[BudgetView]:
-        accounts.account(body.account)  # 404 for an unknown account
+        account = accounts.account(body.account)  # 404 for an unknown account
         if (body.scope == "feature") != (body.feature is not None):
             raise InvalidInput("feature is required for scope 'feature' and only then", "feature")
         subject = body.account if body.scope == "account" else f"{body.account}/{body.feature}"
         services.core.budgets.set_limit(
-            body.scope, subject, body.window, body.limit, by=caller.key_id
+            body.scope,
+            subject,
+            body.window,
+            body.limit,
+            by=caller.key_id,
+            actor=caller.actor,
+            account_id=account.id,
         )
         return _budgets(services, body.account, body.feature)
 

@@ -37,6 +37,9 @@ def router(services: "ApiServices") -> APIRouter:
     @routes.post("/{delivery_id}/resend", response_model=DeliveryView, responses=responses(404))
     def resend(delivery_id: str, caller: Caller) -> DeliveryView:
         """Send again from attempt one, with the same webhook-id (receivers de-duplicate)."""
-        return DeliveryView.of(services.core.deliverer.resend(delivery_id, caller.visible_account))
+        resent = services.core.deliverer.resend(
+            delivery_id, caller.visible_account, actor=caller.actor
+        )
+        return DeliveryView.of(resent)
 
     return routes

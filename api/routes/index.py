@@ -56,7 +56,9 @@ def router(services: "ApiServices") -> APIRouter:
     routes = APIRouter(prefix="/v1/index", tags=["index"], responses=responses(*AUTHENTICATED))
     one_build_at_a_time = threading.Lock()
 
-    def indexer(_: Annotated[Principal, Depends(needs(services, Role.INDEXER))]) -> IndexManager:
+    Indexer = Annotated[Principal, Depends(needs(services, Role.INDEXER))]
+
+    def indexer(_: Indexer) -> IndexManager:
         if services.index is None:
             raise TransientError(
                 "this server does not own the knowledge store; run `ragline index …` directly "
@@ -67,12 +69,12 @@ def router(services: "ApiServices") -> APIRouter:
     Manager = Annotated[IndexManager, Depends(indexer)]
 
     @routes.post("/builds", status_code=201, responses=responses(*WITH_BODY))
-    def build(body: BuildRequest, manager: Manager) -> dict[str, Any]:
+    def build(body: BuildRequest, manager: Manager, caller: Indexer) -> dict[str, Any]:
         """Build a new version from a folder on the server (waits until it is done)."""
         with one_build_at_a_time:
-            manifest = manager.build(Path(body.folder))
+            manifest = manager.build(Path(body.folder), actor=caller.actor)
             if body.promote:
-                manifest = manager.promote(manifest.version)
+                manifest = manager.promote(manifest.version, actor=caller.actor)
         return manifest_view(manifest, active=manager.active_version() == manifest.version)
 
     @routes.get("/versions")
@@ -80,13 +82,15 @@ def router(services: "ApiServices") -> APIRouter:
         return [manifest_view(v.manifest, v.active) for v in manager.list_versions()]
 
     @routes.post("/promote", responses=responses(*WITH_BODY, 404))
-    def promote(body: PromoteRequest, manager: Manager) -> dict[str, Any]:
-        manifest = manager.promote(body.version, force=body.force, reason=body.reason)
+    def promote(body: PromoteRequest, manager: Manager, caller: Indexer) -> dict[str, Any]:
+        manifest = manager.promote(
+            body.version, force=body.force, reason=body.reason, actor=caller.actor
+        )
         return manifest_view(manifest, active=True)
 
     @routes.post("/rollback", responses=responses(*WITH_BODY, 404))
-    def rollback(body: RollbackRequest, manager: Manager) -> dict[str, Any]:
-        return manifest_view(manager.rollback(reason=body.reason), active=True)
+    def rollback(body: RollbackRequest, manager: Manager, caller: Indexer) -> dict[str, Any]:
+        return manifest_view(manager.rollback(reason=body.reason, actor=caller.actor), active=True)
 
     @routes.get("/diff", responses=responses(404))
     def diff(a: Version, b: Version, manager: Manager) -> dict[str, list[str]]:

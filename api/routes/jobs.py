@@ -3,13 +3,15 @@
 from typing import TYPE_CHECKING, Annotated
 
 import structlog
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from api.deps import needs
+from api.params import OptionalText, UtcTime
 from api.problems import AUTHENTICATED, WITH_BODY, responses
-from api.schemas import JobAccepted, JobView, TraceSpan, TraceView, Versions
+from api.schemas import JobAccepted, JobList, JobView, TraceSpan, TraceView, Versions
 from ragline.accounts import Principal
-from ragline.models import Role
+from ragline.jobs import MAX_PAGE, JobFilter, Position, parse_statuses
+from ragline.models import JobStatus, Role
 from ragline.pipeline.validate import JobRequest
 from ragline.tracing import job_trace
 
@@ -23,6 +25,7 @@ def router(services: "ApiServices") -> APIRouter:
     routes = APIRouter(tags=["jobs"], responses=responses(*AUTHENTICATED))
     Caller = Annotated[Principal, Depends(needs(services))]  # admission checks the role
     Reader = Annotated[Principal, Depends(needs(services, Role.SUBMITTER, Role.REVIEWER))]
+    Submitter = Annotated[Principal, Depends(needs(services, Role.SUBMITTER))]
 
     @routes.post(
         "/v1/jobs",
@@ -52,11 +55,52 @@ def router(services: "ApiServices") -> APIRouter:
             links={"self": f"/v1/jobs/{job.id}"},
         )
 
+    @routes.get("/v1/jobs", response_model=JobList)
+    def list_jobs(
+        caller: Reader,
+        status: Annotated[
+            list[str] | None,
+            Query(description=f"{', '.join(JobStatus)}: repeat it or separate with commas"),
+        ] = None,
+        feature: OptionalText = None,
+        user_id: OptionalText = None,
+        created_after: Annotated[UtcTime | None, Query(description="inclusive")] = None,
+        created_before: Annotated[UtcTime | None, Query(description="exclusive")] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+        cursor: OptionalText = None,
+    ) -> JobList:
+        """The caller's account's jobs it may read (every account's for an admin), newest
+        first. Follow next_cursor until it is null; jobs submitted meanwhile come ahead of
+        the first page, never into the pages still to read."""
+        filters = JobFilter(
+            statuses=parse_statuses(status or []),
+            feature=feature,
+            user_id=user_id,
+            created_after=created_after,
+            created_before=created_before,
+        )
+        after = Position.decode(cursor) if cursor is not None else None
+        page = services.core.jobs.page(caller.visible_account, filters, limit, after, reader=caller)
+        return JobList(
+            items=[JobView.of(job) for job in page.jobs],
+            next_cursor=page.next.encode() if page.next else None,
+            limit=limit,
+        )
+
     @routes.get("/v1/jobs/{job_id}", response_model=JobView, responses=responses(404))
     def get_job(job_id: str, caller: Reader) -> JobView:
         return JobView.of(
             services.core.jobs.get(job_id, account_id=caller.visible_account, reader=caller)
         )
+
+    @routes.post("/v1/jobs/{job_id}/cancel", response_model=JobView, responses=responses(404, 409))
+    def cancel_job(job_id: str, caller: Submitter) -> JobView:
+        """A queued job becomes `cancelled` (final, never run, no webhook); 409 naming the
+        status once a worker has it or it is final."""
+        job = services.core.jobs.cancel(
+            job_id, caller.visible_account, reader=caller, budgets=services.core.budgets
+        )
+        return JobView.of(job)
 
     @routes.get("/v1/jobs/{job_id}/trace", response_model=TraceView, responses=responses(404))
     def get_trace(job_id: str, caller: Reader) -> TraceView:

@@ -24,13 +24,14 @@ def router(services: "ApiServices") -> APIRouter:
     @routes.get("/v1/usage", response_model=UsageReport, responses=responses(404))
     def usage(
         caller: Caller,
-        group_by: Literal["feature", "account", "model"] = "feature",
+        group_by: Literal["feature", "account", "model", "kind"] = "feature",
         start: Annotated[UtcTime | None, Query(alias="from")] = None,
         end: Annotated[UtcTime | None, Query(alias="to")] = None,
         account: Annotated[str | None, Query(description="admins: one account")] = None,
     ) -> UsageReport:
         """Calls, tokens and cost in [from, to), grouped; the caller's own account only,
-        unless the caller is an admin."""
+        unless the caller is an admin, who also sees evaluation and replay calls (kind
+        `eval`, `replay`; by account, `(eval)` and `(replay)`)."""
         account_id = caller.visible_account
         if account is not None:
             if caller.is_admin:

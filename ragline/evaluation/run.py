@@ -59,7 +59,7 @@ def run_evaluation(
         raise InvalidInput("the dataset holds no questions", field="dataset")
     settings = services.config.evaluation
     cap = None if settings.budget is None else to_micros(settings.budget)
-    budget = EvalBudget(cap, services.config.budgets.per_request)
+    budget = EvalBudget(cap, services.config.budgets.per_request, services.engine, "eval")
     pipeline = variant_pipeline(services, variant, budget)
     ask = functools.partial(
         transient_job, pipeline.config, groups=settings.groups, feature=settings.feature

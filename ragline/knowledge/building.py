@@ -21,6 +21,8 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from ragline import audit
+from ragline.audit import SYSTEM, Actor
 from ragline.config import Knowledge
 from ragline.errors import InvalidInput
 from ragline.knowledge.catalog import VersionCatalog, collection_name, version_of
@@ -88,7 +90,11 @@ class IndexBuilder(VersionCatalog):
     # -- building ------------------------------------------------------------------------------
 
     def build(
-        self, folder: Path, progress: Progress = _no_progress, smoke: Path | None = None
+        self,
+        folder: Path,
+        progress: Progress = _no_progress,
+        smoke: Path | None = None,
+        actor: Actor = SYSTEM,
     ) -> IndexVersion:
         """A new version from `folder`, checked with the corpus's smoke set (`smoke`, else
         the folder's smoke.yaml, else the configured questions)."""
@@ -99,7 +105,7 @@ class IndexBuilder(VersionCatalog):
         questions = smoke_set(folder, smoke, self.knowledge.gate.smoke_queries)
         embedder = self._embedder
         base = self._base_version()
-        manifest = self._start_manifest(folder, documents, base)
+        manifest = self._start_manifest(folder, documents, base, actor)
         log.info(
             "index_build_started",
             version=manifest.version,
@@ -279,7 +285,7 @@ class IndexBuilder(VersionCatalog):
         }
 
     def _start_manifest(
-        self, folder: Path, documents: list[Document], base: IndexVersion | None
+        self, folder: Path, documents: list[Document], base: IndexVersion | None, actor: Actor
     ) -> IndexVersion:
         existing = {v for c in self.store.collection_names() if (v := version_of(c)) is not None}
         with Session(self.engine, expire_on_commit=False) as session:
@@ -299,6 +305,17 @@ class IndexBuilder(VersionCatalog):
                 built_by=f"{getpass.getuser()}@{socket.gethostname()}",
             )
             session.add(manifest)
+            audit.append(
+                session,
+                actor,
+                "index.build",
+                f"index:{version}",
+                after={
+                    "documents": len(documents),
+                    "source_checksum": manifest.source_checksum,
+                    "base_version": manifest.base_version,
+                },
+            )
             session.commit()
         return manifest
 

@@ -10,6 +10,8 @@ from datetime import timedelta
 import structlog
 from sqlmodel import Session, col, select
 
+from ragline import audit
+from ragline.audit import SYSTEM, Actor
 from ragline.errors import InvalidInput
 from ragline.knowledge.catalog import VersionCatalog, version_of
 from ragline.models import IndexPromotion, IndexVersion, Job, utcnow
@@ -23,7 +25,13 @@ class IndexReleases(VersionCatalog):
     # -- moving the alias ------------------------------------------------------------------------
 
     def promote(
-        self, version: int, *, force: bool = False, reason: str = "", by: str = ""
+        self,
+        version: int,
+        *,
+        force: bool = False,
+        reason: str = "",
+        by: str = "",
+        actor: Actor = SYSTEM,
     ) -> IndexVersion:
         manifest = self.get(version)
         if manifest.status != "ready":
@@ -38,18 +46,29 @@ class IndexReleases(VersionCatalog):
         if not passed and not reason.strip():
             raise InvalidInput("--force needs --reason: it is recorded with the promotion")
         self._require_collection(manifest)
-        return self._move_alias(manifest, "promote", forced=not passed, reason=reason, by=by)
+        return self._move_alias(
+            manifest, "promote", forced=not passed, reason=reason, by=by, actor=actor
+        )
 
-    def rollback(self, *, by: str = "", reason: str = "") -> IndexVersion:
+    def rollback(self, *, by: str = "", reason: str = "", actor: Actor = SYSTEM) -> IndexVersion:
         target = self.previous_version()
         if target is None:
             raise InvalidInput("there is no earlier promoted version to roll back to")
         manifest = self.get(target)
         self._require_collection(manifest)
-        return self._move_alias(manifest, "rollback", forced=False, reason=reason, by=by)
+        return self._move_alias(
+            manifest, "rollback", forced=False, reason=reason, by=by, actor=actor
+        )
 
     def _move_alias(
-        self, manifest: IndexVersion, action: str, *, forced: bool, reason: str, by: str
+        self,
+        manifest: IndexVersion,
+        action: str,
+        *,
+        forced: bool,
+        reason: str,
+        by: str,
+        actor: Actor,
     ) -> IndexVersion:
         previous = self.active_version()
         if previous == manifest.version:
@@ -66,13 +85,21 @@ class IndexReleases(VersionCatalog):
                     action=action,
                     forced=forced,
                     reason=reason,
-                    by=by or getpass.getuser(),
+                    by=by or (actor.label if actor != SYSTEM else getpass.getuser()),
                 )
             )
             row = session.get(IndexVersion, manifest.version)
             assert row is not None
             row.promoted_at = utcnow()
             session.add(row)
+            audit.append(
+                session,
+                actor,
+                f"index.{action}",
+                f"index:{manifest.version}",
+                before={"active_version": previous},
+                after={"active_version": manifest.version, "forced": forced, "reason": reason},
+            )
             session.commit()
             session.refresh(row)
         log.info(
@@ -87,7 +114,9 @@ class IndexReleases(VersionCatalog):
 
     # -- clean-up ------------------------------------------------------------------------------
 
-    def gc(self, keep: int, *, force: bool = False, reason: str = "") -> list[int]:
+    def gc(
+        self, keep: int, *, force: bool = False, reason: str = "", actor: Actor = SYSTEM
+    ) -> list[int]:
         """Drop the collections of all but the newest `keep` ready versions, of failed and
         abandoned builds; never the active or the previous version, nor (unless forced,
         with a reason, which is logged) one that jobs of the last knowledge.keep_cited_days
@@ -114,7 +143,8 @@ class IndexReleases(VersionCatalog):
                 continue
             if manifest.status in ("ready", "failed") or abandoned:
                 self.store.delete_collection(manifest.collection)
-                self._mark_deleted(manifest.version)
+                was_cited = manifest.version in cited
+                self._mark_deleted(manifest, actor, keep, reason if was_cited else "")
                 dropped.append(manifest.version)
         forced = sorted(cited & set(dropped))
         log.info("index_gc", dropped=dropped, keep=keep, forced=forced, reason=reason or None)
@@ -131,10 +161,19 @@ class IndexReleases(VersionCatalog):
             ).all()
         return {v for c in collections if c and (v := version_of(c)) is not None}
 
-    def _mark_deleted(self, version: int) -> None:
+    def _mark_deleted(self, manifest: IndexVersion, actor: Actor, keep: int, forced: str) -> None:
+        """forced: the reason given for dropping a version recent jobs cite, else ""."""
         with Session(self.engine) as session:
-            row = session.get(IndexVersion, version)
+            row = session.get(IndexVersion, manifest.version)
             if row is not None:
+                audit.append(
+                    session,
+                    actor,
+                    "index.gc",
+                    f"index:{manifest.version}",
+                    before={"status": row.status},
+                    after={"status": "deleted", "keep": keep, "forced_reason": forced or None},
+                )
                 row.status = "deleted"
                 session.add(row)
                 session.commit()

@@ -58,7 +58,9 @@ SPEC_CHECKS = (status_code_conformance, content_type_conformance, response_schem
 
 OPERATIONS = (
     "POST /v1/jobs",
+    "GET /v1/jobs",
     "GET /v1/jobs/{job_id}",
+    "POST /v1/jobs/{job_id}/cancel",
     "GET /v1/jobs/{job_id}/trace",
     "GET /v1/reviews",
     "GET /v1/reviews/export",
@@ -78,6 +80,8 @@ OPERATIONS = (
     "DELETE /v1/admin/keys/{key_id}",
     "PUT /v1/admin/budgets",
     "GET /v1/admin/budgets",
+    "GET /v1/audit",
+    "DELETE /v1/users/{user_id}",
     "POST /v1/index/builds",
     "GET /v1/index/versions",
     "POST /v1/index/promote",

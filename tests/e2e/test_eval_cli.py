@@ -126,8 +126,16 @@ def answerable(tmp_path: Path, count: int = len(ANSWERABLE)) -> Path:
 
 
 def production_rows(data: Path) -> dict[str, int]:
+    """Rows of production's tables; the ledger's rows of jobs (evaluations' calls are in it
+    under kind `eval`, charged to no account)."""
     with closing(sqlite3.connect(data / "ragline.db")) as db:
-        return {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in PRODUCTION}
+        return {
+            t: db.execute(
+                f"SELECT count(*) FROM {t}"
+                + (" WHERE kind = 'job'" if t == "usage_records" else "")
+            ).fetchone()[0]
+            for t in PRODUCTION
+        }
 
 
 # -- the user journey --------------------------------------------------------------------------
@@ -391,5 +399,7 @@ def test_a_run_spends_only_its_own_budget_and_stops_incomplete_when_it_is_spent(
     assert f"run {run.id} is incomplete" in line
 
     assert production_rows(data) == dict.fromkeys(PRODUCTION, 0)
-    usage = ragline("usage", env=env).stdout.splitlines()
-    assert usage[-1].split() == ["total", "0", "0.000000"], usage
+    # The three calls (the warm-up's included) are in the ledger as the evaluation's.
+    usage = ragline("usage", "--group-by", "kind", env=env).stdout.splitlines()
+    assert usage[1].split() == ["eval", "3", "360", "36", "0.036000"], usage
+    assert usage[-1].split() == ["total", "3", "0.036000"], usage

@@ -312,7 +312,7 @@ def test_the_stored_run_holds_the_question_as_admitted_without_the_email(
 # -- production untouched --------------------------------------------------------------------
 
 
-def test_an_evaluation_creates_no_jobs_reviews_deliveries_or_spend(
+def test_an_evaluation_creates_no_jobs_reviews_deliveries_or_account_spend(
     sqlite_engine: Engine,
     make_core: Callable[..., Services],
     handbook_store: KnowledgeStore,
@@ -321,7 +321,7 @@ def test_an_evaluation_creates_no_jobs_reviews_deliveries_or_spend(
 ) -> None:
     core = make_core(sqlite_engine)
     make_tenant(sqlite_engine)  # an account whose budget a wrongly wired run could charge
-    tables: list[type[SQLModel]] = [Job, ReviewItem, Delivery, UsageRecord, BudgetCounter]
+    tables: list[type[SQLModel]] = [Job, ReviewItem, Delivery, BudgetCounter]
     assert all(_count(sqlite_engine, table) == 0 for table in tables)
 
     run = run_evaluation(core, [LEAVE, OFF_TOPIC, INJECTION], dataset="mixed")
@@ -338,6 +338,11 @@ def test_an_evaluation_creates_no_jobs_reviews_deliveries_or_spend(
         table.__tablename__: 0 for table in tables
     }
     assert _count(sqlite_engine, EvalRun) == 1
+    # Each model call is in the usage ledger as an evaluation's, charged to no account.
+    with Session(sqlite_engine) as session:
+        ledger = list(session.exec(select(UsageRecord)))
+    assert len(ledger) == len(fake_model.behaviour.requests)
+    assert {(row.kind, row.account_id, row.feature) for row in ledger} == {("eval", None, "eval")}
 
 
 # -- spend -----------------------------------------------------------------------------------
@@ -362,6 +367,11 @@ def test_each_item_costs_its_call_at_the_models_price_and_the_total_is_their_sum
     assert len(fake_model.behaviour.requests) == 1 + 2
     assert run.summary["total_cost"] == pytest.approx(sum(costs.values()), abs=1e-12)
     assert run.summary["total_cost"] == pytest.approx(2 * CALL_COST, abs=1e-12)
+    # The ledger holds the money spent, the warm-up included; admins see it as `eval`.
+    by_kind = {row["kind"]: row for row in core.budgets.usage("kind")}
+    assert by_kind["eval"]["calls"] == 3
+    assert by_kind["eval"]["cost"] == pytest.approx(3 * CALL_COST, abs=1e-9)
+    assert [row["account"] for row in core.budgets.usage("account")] == ["(eval)"]
 
 
 def test_a_run_stops_when_its_budget_cannot_cover_the_next_call_and_is_kept(

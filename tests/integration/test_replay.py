@@ -73,8 +73,12 @@ def test_a_job_replays_with_another_prompt_version_and_model(
     sent = fake_model.behaviour.requests[-1]["body"]["messages"][0]["content"]
     assert sent.startswith("TERSE.")
     assert again.cost > 0
-    # Nothing stored: the job is as it was and no usage was written.
-    assert core.jobs.get(job.id).answer == job.answer and _calls(core.engine) == usage_before
+    # The job is as it was; the call is in the ledger as a replay's, charged to no account.
+    assert core.jobs.get(job.id).answer == job.answer
+    assert _calls(core.engine) == usage_before + 1
+    replayed = {row["kind"]: row for row in core.budgets.usage("kind")}["replay"]
+    assert replayed["calls"] == 1 and replayed["cost"] == pytest.approx(again.cost, abs=1e-9)
+    assert core.budgets.usage("account", account_id=job.account_id)[0]["calls"] == 1
 
 
 def test_an_unknown_prompt_version_or_index_is_not_found(

@@ -30,7 +30,7 @@ def test_new_secret_has_the_prefix_and_is_new_each_time() -> None:
 
 def test_signed_headers_verify_with_the_library() -> None:
     secret = new_secret()
-    sent = headers(secret, MESSAGE_ID, int(time.time()), BODY)
+    sent = headers([secret], MESSAGE_ID, int(time.time()), BODY)
     assert Webhook(secret).verify(BODY, sent) == json.loads(BODY)
     assert sent["webhook-id"] == MESSAGE_ID
     assert sent["content-type"] == "application/json"
@@ -48,14 +48,14 @@ def test_sign_equals_the_library_signature() -> None:
 
 def test_a_tampered_body_fails() -> None:
     secret = new_secret()
-    sent = headers(secret, MESSAGE_ID, int(time.time()), BODY)
+    sent = headers([secret], MESSAGE_ID, int(time.time()), BODY)
     with pytest.raises(WebhookVerificationError):
         Webhook(secret).verify(BODY.replace(b"25 days", b"99 days"), sent)
 
 
 def test_another_message_id_fails() -> None:
     secret = new_secret()
-    sent = headers(secret, MESSAGE_ID, int(time.time()), BODY)
+    sent = headers([secret], MESSAGE_ID, int(time.time()), BODY)
     with pytest.raises(WebhookVerificationError):
         Webhook(secret).verify(BODY, {**sent, "webhook-id": "msg_other"})
 
@@ -64,17 +64,27 @@ def test_a_timestamp_older_than_five_minutes_fails() -> None:
     secret = new_secret()
     stale = int(time.time()) - 5 * 60 - 30
     with pytest.raises(WebhookVerificationError, match="too old"):
-        Webhook(secret).verify(BODY, headers(secret, MESSAGE_ID, stale, BODY))
+        Webhook(secret).verify(BODY, headers([secret], MESSAGE_ID, stale, BODY))
 
 
 def test_a_timestamp_within_the_tolerance_passes() -> None:
     secret = new_secret()
     recent = int(time.time()) - 4 * 60
-    assert Webhook(secret).verify(BODY, headers(secret, MESSAGE_ID, recent, BODY))
+    assert Webhook(secret).verify(BODY, headers([secret], MESSAGE_ID, recent, BODY))
 
 
 def test_another_secret_fails() -> None:
-    sent = headers(new_secret(), MESSAGE_ID, int(time.time()), BODY)
+    sent = headers([new_secret()], MESSAGE_ID, int(time.time()), BODY)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(new_secret()).verify(BODY, sent)
+
+
+def test_during_a_rotation_receivers_holding_either_secret_verify() -> None:
+    new, old = new_secret(), new_secret()
+    sent = headers([new, old], MESSAGE_ID, int(time.time()), BODY)
+    assert len(sent["webhook-signature"].split(" ")) == 2
+    assert Webhook(new).verify(BODY, sent) == json.loads(BODY)
+    assert Webhook(old).verify(BODY, sent) == json.loads(BODY)
     with pytest.raises(WebhookVerificationError):
         Webhook(new_secret()).verify(BODY, sent)
 
