@@ -12,7 +12,7 @@ RAGLINE_PORT ?= 8000
 RAGLINE_LOG_FORMAT ?= console
 export RAGLINE_DATA_DIR RAGLINE_PORT
 
-.PHONY: venv run test test-slow test-faults lint format bench eval-scifact scorer clean
+.PHONY: venv run test test-slow test-faults lint format bench eval-scifact scorer screenshots clean
 
 venv: $(STAMP)
 
@@ -76,6 +76,11 @@ eval-scifact: venv
 # present, SciFact's train split; prints the held-out figures (README "The decision").
 scorer: venv
 	$(BIN)/python scripts/train_scorer.py --scifact $(SCIFACT)
+
+# The web pages in chromium, as an admin sees them after a few questions: PNGs in
+# docs/screenshots/ (the README links them).
+screenshots: venv
+	$(BIN)/python scripts/screenshots.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -57,8 +57,10 @@ def create_app(services: ApiServices) -> FastAPI:
         deliveries,
         health,
         index,
+        index_page,
         jobs,
         metrics,
+        ops_page,
         review_page,
         reviews,
         usage,
@@ -116,6 +118,8 @@ def create_app(services: ApiServices) -> FastAPI:
         index,
         health,
         review_page,
+        index_page,
+        ops_page,
         metrics,
     ):
         app.include_router(module.router(services))

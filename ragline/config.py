@@ -428,6 +428,15 @@ class Review(Section):
         ],
         min_length=1,
     )
+    # The note the review page starts from when a reviewer picks a reject code (editable).
+    note_templates: dict[str, Annotated[str, Field(max_length=2000)]] = Field(
+        default_factory=lambda: {
+            "out_of_scope": "Outside what the knowledge base covers: ",
+            "insufficient_sources": "The passages do not state this; missing: ",
+            "policy_violation": "Refused under policy: ",
+            "needs_follow_up": "Needs a person to follow up with the user about: ",
+        }
+    )
     # With observability.sample_outputs_for_review, this share of answered jobs is copied
     # to the queue (reason sampled) for quality feedback; their answer is not held back.
     sample_rate: Fraction = 0.05

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import and_, insert, or_, update
+from sqlalchemy import Text, and_, cast, func, insert, or_, update
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col, select
 
@@ -78,6 +78,8 @@ class QueueFilter:
     feature: str | None = None
     overdue: bool | None = None
     status: str = "pending"  # pending (open or claimed) | open | claimed | decided | all
+    text: str | None = None  # in the question or the draft, any case
+    document: str | None = None  # a document id among the job's passages
 
 
 def _claim_is_live(now: datetime) -> Any:
@@ -136,6 +138,20 @@ class ReviewQueue:
             query = query.where(col(ReviewItem.reason) == filters.reason)
         if filters.feature:
             query = query.where(col(Job.feature) == filters.feature)
+        if filters.text:
+            wanted = filters.text.lower()
+            query = query.where(
+                or_(
+                    func.lower(col(Job.question)).contains(wanted, autoescape=True),
+                    func.lower(col(ReviewItem.draft_answer)).contains(wanted, autoescape=True),
+                )
+            )
+        if filters.document:
+            # The stored JSON holds the id (a superset of the jobs that cite it); the exact
+            # match is checked on the rows.
+            query = query.where(
+                cast(col(Job.passages), Text).contains(filters.document, autoescape=True)
+            )
         if filters.overdue is not None:
             late = col(ReviewItem.due_at) < now
             on_time = or_(col(ReviewItem.due_at) >= now, col(ReviewItem.due_at).is_(None))
@@ -149,7 +165,11 @@ class ReviewQueue:
         )
         with Session(self.engine, expire_on_commit=False) as session:
             rows = session.exec(query.limit(limit).offset(offset))
-            return [(i, j) for i, j in rows if reader is None or may_read(reader, j)]
+            return [
+                (i, j)
+                for i, j in rows
+                if (reader is None or may_read(reader, j)) and _cites(j, filters.document)
+            ]
 
     def get(
         self, item_id: int, account_id: str | None, *, reader: Principal | None = None
@@ -531,3 +551,7 @@ class ReviewQueue:
         if deciding:
             return Conflict(f"claim review item {item.id} before deciding it")
         return Conflict(f"review item {item.id} cannot be claimed now")
+
+
+def _cites(job: Job, document: str | None) -> bool:
+    return not document or any(p.get("document_id") == document for p in job.passages)

@@ -1,22 +1,23 @@
 """The reviewer web page at /review: server-rendered HTML, a session cookie from a login
 form, CSRF-checked forms, keyboard shortcuts (j/k, c, a, e, r, u)."""
 
-import hmac
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, quote
+from datetime import timedelta
+from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 
+from api.evidence import evidence, placeholders
 from api.schemas import ReviewView
 from api.session import COOKIE, LIFETIME_S, Session
 from api.trace_view import timeline
+from api.web import PAGE_ROLES, Web, home_of, safe_next
 from ragline.accounts import Principal
 from ragline.config import RateLimits
 from ragline.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
-from ragline.models import Decision, Role, utcnow
+from ragline.jobs import JobFilter
+from ragline.models import Decision, Job, Role, utcnow
 from ragline.ratelimit import LocalRateLimiter
 from ragline.reasons import ReviewReason
 from ragline.review import QueueFilter
@@ -25,56 +26,22 @@ from ragline.tracing import job_trace
 if TYPE_CHECKING:
     from api.app import ApiServices
 
-TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
 REASONS = tuple(ReviewReason)
-MAX_FORM_BYTES = 64_000
+EARLIER_DAYS = 30
+EARLIER_JOBS = 10
+BULK_MAX = 200
 
 
 def router(services: "ApiServices") -> APIRouter:
     routes = APIRouter(prefix="/review", include_in_schema=False)
     queue = services.core.review
-    signer = services.sessions
+    web = Web(services)
+    page, form, to_login, csrf_ok = web.page, web.form, web.to_login, web.csrf_ok
     # Guessing keys at the form: 10 tries, then one every 10 s per client address.
     login_attempts = LocalRateLimiter(RateLimits(requests_per_second=0.1, burst=10))
 
-    def principal_of(session: Session | None) -> Principal | None:
-        if session is None:
-            return None
-        try:
-            principal = services.core.accounts.principal_for_key(session.key_id)
-            principal.require(Role.REVIEWER)
-        except (Unauthenticated, Forbidden):
-            return None
-        return principal
-
-    def page(
-        request: Request,
-        template: str,
-        session: Session | None,
-        principal: Principal | None,
-        status_code: int = 200,
-        **context: Any,
-    ) -> HTMLResponse:
-        context.setdefault("message", request.query_params.get("msg"))
-        context.setdefault("error", None)
-        response = TEMPLATES.TemplateResponse(
-            request,
-            template,
-            {
-                "principal": principal,
-                "reviewer_name": queue.reviewer_name(principal) if principal else "",
-                "csrf": session.csrf if session else "",
-                **context,
-            },
-            status_code=status_code,
-        )
-        response.headers["Cache-Control"] = "no-store"
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Content-Security-Policy"] = (
-            "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-            "form-action 'self'; frame-ancestors 'none'"
-        )
-        return response
+    def signed_in(request: Request) -> tuple[Session, Principal] | None:
+        return web.signed_in(request, Role.REVIEWER)
 
     def not_found(
         request: Request, session: Session, principal: Principal, message: str
@@ -92,29 +59,9 @@ def router(services: "ApiServices") -> APIRouter:
             error=message,
         )
 
-    async def form(request: Request) -> dict[str, str]:
-        body = await request.body()
-        if len(body) > MAX_FORM_BYTES:
-            raise InvalidInput("the form is too large", field="form")
-        fields = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
-        return {name: values[-1] for name, values in fields.items()}
-
-    def signed_in(request: Request) -> tuple[Session, Principal] | None:
-        session = signer.read(request.cookies.get(COOKIE))
-        principal = principal_of(session)
-        return (session, principal) if session and principal else None
-
-    def to_login() -> RedirectResponse:
-        response = RedirectResponse("/review/login", status_code=303)
-        response.delete_cookie(COOKIE, path="/review")
-        return response
-
-    def csrf_ok(session: Session, fields: dict[str, str]) -> bool:
-        return hmac.compare_digest(fields.get("csrf", ""), session.csrf)
-
     @routes.get("/login", response_class=HTMLResponse)
-    def login_form(request: Request) -> Response:
-        return page(request, "review/login.html", None, None)
+    def login_form(request: Request, next: str = "") -> Response:
+        return page(request, "review/login.html", None, None, next=safe_next(next))
 
     @routes.post("/login", response_class=HTMLResponse)
     async def login(request: Request) -> Response:
@@ -134,11 +81,21 @@ def router(services: "ApiServices") -> APIRouter:
         fields = await form(request)
         try:
             principal = services.core.accounts.authenticate(fields.get("key", "").strip())
-            principal.require(Role.REVIEWER)
+            principal.require_any(*PAGE_ROLES)
         except (Unauthenticated, Forbidden) as error:
-            return page(request, "review/login.html", None, None, 401, error=str(error))
-        cookie, _ = signer.issue(principal.key_id)
-        response = RedirectResponse("/review", status_code=303)
+            return page(
+                request,
+                "review/login.html",
+                None,
+                None,
+                401,
+                error=str(error),
+                next=safe_next(fields.get("next", "")),
+            )
+        cookie, _ = services.sessions.issue(principal.key_id)
+        response = RedirectResponse(
+            safe_next(fields.get("next", "")) or home_of(principal), status_code=303
+        )
         response.set_cookie(
             COOKIE,
             cookie,
@@ -160,15 +117,19 @@ def router(services: "ApiServices") -> APIRouter:
         reason: str | None = None,
         status: str = "pending",
         overdue: bool | None = None,
+        q: str = "",
+        document: str = "",
     ) -> Response:
         who = signed_in(request)
         if who is None:
-            return to_login()
+            return to_login(web.here(request))
         session, principal = who
         filters = QueueFilter(
             reason=reason or None,
             overdue=True if overdue else None,
             status=status if status in ("pending", "open", "claimed", "decided") else "pending",
+            text=q.strip()[:200] or None,
+            document=document.strip()[:500] or None,
         )
         rows = queue.list(principal.visible_account, filters, limit=200, reader=principal)
         items = [ReviewView.of(item, job) for item, job in rows]
@@ -210,6 +171,8 @@ def router(services: "ApiServices") -> APIRouter:
         )
         # By key, not by display name: two keys may share a name.
         mine = item.claim_live(utcnow()) and item.claimed_by == principal.key_id
+        config = services.core.review.config
+        reject = config.reject_codes
         return page(
             request,
             "review/item.html",
@@ -220,15 +183,35 @@ def router(services: "ApiServices") -> APIRouter:
             mine=mine,
             previous_id=previous_id,
             next_id=next_id,
-            reject_codes=services.core.review.config.reject_codes,
+            reject_codes=reject,
+            note_templates={
+                code: config.note_templates.get(code, "") for code in config.reject_codes
+            },
             trace=job_trace(services.core.jobs.engine, job),
+            evidence=evidence(view.passages, view.confidence_inputs.get("sentences", [])),
+            earlier=earlier_jobs(principal, job),
+            placeholders=placeholders,
             error=error,
         )
+
+    def earlier_jobs(principal: Principal, job: Job) -> list[Job]:
+        """The same user's other jobs of the last EARLIER_DAYS that this key may read:
+        users compare answers across sessions and expect them to agree."""
+        if not job.user_id:
+            return []
+        since = utcnow() - timedelta(days=EARLIER_DAYS)
+        found = services.core.jobs.page(
+            job.account_id,
+            JobFilter(user_id=job.user_id, created_after=since),
+            limit=EARLIER_JOBS + 1,
+            reader=principal,
+        )
+        return [j for j in found.jobs if j.id != job.id][:EARLIER_JOBS]
 
     @routes.get("/jobs", response_class=HTMLResponse)
     def find_job(request: Request, id: str = "") -> Response:
         if signed_in(request) is None:
-            return to_login()
+            return to_login(web.here(request))
         job_id = id.strip()
         if not job_id:
             return RedirectResponse("/review", status_code=303)
@@ -240,7 +223,7 @@ def router(services: "ApiServices") -> APIRouter:
         account (not only those in review)."""
         who = signed_in(request)
         if who is None:
-            return to_login()
+            return to_login(web.here(request))
         session, principal = who
         try:
             job = services.core.jobs.get(job_id, principal.visible_account, reader=principal)
@@ -255,13 +238,13 @@ def router(services: "ApiServices") -> APIRouter:
     def item(request: Request, item_id: int) -> Response:
         who = signed_in(request)
         if who is None:
-            return to_login()
+            return to_login(f"/review/items/{item_id}")
         return item_page(request, *who, item_id)
 
     async def act(request: Request, item_id: int, action: str) -> Response:
         who = signed_in(request)
-        if who is None:
-            return to_login()
+        if who is None:  # the page kept the typed answer; log-in brings the reviewer back
+            return to_login(f"/review/items/{item_id}")
         session, principal = who
         fields = await form(request)
         if not csrf_ok(session, fields):
@@ -285,6 +268,8 @@ def router(services: "ApiServices") -> APIRouter:
                     decision = Decision(fields.get("decision", ""))
                 except ValueError:
                     raise InvalidInput("choose approve, edit or reject", field="decision") from None
+                if fields.get("claim") == "1":  # one key: claim and decide together
+                    queue.claim(item_id, principal)
                 edited = decision in (Decision.EDIT, Decision.GOOD, Decision.BAD)
                 answer = fields.get("answer") if edited else None
                 if decision in (Decision.GOOD, Decision.BAD) and not (answer or "").strip():
@@ -305,6 +290,34 @@ def router(services: "ApiServices") -> APIRouter:
         except InvalidInput as error:
             return item_page(request, session, principal, item_id, 422, str(error))
         return RedirectResponse(f"/review/items/{item_id}?msg={message}", status_code=303)
+
+    @routes.post("/bulk")
+    async def bulk(request: Request) -> Response:
+        """Mark several sampled answers good at once (each claimed and decided in turn);
+        an item someone else holds, or that is not a sampled one, is skipped and named."""
+        who = signed_in(request)
+        if who is None:
+            return to_login("/review")
+        session, principal = who
+        fields = await web.form_lists(request)
+        if not csrf_ok(session, {"csrf": fields.get("csrf", [""])[-1]}):
+            return RedirectResponse(
+                f"/review?msg={quote('the form expired: reload and try again')}", status_code=303
+            )
+        done, skipped = 0, []
+        for raw in fields.get("item", [])[:BULK_MAX]:
+            try:
+                item_id = int(raw)
+                item, _ = queue.get(item_id, principal.visible_account, reader=principal)
+                if item.reason != ReviewReason.SAMPLED:
+                    raise InvalidInput("only sampled answers are marked in bulk", field="item")
+                queue.claim(item_id, principal)
+                queue.decide(item_id, principal, Decision.GOOD)
+                done += 1
+            except (ValueError, NotFound, Conflict, InvalidInput):
+                skipped.append(raw[:20])
+        message = f"{done} marked good" + (f"; skipped {', '.join(skipped)}" if skipped else "")
+        return RedirectResponse(f"/review?reason=sampled&msg={quote(message)}", status_code=303)
 
     @routes.post("/items/{item_id}/claim")
     async def claim(request: Request, item_id: int) -> Response:

@@ -36,6 +36,10 @@ class SentenceSupport:
     similarity: float
     overlap: float
     support: float
+    # The passage sentence most like it, and its passage's number (1-based, as cited):
+    # what a reviewer reads to check the sentence.
+    evidence: str = ""
+    passage: int | None = None
 
     @property
     def supported(self) -> bool:
@@ -48,6 +52,8 @@ class SentenceSupport:
             "overlap": self.overlap,
             "support": self.support,
             "supported": self.supported,
+            "evidence": self.evidence,
+            "passage": self.passage,
         }
 
 
@@ -83,23 +89,32 @@ class GroundingChecker:
     def check(self, answer: str, passages: list[Passage]) -> Grounding | None:
         """None when the answer has no sentence to check (or there are no passages)."""
         sentences = answer_sentences(answer)
-        evidence = [s for p in passages for s in passage_sentences(p.text)]
+        found = [(n, s) for n, p in enumerate(passages, 1) for s in passage_sentences(p.text)]
+        evidence = [sentence for _, sentence in found]
         if not sentences or not evidence:
             return None
         vectors = self.embedder.embed_cached(sentences + evidence)
-        similarity: Vectors = (vectors[: len(sentences)] @ vectors[len(sentences) :].T).max(axis=1)
+        similarities: Vectors = vectors[: len(sentences)] @ vectors[len(sentences) :].T
+        similarity: Vectors = similarities.max(axis=1)
+        closest = similarities.argmax(axis=1)
         known = {t for p in passages for t in self.lexical.terms(p.text)}
         results, weights = [], []
-        for sentence, best in zip(sentences, similarity, strict=True):
+        for sentence, best, nearest in zip(sentences, similarity, closest, strict=True):
             terms = set(self.lexical.terms(_PLACEHOLDER.sub(" ", sentence)))
             overlap = len(terms & known) / len(terms) if terms else 0.0
             support = 0.5 * _scale(float(best)) + 0.5 * overlap
             if any(t[0].isdigit() and t not in known for t in terms):
                 # A number the passages do not contain is the classic invented detail.
                 support = min(support, UNSUPPORTED_NUMBER)
+            passage, evidence_sentence = found[int(nearest)]
             results.append(
                 SentenceSupport(
-                    sentence, round(float(best), 4), round(overlap, 4), round(support, 4)
+                    sentence,
+                    round(float(best), 4),
+                    round(overlap, 4),
+                    round(support, 4),
+                    evidence=evidence_sentence,
+                    passage=passage,
                 )
             )
             weights.append(len(sentence.split()))

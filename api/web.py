@@ -1,0 +1,147 @@
+"""What every server-rendered page under /review shares: the templates, the session cookie
+(api/session.py) and the key behind it checked again on every request, the role a page
+needs, CSRF-checked forms, and the headers that keep the pages in their own frame.
+
+Pages: the review queue and items (reviewer), index operations (indexer), the operator
+page (admin). One log-in serves them all; each page checks its own role.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, quote
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+
+from api.session import COOKIE, Session
+from ragline.accounts import Principal
+from ragline.errors import Forbidden, InvalidInput, Unauthenticated
+from ragline.models import Role
+
+if TYPE_CHECKING:
+    from api.app import ApiServices
+
+TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
+MAX_FORM_BYTES = 64_000
+# A key may log in to the pages if it holds one of these; each page asks for its own.
+PAGE_ROLES = (Role.REVIEWER, Role.INDEXER, Role.ADMIN)
+
+
+class Web:
+    def __init__(self, services: ApiServices) -> None:
+        self.services = services
+        self.signer = services.sessions
+
+    def principal_of(self, session: Session | None, role: Role) -> Principal | None:
+        """The session's key, checked again (revoked, expired, still holding `role`)."""
+        if session is None:
+            return None
+        try:
+            principal = self.services.core.accounts.principal_for_key(session.key_id)
+            principal.require(role)
+        except (Unauthenticated, Forbidden):
+            return None
+        return principal
+
+    def signed_in(self, request: Request, role: Role) -> tuple[Session, Principal] | None:
+        session = self.signer.read(request.cookies.get(COOKIE))
+        principal = self.principal_of(session, role)
+        return (session, principal) if session and principal else None
+
+    def page(
+        self,
+        request: Request,
+        template: str,
+        session: Session | None,
+        principal: Principal | None,
+        status_code: int = 200,
+        **context: Any,
+    ) -> HTMLResponse:
+        context.setdefault("message", request.query_params.get("msg"))
+        context.setdefault("error", None)
+        review = self.services.core.review
+        response = TEMPLATES.TemplateResponse(
+            request,
+            template,
+            {
+                "principal": principal,
+                "reviewer_name": review.reviewer_name(principal) if principal else "",
+                "csrf": session.csrf if session else "",
+                "roles": _roles(principal),
+                **context,
+            },
+            status_code=status_code,
+        )
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+            "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'"
+        )
+        return response
+
+    @staticmethod
+    async def form(request: Request) -> dict[str, str]:
+        """The posted form's fields (the last value of each); InvalidInput past 64 KB."""
+        body = await request.body()
+        if len(body) > MAX_FORM_BYTES:
+            raise InvalidInput("the form is too large", field="form")
+        fields = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+        return {name: values[-1] for name, values in fields.items()}
+
+    @staticmethod
+    async def form_lists(request: Request) -> dict[str, list[str]]:
+        """The posted form's fields with every value (checkbox lists)."""
+        body = await request.body()
+        if len(body) > MAX_FORM_BYTES:
+            raise InvalidInput("the form is too large", field="form")
+        return parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+
+    @staticmethod
+    def to_login(back_to: str = "") -> RedirectResponse:
+        """To the log-in form; after it, back to `back_to` (a page under /review)."""
+        target = "/review/login"
+        if safe_next(back_to) and back_to != "/review":  # the queue is where log-in lands
+            target += "?next=" + quote(back_to, safe="")
+        response = RedirectResponse(target, status_code=303)
+        response.delete_cookie(COOKIE, path="/review")
+        return response
+
+    @staticmethod
+    def here(request: Request) -> str:
+        """The page asked for (path and query), to come back to after log-in."""
+        query = request.url.query
+        return request.url.path + (f"?{query}" if query else "")
+
+    @staticmethod
+    def csrf_ok(session: Session, fields: dict[str, str]) -> bool:
+        return hmac.compare_digest(fields.get("csrf", ""), session.csrf)
+
+
+def _roles(principal: Principal | None) -> set[str]:
+    """The page roles the key holds (an admin holds them all): which links to show."""
+    if principal is None:
+        return set()
+    if principal.is_admin:
+        return {role.value for role in PAGE_ROLES}
+    return {role.value for role in PAGE_ROLES if role in principal.roles}
+
+
+def safe_next(path: str) -> str:
+    """path if it is one of our pages (/review/…), else "": never another site."""
+    page = r"/review(/[A-Za-z0-9_./-]*)?(\?[A-Za-z0-9_.=&%+-]*)?"
+    if re.fullmatch(page, path) and "//" not in path and ".." not in path:
+        return path
+    return ""
+
+
+def home_of(principal: Principal) -> str:
+    """Where a key lands after log-in: the queue if it reviews, else its own page."""
+    if principal.is_admin or Role.REVIEWER in principal.roles:
+        return "/review"
+    return "/review/index"
