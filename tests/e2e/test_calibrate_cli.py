@@ -43,6 +43,7 @@ def subset(path: Path, pairs: int, unanswerable: int | None = None) -> Path:
     return path
 
 
+@pytest.mark.slow  # calibration and two evaluation runs, ~40 s: `make test-slow`
 def test_calibrate_writes_a_new_scorer_that_eval_run_and_compare_use(
     env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -141,6 +141,7 @@ def production_rows(data: Path) -> dict[str, int]:
 # -- the user journey --------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a minute of evaluation runs through the CLI: `make test-slow`
 def test_baseline_worse_config_compare_report_list_and_show(data: Path, tmp_path: Path) -> None:
     env = ragline_env(data)
     exported = tmp_path / "a.json"
