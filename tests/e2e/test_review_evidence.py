@@ -28,6 +28,10 @@ from tests.support.services import embedded_app, settings_for
 from tests.support.tenants import make_tenant
 from tests.support.waiting import wait_for
 
+# Browser journeys of a few seconds each: `make test-slow` (tests/unit/test_evidence.py keeps
+# the evidence markup in the fast suite).
+pytestmark = pytest.mark.slow
+
 LEAVE = "How many days of annual leave do employees get?"
 SUPPORTED = "Employees get 25 days of paid annual leave per calendar year [1]."
 INVENTED = "Unused days are paid out at 150 percent of salary [1]."
