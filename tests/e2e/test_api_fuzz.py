@@ -49,6 +49,9 @@ from tests.support.services import embedded_services
 from tests.support.tenants import make_tenant
 from tests.support.waiting import wait_for
 
+# Every operation's requests against a live server, ~35 s: `make test-slow`.
+pytestmark = pytest.mark.slow
+
 EXAMPLES = 50  # per operation: ~1,300 requests
 SEED = 8  # issue 8
 FINAL = {"answered", "escalated", "rejected", "failed"}
