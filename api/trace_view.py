@@ -9,16 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-WORKER_STAGES = {
-    "validate",
-    "embed",
-    "input_guardrails",
-    "retrieve",
-    "generate",
-    "output_guardrails",
-    "score",
-    "answerability",
-}
+from ragline.tracing import PIPELINE_STAGES
+
+WORKER_STAGES = frozenset(PIPELINE_STAGES)
 
 
 @dataclass(frozen=True)

@@ -13,16 +13,13 @@ both ways.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+
+from scifact_data import scifact_queries  # bench/ is the script's path
 
 from ragline.knowledge.embedder import Embedder
-
-REPO = Path(__file__).resolve().parent.parent
-SCIFACT = REPO.parent / "shared" / "eval" / "scifact"
 
 
 def rate(embedder: Embedder, questions: list[str], threads: int) -> float:
@@ -39,7 +36,7 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=150)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    queries = [json.loads(line)["text"] for line in (SCIFACT / "queries.jsonl").open()]
+    queries = scifact_queries()
     embedder = Embedder("sentence-transformers/all-MiniLM-L6-v2")
     embedder.embed(queries[:16])  # warm-up
     results: dict[bool, list[float]] = {False: [], True: []}

@@ -19,14 +19,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from scifact_data import scifact  # bench/ is the script's path
+
 from ragline.config import Gate, Knowledge
 from ragline.db import make_engine
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
 from ragline.knowledge.versions import IndexManager
 from ragline.schema import create_schema
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def write_corpus(source: Path, target: Path, limit: int) -> None:
@@ -43,7 +43,7 @@ def write_corpus(source: Path, target: Path, limit: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--documents", type=int, default=800)
-    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "eval" / "scifact")
+    parser.add_argument("--data", type=Path, default=None)
     args = parser.parse_args()
     knowledge = Knowledge(gate=Gate(smoke_queries=[]))
     embedder = Embedder(knowledge.embedding_model)
@@ -51,7 +51,7 @@ def main() -> None:
         root = Path(folder)
         corpus = root / "corpus"
         corpus.mkdir()
-        write_corpus(args.data / "corpus.jsonl", corpus, args.documents)
+        write_corpus(scifact(args.data) / "corpus.jsonl", corpus, args.documents)
         engine = make_engine(f"sqlite:///{root / 'manifest.db'}")
         create_schema(engine)
         store = KnowledgeStore.open(path=root / "qdrant")

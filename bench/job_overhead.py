@@ -28,6 +28,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from queue_throughput import bench_config, fresh_database  # bench/ is the script's path
+from scifact_data import scifact_queries
 
 from ragline.accounts import Accounts
 from ragline.bootstrap import Mode, Overrides, bootstrap
@@ -42,8 +43,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def questions(index_dir: Path | None) -> list[str]:
     if index_dir is not None:
-        scifact = REPO.parent / "shared" / "eval" / "scifact" / "queries.jsonl"
-        return [json.loads(line)["text"] for line in scifact.open()]
+        return scifact_queries()
     rows = [json.loads(line) for line in (REPO / "eval" / "guardrails.jsonl").open()]
     return [r["question"] for r in rows if r["category"] in ("answerable", "pii")]
 

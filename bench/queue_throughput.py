@@ -20,7 +20,6 @@ Rates are jobs per second; the ratios are the result (absolute rates vary by mac
 from __future__ import annotations
 
 import argparse
-import json
 import socket
 import subprocess
 import tempfile
@@ -34,6 +33,7 @@ from pathlib import Path
 import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
+from scifact_data import scifact, scifact_queries  # bench/ is the script's path
 from sqlalchemy import create_engine, func, text
 from sqlmodel import Session, col, select
 
@@ -50,7 +50,6 @@ from workers.actors import declare_answer_actor
 from workers.broker import QUEUE_NAME, sender
 
 REPO = Path(__file__).resolve().parent.parent
-SCIFACT = REPO.parent / "shared" / "eval" / "scifact"
 FINAL = [JobStatus.ANSWERED, JobStatus.ESCALATED, JobStatus.REJECTED, JobStatus.FAILED]
 WORKER_TIMEOUT_MS = 100  # how long an idle worker thread waits for a message
 
@@ -211,7 +210,7 @@ def ensure_index(core: Services, docs: int) -> int:
         return store.count(collection)
     with tempfile.TemporaryDirectory() as folder:
         corpus = Path(folder) / "corpus.jsonl"
-        with (SCIFACT / "corpus.jsonl").open() as source, corpus.open("w") as target:
+        with (scifact() / "corpus.jsonl").open() as source, corpus.open("w") as target:
             for number, line in enumerate(source):
                 if number >= docs:
                     break
@@ -238,7 +237,7 @@ def main() -> None:
         scifact = REPO / "data" / "scifact"
         index_dir = scifact if (scifact / "qdrant").exists() else REPO / "data" / "bench-index"
     index_dir.mkdir(parents=True, exist_ok=True)
-    questions = [json.loads(line)["text"] for line in (SCIFACT / "queries.jsonl").open()]
+    questions = scifact_queries()
 
     with private_redis() as redis_url:
         raw = raw_drain(redis_url, args.jobs, args.threads)

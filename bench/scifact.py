@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from scifact_data import scifact  # bench/ is the script's path
+
 from ragline.config import Chunking, Gate, Knowledge
 from ragline.db import make_engine
 from ragline.evaluation.dataset import import_beir
@@ -32,7 +34,6 @@ from ragline.schema import create_schema
 
 ALIAS = "scifact"
 PUBLISHED = {"ndcg@10": 0.64508, "recall@10": 0.78333}
-REPO = Path(__file__).resolve().parent.parent
 
 
 def documents_in_order(passages: list[str]) -> list[str]:
@@ -48,9 +49,10 @@ def main() -> None:
     parser.add_argument("--strategy", choices=["document", "sections"], default="document")
     parser.add_argument("--modes", default="dense,sparse,hybrid")
     parser.add_argument("--split", choices=["test", "train"], default="test")
-    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "eval" / "scifact")
+    parser.add_argument("--data", type=Path, default=None)
     args = parser.parse_args()
 
+    args.data = scifact(args.data)
     items = import_beir(args.data, args.split)
     max_tokens = 254 if args.strategy == "document" else Chunking().max_tokens
     knowledge = Knowledge(

@@ -58,7 +58,7 @@ def build_app(command: str | None = None) -> typer.Typer:
     """The CLI with every subcommand, or with only `command`: a short command such as
     `ragline keys create` then starts in a fraction of the time, without loading the
     modules of the others."""
-    app = typer.Typer(help=HELP, pretty_exceptions_enable=False)
+    app = typer.Typer(help=HELP, pretty_exceptions_enable=False, rich_markup_mode="markdown")
     app.callback()(_group)
     for name in SUBCOMMANDS if command not in SUBCOMMANDS else (command,):
         _register(app, name)

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import and_, case, func, literal_column, select
 from sqlalchemy.engine import Engine
@@ -38,6 +38,9 @@ from ragline.models import (
     UsageRecord,
 )
 from ragline.reasons import ReviewReason
+from ragline.tracing import PIPELINE_STAGES
+
+S = TypeVar("S", bound=Select[Any])
 
 DEFAULT_DAYS = 7
 MAX_DAYS = 90
@@ -46,17 +49,7 @@ LATENCY_SAMPLE = 5000  # the newest final jobs of the window whose stage timings
 PROMOTIONS_SHOWN = 10
 OUTCOMES = ("answered", "escalated", "rejected", "failed", "cancelled")
 FINAL = tuple(status.value for status in JobStatus if status.final)
-# The pipeline's stages in the order they run (ragline/pipeline/runner.py); others follow.
-STAGES = (
-    "validate",
-    "embed",
-    "input_guardrails",
-    "retrieve",
-    "generate",
-    "output_guardrails",
-    "score",
-    "answerability",
-)
+STAGES = PIPELINE_STAGES  # in the order they run; others follow
 ALL_STAGES = "all stages"  # a job's stages added up
 NO_FEATURE = "(none)"
 MODEL_CAUSES = (ReviewReason.MODEL_ERROR.value, ReviewReason.TIMEOUT.value)
@@ -107,6 +100,12 @@ class Window:
 
     def within(self, column: Any) -> ColumnElement[bool]:
         return and_(column >= self.start, column < self.end)
+
+    def scoped(self, query: S, account_column: Any) -> S:
+        """The query limited to the window's account, if it has one."""
+        if self.account_id is None:
+            return query
+        return query.where(account_column == self.account_id)
 
     def day_of(self, column: Any) -> ColumnElement[Any]:
         """The index in `days` of the day a time (within the window) falls on."""
@@ -267,8 +266,7 @@ def _finished(window: Window) -> Select[Any]:
         .outerjoin(ReviewItem, escalation)
         .where(col(Job.status).in_(FINAL), window.within(col(Job.finished_at)))
     )
-    if window.account_id is not None:
-        inner = inner.where(col(Job.account_id) == window.account_id)
+    inner = window.scoped(inner, col(Job.account_id))
     return _grouped(inner)
 
 
@@ -276,8 +274,7 @@ def _submitted(window: Window) -> Select[Any]:
     inner = select(window.day_of(col(Job.created_at)).label("day_index")).where(
         window.within(col(Job.created_at))
     )
-    if window.account_id is not None:
-        inner = inner.where(col(Job.account_id) == window.account_id)
+    inner = window.scoped(inner, col(Job.account_id))
     return _grouped(inner)
 
 
@@ -287,8 +284,7 @@ def _breaches(window: Window) -> Select[Any]:
         col(ReviewItem.sla_breached) == True,  # noqa: E712 (SQL)
         window.within(col(ReviewItem.due_at)),
     )
-    if window.account_id is not None:
-        inner = inner.where(col(ReviewItem.account_id) == window.account_id)
+    inner = window.scoped(inner, col(ReviewItem.account_id))
     return _grouped(inner)
 
 
@@ -337,8 +333,7 @@ def spend(engine: Engine, window: Window) -> Spend:
         .outerjoin(Account, col(Account.id) == col(UsageRecord.account_id))
         .where(window.within(col(UsageRecord.created_at)))
     )
-    if window.account_id is not None:
-        inner = inner.where(col(UsageRecord.account_id) == window.account_id)
+    inner = window.scoped(inner, col(UsageRecord.account_id))
     by_feature: dict[tuple[date, str], list[int]] = {}
     by_account: dict[tuple[date, str], list[int]] = {}
     with engine.connect() as connection:
@@ -455,8 +450,7 @@ def latency(engine: Engine, window: Window, sample: int = LATENCY_SAMPLE) -> Lat
         .order_by(col(Job.finished_at).desc())
         .limit(sample)
     )
-    if window.account_id is not None:
-        query = query.where(col(Job.account_id) == window.account_id)
+    query = window.scoped(query, col(Job.account_id))
     with engine.connect() as connection:
         timings = [row[0] or {} for row in connection.execute(query)]
     by_stage: dict[str, list[float]] = {}

@@ -37,7 +37,7 @@ from ragline.models import (
 log = structlog.get_logger("ragline.retention")
 
 ACTOR = Actor.system("retention")
-UNFINISHED = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+UNFINISHED = tuple(status.value for status in JobStatus if not status.final)
 
 
 @dataclass

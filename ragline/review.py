@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Text, and_, cast, func, insert, or_, update
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql import ColumnElement
 from sqlmodel import Session, col, select
 
 from ragline import audit, metrics
@@ -194,39 +195,20 @@ class ReviewQueue:
         another reviewer holds it or it is decided."""
         self.get(item_id, reviewer.visible_account, reader=reviewer)  # 404 before 409
         now = utcnow()
-        name = self.reviewer_name(reviewer)
-        with Session(self.engine, expire_on_commit=False) as session:
-            result = session.execute(
-                update(ReviewItem)
-                .where(
-                    col(ReviewItem.id) == item_id,
-                    or_(
-                        _is_open(now),
-                        and_(
-                            _claim_is_live(now),
-                            col(ReviewItem.claimed_by) == reviewer.key_id,
-                        ),
-                    ),
-                )
-                .values(
-                    status=ReviewStatus.CLAIMED,
-                    claimed_by=reviewer.key_id,
-                    claimed_by_name=name,
-                    claim_expires_at=now + timedelta(minutes=self.config.claim_minutes),
-                )
-            )
-            claimed = result.rowcount == 1  # type: ignore[attr-defined]
-            item = session.get(ReviewItem, item_id)
-            assert item is not None
-            if claimed:
-                audit.append(
-                    session,
-                    reviewer.actor,
-                    "review.claim",
-                    f"review:{item_id}",
-                    account_id=item.account_id,
-                )
-            session.commit()
+        claimable = or_(
+            _is_open(now),
+            and_(_claim_is_live(now), col(ReviewItem.claimed_by) == reviewer.key_id),
+        )
+        claimed, item = self._move(
+            item_id,
+            reviewer,
+            "review.claim",
+            claimable,
+            status=ReviewStatus.CLAIMED,
+            claimed_by=reviewer.key_id,
+            claimed_by_name=self.reviewer_name(reviewer),
+            claim_expires_at=now + timedelta(minutes=self.config.claim_minutes),
+        )
         if not claimed:
             raise self._conflict(item)
         log.info("review_claimed", item_id=item_id, key_id=reviewer.key_id)
@@ -235,31 +217,44 @@ class ReviewQueue:
     def release(self, item_id: int, reviewer: Principal) -> ReviewItem:
         """Give a claim back before it expires."""
         self.get(item_id, reviewer.visible_account, reader=reviewer)
-        with Session(self.engine, expire_on_commit=False) as session:
-            result = session.execute(
-                update(ReviewItem)
-                .where(
-                    col(ReviewItem.id) == item_id,
-                    _claim_is_live(utcnow()),
-                    col(ReviewItem.claimed_by) == reviewer.key_id,
-                )
-                .values(status=ReviewStatus.OPEN, claimed_by=None, claim_expires_at=None)
-            )
-            released = result.rowcount == 1  # type: ignore[attr-defined]
-            item = session.get(ReviewItem, item_id)
-            assert item is not None
-            if released:
-                audit.append(
-                    session,
-                    reviewer.actor,
-                    "review.release",
-                    f"review:{item_id}",
-                    account_id=item.account_id,
-                )
-            session.commit()
+        held = and_(_claim_is_live(utcnow()), col(ReviewItem.claimed_by) == reviewer.key_id)
+        released, item = self._move(
+            item_id,
+            reviewer,
+            "review.release",
+            held,
+            status=ReviewStatus.OPEN,
+            claimed_by=None,
+            claim_expires_at=None,
+        )
         if not released:
             raise Conflict("you do not hold a claim on this item")
         return item
+
+    def _move(
+        self,
+        item_id: int,
+        reviewer: Principal,
+        action: str,
+        condition: ColumnElement[bool],
+        **values: Any,
+    ) -> tuple[bool, ReviewItem]:
+        """Set `values` on the item only if `condition` still holds (one UPDATE, so two
+        reviewers cannot both win), auditing the move in the same transaction; returns
+        whether it moved and the item as it now is."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            result = session.execute(
+                update(ReviewItem).where(col(ReviewItem.id) == item_id, condition).values(**values)
+            )
+            moved = result.rowcount == 1  # type: ignore[attr-defined]
+            item = session.get(ReviewItem, item_id)
+            assert item is not None
+            if moved:
+                audit.append(
+                    session, reviewer.actor, action, f"review:{item_id}", account_id=item.account_id
+                )
+            session.commit()
+        return moved, item
 
     # -- deciding ------------------------------------------------------------------------
 

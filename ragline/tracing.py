@@ -14,6 +14,19 @@ from sqlmodel import Session, col, select
 
 from ragline.models import Delivery, Job, ReviewItem
 
+# The worker's stages in the order they run (the `clock.stage` names of
+# ragline/pipeline/runner.py); a job's stage_timings and its trace use these names.
+PIPELINE_STAGES = (
+    "validate",
+    "embed",
+    "input_guardrails",
+    "retrieve",
+    "generate",
+    "output_guardrails",
+    "score",
+    "answerability",
+)
+
 
 def _span(
     name: str,
