@@ -24,7 +24,7 @@ from scifact_data import scifact  # bench/ is the script's path
 from ragline.config import Gate, Knowledge
 from ragline.db import make_engine
 from ragline.knowledge.embedder import Embedder
-from ragline.knowledge.store import KnowledgeStore
+from ragline.knowledge.store import QdrantStore
 from ragline.knowledge.versions import IndexManager
 from ragline.schema import create_schema
 
@@ -54,7 +54,7 @@ def main() -> None:
         write_corpus(scifact(args.data) / "corpus.jsonl", corpus, args.documents)
         engine = make_engine(f"sqlite:///{root / 'manifest.db'}")
         create_schema(engine)
-        store = KnowledgeStore.open(path=root / "qdrant")
+        store = QdrantStore.open(path=root / "qdrant")
         manager = IndexManager(engine, store, embedder, knowledge, alias="bench")
 
         started = time.perf_counter()

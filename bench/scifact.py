@@ -27,7 +27,7 @@ from ragline.db import make_engine
 from ragline.evaluation.dataset import import_beir
 from ragline.evaluation.metrics import ndcg_at_k, recall_at_k
 from ragline.knowledge.embedder import Embedder
-from ragline.knowledge.store import KnowledgeStore, RetrievalMode
+from ragline.knowledge.store import QdrantStore, RetrievalMode
 from ragline.knowledge.versions import IndexManager
 from ragline.pipeline.retrieve import Retriever
 from ragline.schema import create_schema
@@ -67,7 +67,7 @@ def main() -> None:
         (corpus / "corpus.jsonl").symlink_to((args.data / "corpus.jsonl").resolve())
         engine = make_engine(f"sqlite:///{root / 'manifest.db'}")
         create_schema(engine)
-        store = KnowledgeStore.open(path=root / "qdrant")
+        store = QdrantStore.open(path=root / "qdrant")
         manager = IndexManager(engine, store, embedder, knowledge, alias=ALIAS)
         started = time.perf_counter()
         manifest = manager.build(corpus)

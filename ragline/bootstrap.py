@@ -33,8 +33,10 @@ from ragline.delivery import Deliverer
 from ragline.errors import ConfigError
 from ragline.guardrails.layer import GuardrailLayer
 from ragline.jobs import JobRepository
+from ragline.knowledge.catalog import promoted
+from ragline.knowledge.edge_store import EdgeStore
 from ragline.knowledge.embedder import Embedder
-from ragline.knowledge.store import KnowledgeStore
+from ragline.knowledge.store import KnowledgeStore, QdrantStore
 from ragline.knowledge.versions import IndexManager
 from ragline.observability import install_log_scrubber
 from ragline.otlp import OtlpExporter, parse_headers
@@ -193,7 +195,7 @@ def _assemble(
         mode is not Mode.SERVER or settings.qdrant_url
     )
     if store is None and wants_store:
-        store = open_store(settings)
+        store = open_store(settings, engine)
         closers.append(store.close)
     embedder = given.embedder
     if embedder is None and mode.embeds:
@@ -272,9 +274,13 @@ def _needs_send(given: Overrides, mode: Mode) -> Send:
     return given.send
 
 
-def open_store(settings: Settings) -> KnowledgeStore:
+def open_store(settings: Settings, engine: Engine) -> KnowledgeStore:
+    """A Qdrant server if one is configured; else the embedded engine the settings name,
+    whose alias is the database's last promotion."""
+    if settings.qdrant_url is None and settings.index_engine == "edge":
+        return EdgeStore.open(settings.edge_path, promoted(engine))
     api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-    return KnowledgeStore.open(url=settings.qdrant_url, path=settings.qdrant_path, api_key=api_key)
+    return QdrantStore.open(url=settings.qdrant_url, path=settings.qdrant_path, api_key=api_key)
 
 
 def index_manager(

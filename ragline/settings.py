@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     qdrant_url: str | None = None
     qdrant_api_key: SecretStr | None = None
+    # Without a Qdrant URL, the knowledge base lives under data_dir: `edge` (Qdrant's engine
+    # in process, data_dir/index, one sealed shard per version, read by every process) or
+    # `qdrant-local` (Qdrant local mode, data_dir/qdrant, one process at a time).
+    index_engine: Literal["edge", "qdrant-local"] = "qdrant-local"
 
     # The OpenAI-compatible endpoint (vLLM, Ollama, a vendor). Unset: the extractive provider.
     model_base_url: str | None = None
@@ -67,6 +71,10 @@ class Settings(BaseSettings):
     @property
     def qdrant_path(self) -> Path:
         return self.data_dir / "qdrant"
+
+    @property
+    def edge_path(self) -> Path:
+        return self.data_dir / "index"
 
 
 def load_settings(**overrides: object) -> Settings:

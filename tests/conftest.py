@@ -20,7 +20,7 @@ from ragline.config import RaglineConfig, load_config
 from ragline.db import make_engine
 from ragline.errors import DatabaseUnavailable
 from ragline.knowledge.embedder import Embedder
-from ragline.knowledge.store import KnowledgeStore
+from ragline.knowledge.store import KnowledgeStore, QdrantStore
 from ragline.knowledge.versions import IndexManager
 from ragline.schema import create_schema
 from tests.support.environment import HANDBOOK, POSTGRES_URL, REDIS_URL, REPO, unavailable
@@ -99,7 +99,7 @@ def handbook_store(
 ) -> Iterator[KnowledgeStore]:
     """The demo handbook, built and promoted once per session. Read-only for tests."""
     root = tmp_path_factory.mktemp("handbook")
-    store = KnowledgeStore.open(path=root / "qdrant")
+    store = QdrantStore.open(path=root / "qdrant")
     engine = _sqlite_engine(root / "manifest.db")
     manager = IndexManager(
         engine,

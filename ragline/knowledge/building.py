@@ -117,6 +117,7 @@ class IndexBuilder(VersionCatalog):
             points = self._plan(documents, self._reusable(base), progress)
             reused = sum(1 for p in points if p.vector is not None)
             self._write(manifest.collection, points, progress)
+            self.store.seal(manifest.collection)
             counts = {
                 "chunk_count": len(points),
                 "token_count": sum(int(p.payload.get("token_count", 0)) for p in points),

@@ -4,6 +4,7 @@ moving the alias and cleaning up in releasing.py."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,21 @@ class VersionDiff:
     added: list[str]
     removed: list[str]
     changed: list[str]
+
+
+def promoted(engine: Engine) -> Callable[[str], str | None]:
+    """The database as the alias: the collection of the last promotion or rollback. There
+    is one alias per database (assistant_pipeline.retrieval.source), so the name is not
+    looked up."""
+
+    def collection(alias: str) -> str | None:
+        with engine.connect() as connection:
+            version = connection.execute(
+                select(IndexPromotion.version).order_by(col(IndexPromotion.id).desc()).limit(1)
+            ).scalar()
+        return collection_name(version) if version is not None else None
+
+    return collection
 
 
 def recorded_versions(engine: Engine) -> list[VersionListing]:

@@ -102,6 +102,7 @@ class IndexReleases(VersionCatalog):
             )
             session.commit()
             session.refresh(row)
+        self.store.alias_moved(self.alias)
         log.info(
             f"index_{action}d" if action == "promote" else "index_rolled_back",
             version=manifest.version,

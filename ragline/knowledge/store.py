@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from qdrant_client import QdrantClient, models
@@ -39,8 +39,113 @@ class Passage:
     score: float
     groups: tuple[str, ...] = ()  # its document's allowed_groups
 
+    @classmethod
+    def of(cls, payload: dict[str, Any], score: float) -> Passage:
+        """A stored chunk's payload as a passage."""
+        return cls(
+            chunk_id=str(payload["chunk_id"]),
+            document_id=str(payload["document_id"]),
+            title=str(payload.get("title", "")),
+            source=str(payload.get("source", "")),
+            text=str(payload["text"]),
+            score=score,
+            groups=tuple(str(g) for g in payload.get("allowed_groups", ())),
+        )
 
-class KnowledgeStore:
+
+class KnowledgeStore(Protocol):
+    """What the indexer, the retriever and the evaluations need of a vector store: index
+    versions as collections behind an alias. QdrantStore (a Qdrant server, or local mode)
+    and EdgeStore (ragline/knowledge/edge_store.py, the embedded default) provide it."""
+
+    remote: bool
+
+    def close(self) -> None: ...
+    def ping(self) -> None: ...
+    def collection_names(self) -> list[str]: ...
+    def has_lexical(self, collection: str) -> bool: ...
+    def create_collection(self, name: str, dimension: int) -> None: ...
+    def upsert(
+        self,
+        collection: str,
+        payloads: Sequence[dict[str, Any]],
+        vectors: Sequence[Sequence[float]],
+        lexical: Sequence[SparseVector] | None = None,
+    ) -> None: ...
+    def seal(self, collection: str) -> None: ...
+    def delete_collection(self, name: str) -> None: ...
+    def count(self, collection: str) -> int: ...
+    def points(
+        self, collection: str, with_vectors: bool = True, batch: int = 1000
+    ) -> Iterator[tuple[dict[str, Any], list[float] | None]]: ...
+    def resolve_alias(self, alias: str) -> str | None: ...
+    def point_alias(self, alias: str, collection: str) -> None: ...
+    def alias_moved(self, alias: str) -> None: ...
+    def search(
+        self,
+        alias: str,
+        vector: Sequence[float],
+        limit: int,
+        groups: Sequence[str],
+        lexical: SparseVector | None = None,
+        mode: RetrievalMode = "dense",
+    ) -> tuple[str, list[Passage]]: ...
+    def search_collection(
+        self,
+        collection: str,
+        vector: Sequence[float],
+        limit: int,
+        groups: Sequence[str],
+        lexical: SparseVector | None = None,
+        mode: RetrievalMode = "dense",
+    ) -> list[Passage]: ...
+
+
+class AliasedSearch:
+    """`search` for a store that can resolve an alias and search a collection."""
+
+    def resolve_alias(self, alias: str) -> str | None:
+        raise NotImplementedError
+
+    def search_collection(
+        self,
+        collection: str,
+        vector: Sequence[float],
+        limit: int,
+        groups: Sequence[str],
+        lexical: SparseVector | None = None,
+        mode: RetrievalMode = "dense",
+    ) -> list[Passage]:
+        raise NotImplementedError
+
+    def search(
+        self,
+        alias: str,
+        vector: Sequence[float],
+        limit: int,
+        groups: Sequence[str],
+        lexical: SparseVector | None = None,
+        mode: RetrievalMode = "dense",
+    ) -> tuple[str, list[Passage]]:
+        """Query the collection behind the alias; return (collection, passages best first).
+
+        Only chunks whose allowed_groups meet the caller's groups can match: the filter is
+        part of the query (and of each prefetch), so a restricted passage never comes back
+        to be filtered later. The alias is resolved first and the collection queried by
+        name, so the version recorded on the job is the one that answered even if a
+        promotion happens meanwhile.
+        """
+        collection = self.resolve_alias(alias)
+        if collection is None:
+            raise IndexNotReady(f"no index version is promoted behind '{alias}'")
+        return collection, self.search_collection(
+            collection, vector, limit, groups, lexical=lexical, mode=mode
+        )
+
+
+class QdrantStore(AliasedSearch):
+    """A Qdrant server (RAGLINE_QDRANT_URL), or Qdrant local mode in a folder."""
+
     def __init__(self, client: QdrantClient, remote: bool = False) -> None:
         self._client = client
         self.remote = remote
@@ -62,7 +167,7 @@ class KnowledgeStore:
     @classmethod
     def open(
         cls, *, url: str | None = None, path: Path | None = None, api_key: str | None = None
-    ) -> KnowledgeStore:
+    ) -> QdrantStore:
         if url:
             return cls(QdrantClient(url=url, api_key=api_key, timeout=10), remote=True)
         if path is None:
@@ -150,6 +255,12 @@ class KnowledgeStore:
         with self._lock:
             self._client.upsert(collection, points=points, wait=True)
 
+    def seal(self, collection: str) -> None:
+        """A built collection is complete (Qdrant indexes as it goes: nothing to do)."""
+
+    def alias_moved(self, alias: str) -> None:
+        """The database recorded a promotion (Qdrant's alias moved in point_alias)."""
+
     def count(self, collection: str) -> int:
         with self._lock:
             return int(self._client.count(collection, exact=True).count)
@@ -175,30 +286,6 @@ class KnowledgeStore:
         )
         with self._lock:
             self._client.update_collection_aliases(change_aliases_operations=operations)
-
-    def search(
-        self,
-        alias: str,
-        vector: Sequence[float],
-        limit: int,
-        groups: Sequence[str],
-        lexical: SparseVector | None = None,
-        mode: RetrievalMode = "dense",
-    ) -> tuple[str, list[Passage]]:
-        """Query the collection behind the alias; return (collection, passages best first).
-
-        Only chunks whose allowed_groups meet the caller's groups can match: the filter is
-        part of the query (and of each prefetch), so a restricted passage never comes back
-        to be filtered later. The alias is resolved first and the collection queried by
-        name, so the version recorded on the job is the one that answered even if a
-        promotion happens meanwhile.
-        """
-        collection = self.resolve_alias(alias)
-        if collection is None:
-            raise IndexNotReady(f"no index version is promoted behind '{alias}'")
-        return collection, self.search_collection(
-            collection, vector, limit, groups, lexical=lexical, mode=mode
-        )
 
     def search_collection(
         self,
@@ -255,21 +342,15 @@ class KnowledgeStore:
                 collection, query_filter=allowed, limit=limit, with_payload=True, **query
             )
         return [
-            Passage(
-                chunk_id=str(p.payload["chunk_id"]),
-                document_id=str(p.payload["document_id"]),
-                title=str(p.payload.get("title", "")),
-                source=str(p.payload.get("source", "")),
-                text=str(p.payload["text"]),
-                score=float(p.score) if mode == "dense" else _cosine(p.vector, dense_query),
-                groups=tuple(str(g) for g in p.payload.get("allowed_groups", ())),
+            Passage.of(
+                p.payload, float(p.score) if mode == "dense" else cosine(p.vector, dense_query)
             )
             for p in result.points
             if p.payload is not None
         ]
 
 
-def _cosine(vector: Any, query: list[float]) -> float:
+def cosine(vector: Any, query: list[float]) -> float:
     if isinstance(vector, dict):
         vector = vector.get(DENSE)
     if not isinstance(vector, list) or not vector:

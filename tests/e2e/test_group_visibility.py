@@ -18,7 +18,7 @@ from api.app import create_app
 from ragline.bootstrap import Mode
 from ragline.config import RaglineConfig, parse_config
 from ragline.knowledge.embedder import Embedder
-from ragline.knowledge.store import KnowledgeStore
+from ragline.knowledge.store import KnowledgeStore, QdrantStore
 from tests.support.server import serving
 from tests.support.services import bootstrapped, embedded_app
 from tests.support.tenants import make_tenant
@@ -57,7 +57,7 @@ def store(
     for name, text in CORPUS.items():
         (root / "docs" / name).parent.mkdir(parents=True, exist_ok=True)
         (root / "docs" / name).write_text(text, encoding="utf-8")
-    store = KnowledgeStore.open(path=root / "qdrant")
+    store = QdrantStore.open(path=root / "qdrant")
     with bootstrapped(
         Mode.INDEX, root, _config(repo_config), store=store, embedder=embedder
     ) as services:

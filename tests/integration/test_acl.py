@@ -15,7 +15,7 @@ from ragline.admission import Admission
 from ragline.config import Gate, RaglineConfig, SmokeQuery
 from ragline.db import make_engine
 from ragline.knowledge.embedder import Embedder
-from ragline.knowledge.store import KnowledgeStore, Passage, RetrievalMode
+from ragline.knowledge.store import KnowledgeStore, Passage, QdrantStore, RetrievalMode
 from ragline.knowledge.versions import IndexManager
 from ragline.models import Job
 from ragline.pipeline.generate import ChosenModel
@@ -89,7 +89,7 @@ def acl_index(
     for name, text in CORPUS.items():
         (docs / name).parent.mkdir(parents=True, exist_ok=True)
         (docs / name).write_text(text, encoding="utf-8")
-    store = KnowledgeStore.open(path=root / "qdrant")
+    store = QdrantStore.open(path=root / "qdrant")
     engine = make_engine(f"sqlite:///{root / 'manifest.db'}")
     create_schema(engine)
     gate = Gate(

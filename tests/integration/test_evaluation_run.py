@@ -26,7 +26,7 @@ from ragline.evaluation.dataset import EvalItem
 from ragline.evaluation.metrics import must_include, ndcg_at_k, recall_at_k, reciprocal_rank
 from ragline.evaluation.run import dataset_hash, export_run, list_runs, load_run, run_evaluation
 from ragline.knowledge.embedder import Embedder
-from ragline.knowledge.store import KnowledgeStore
+from ragline.knowledge.store import KnowledgeStore, QdrantStore
 from ragline.models import (
     BudgetCounter,
     Delivery,
@@ -460,7 +460,7 @@ def test_an_index_version_answers_from_its_own_collection(
 ) -> None:
     # The handbook's smoke set cannot pass on two documents: builds skip it.
     gate = {**repo_config.knowledge.gate.model_dump(), "smoke_queries": []}
-    store = KnowledgeStore.open(path=tmp_path / "qdrant")
+    store = QdrantStore.open(path=tmp_path / "qdrant")
     try:
         core = make_core(sqlite_engine, _config(repo_config, knowledge={"gate": gate}), store=store)
         manager = core.index

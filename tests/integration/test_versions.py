@@ -25,7 +25,7 @@ from ragline.knowledge.chunking import chunk_document
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.smoke import NO_SMOKE_SET
 from ragline.knowledge.sources import read_folder, source_checksum
-from ragline.knowledge.store import KnowledgeStore
+from ragline.knowledge.store import KnowledgeStore, QdrantStore
 from ragline.knowledge.versions import IndexManager, VersionDiff
 from ragline.models import IndexPromotion, IndexVersion, Job, utcnow
 from ragline.pipeline.validate import JobRequest
@@ -168,7 +168,7 @@ class Index:
 def _open_index(
     engine: Engine, tmp_path: Path, embedder: Embedder, repo_config: RaglineConfig
 ) -> Iterator[Index]:
-    store = KnowledgeStore.open(path=tmp_path / "qdrant")
+    store = QdrantStore.open(path=tmp_path / "qdrant")
     knowledge = knowledge_for(repo_config)
     manager = IndexManager(engine, store, embedder, knowledge, alias=ALIAS)
     docs = write_corpus(tmp_path / "docs")

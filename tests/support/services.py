@@ -17,7 +17,7 @@ from cli.wiring import http_services
 from ragline.bootstrap import Mode, Overrides, Services, opened
 from ragline.config import RaglineConfig
 from ragline.knowledge.embedder import Embedder
-from ragline.knowledge.store import KnowledgeStore
+from ragline.knowledge.store import KnowledgeStore, QdrantStore
 from ragline.settings import Settings
 from tests.support.environment import REPO
 from workers.broker import make_broker, sender
@@ -90,7 +90,7 @@ def embedded_app(
         if not own_index:
             yield EmbeddedApp(services, api)
             return
-        own_store = KnowledgeStore.open(path=directory / "qdrant")
+        own_store = QdrantStore.open(path=directory / "qdrant")
         try:
             with bootstrapped(
                 Mode.INDEX,

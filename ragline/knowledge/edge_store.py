@@ -1,0 +1,396 @@
+"""The embedded vector store on Qdrant's own engine in process (qdrant-edge): HNSW, sparse
+vectors with IDF and payload indexes, at a few milliseconds per query where Qdrant local
+mode scans every point in Python (bench/retrieval_engines.py).
+
+Each index version is an immutable shard in its own folder, `ROOT/kb_vN`:
+- built in `ROOT/kb_vN.partial` (create_collection, upsert), then sealed: HNSW built, files
+  flushed, a checksum of every file written to SEAL, and the folder renamed into place in
+  one step. A build interrupted mid-way leaves only a `.partial` folder, which is never
+  listed, searched or promoted;
+- written without a write-ahead log, so a sealed shard takes no lock: every process (the
+  server, each worker, on one host or many through a shared volume) opens it read-only;
+- checked against its SEAL when a process first opens it: a missing or corrupt shard is
+  refused with a clear error (IndexNotReady), never searched.
+
+The alias is the database's: the version of the last promotion or rollback (`aliases`),
+read again at most every ALIAS_TTL_S, so a promotion reaches every running process within a
+second without a restart.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, cast
+
+import structlog
+from qdrant_edge import (
+    CountRequest,
+    Distance,
+    EdgeConfig,
+    EdgeOptimizersConfig,
+    EdgeShard,
+    EdgeSparseVectorParams,
+    EdgeVectorParams,
+    FieldCondition,
+    Filter,
+    Fusion,
+    HnswIndexConfig,
+    KeywordIndexParams,
+    MatchAny,
+    Modifier,
+    Point,
+    Prefetch,
+    Query,
+    QueryRequest,
+    ScrollRequest,
+    UpdateOperation,
+)
+from qdrant_edge import SparseVector as EdgeSparse
+
+from ragline.errors import IndexNotReady
+from ragline.knowledge.lexical import SparseVector
+from ragline.knowledge.store import (
+    DENSE,
+    LEXICAL,
+    AliasedSearch,
+    Passage,
+    RetrievalMode,
+    cosine,
+    point_id,
+)
+
+log = structlog.get_logger("ragline.store")
+
+AliasSource = Callable[[str], str | None]  # alias -> the collection promoted behind it
+ALIAS_TTL_S = 0.5
+SEAL = "SEAL.json"  # every file of a sealed shard with its size and SHA-256
+PARTIAL = ".partial"
+RRF_K = 2  # Qdrant's (server and local mode) reciprocal-rank constant
+# Qdrant's HNSW defaults; segments under full_scan_threshold KB (and filters matching fewer
+# points than that) are searched exactly, which is what small knowledge bases get.
+HNSW = HnswIndexConfig(m=16, ef_construct=100, full_scan_threshold=10_000)
+# The default (10,000 KB, ~6,600 vectors of 384 floats) would leave smaller segments without
+# a graph; a sealed shard is optimised once, so index whatever it holds.
+INDEXING_THRESHOLD_KB = 1_000
+# A panic inside the engine (a truncated file) surfaces as pyo3's PanicException, which
+# derives from BaseException; catch it by name rather than every BaseException.
+_ENGINE_PANIC = "PanicException"
+
+
+class EdgeStore(AliasedSearch):
+    """The KnowledgeStore interface (ragline/knowledge/store.py) over sealed shards."""
+
+    remote = False
+
+    def __init__(self, root: Path, aliases: AliasSource) -> None:
+        self.root = root
+        self._aliases = aliases
+        self._lock = threading.Lock()
+        self._readers: dict[str, EdgeShard] = {}
+        self._writers: dict[str, tuple[EdgeShard, int]] = {}  # collection -> (shard, lock fd)
+        self._alias_cache: dict[str, tuple[float, str | None]] = {}
+
+    @classmethod
+    def open(cls, path: Path, aliases: AliasSource) -> EdgeStore:
+        path.mkdir(parents=True, exist_ok=True)
+        return cls(path, aliases)
+
+    def close(self) -> None:
+        with self._lock:
+            for shard in self._readers.values():
+                shard.close()
+            self._readers.clear()
+            for collection in list(self._writers):
+                self._abandon(collection)
+
+    def ping(self) -> None:
+        if not self.root.is_dir():
+            raise IndexNotReady(f"the knowledge store folder {self.root} is missing")
+
+    # -- versions --------------------------------------------------------------------------
+
+    def collection_names(self) -> list[str]:
+        """Sealed shards only: a build in progress or interrupted is not a version yet."""
+        return sorted(
+            entry.name
+            for entry in self.root.iterdir()
+            if entry.is_dir() and not entry.name.endswith(PARTIAL) and (entry / SEAL).is_file()
+        )
+
+    def has_lexical(self, collection: str) -> bool:
+        return True  # every shard is built with its lexical vectors
+
+    def create_collection(self, name: str, dimension: int) -> None:
+        """Start building `name` in its .partial folder, holding a lock on it so that a
+        second indexer cannot write into the same version."""
+        partial = self._partial(name)
+        if (self.root / name).exists():
+            raise IndexNotReady(f"{name} is already built in {self.root}")
+        lock_fd = os.open(self.root / f"{name}.lock", os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(lock_fd)
+            raise IndexNotReady(f"{name} is being built by another indexer") from None
+        shutil.rmtree(partial, ignore_errors=True)  # what an interrupted build left
+        config = EdgeConfig(
+            vectors={DENSE: EdgeVectorParams(size=dimension, distance=Distance.Cosine)},
+            sparse_vectors={LEXICAL: EdgeSparseVectorParams(modifier=Modifier.Idf)},
+            hnsw_config=HNSW,
+            optimizers=EdgeOptimizersConfig(indexing_threshold=INDEXING_THRESHOLD_KB),
+            wal_enabled=False,  # no lock when sealed; durability comes from seal()'s flush
+        )
+        shard = EdgeShard.create(str(partial), config)
+        shard.update(UpdateOperation.create_field_index("allowed_groups", KeywordIndexParams()))
+        with self._lock:
+            self._writers[name] = (shard, lock_fd)
+
+    def upsert(
+        self,
+        collection: str,
+        payloads: Sequence[dict[str, Any]],
+        vectors: Sequence[Sequence[float]],
+        lexical: Sequence[SparseVector] | None = None,
+    ) -> None:
+        shard = self._writer(collection)
+        points = []
+        for i, (payload, vector) in enumerate(zip(payloads, vectors, strict=True)):
+            named: dict[str, Any] = {DENSE: list(vector)}
+            if lexical is not None:
+                named[LEXICAL] = EdgeSparse(indices=lexical[i].indices, values=lexical[i].values)
+            points.append(Point(point_id(payload["chunk_id"]), named, payload))
+        shard.update(UpdateOperation.upsert_points(points))
+
+    def seal(self, collection: str) -> None:
+        """Build the HNSW graph, flush, record every file's checksum and move the shard
+        into place: from here on it never changes."""
+        shard, lock_fd = self._writers[collection]
+        started = time.perf_counter()
+        shard.optimize()
+        shard.flush()
+        shard.close()
+        partial = self._partial(collection)
+        # The first load replays the segments' trackers and rewrites the stored config;
+        # do it here, so that what the seal records is what every later load leaves as is.
+        EdgeShard.load(str(partial)).close()
+        (partial / SEAL).write_text(json.dumps(_checksums(partial), indent=1, sort_keys=True))
+        os.rename(partial, self.root / collection)
+        with self._lock:
+            del self._writers[collection]
+        fcntl.flock(lock_fd, fcntl.LOCK_UN)
+        os.close(lock_fd)
+        (self.root / f"{collection}.lock").unlink(missing_ok=True)
+        log.info(
+            "shard_sealed", collection=collection, seconds=round(time.perf_counter() - started, 2)
+        )
+
+    def delete_collection(self, name: str) -> None:
+        with self._lock:
+            reader = self._readers.pop(name, None)
+            if reader is not None:
+                reader.close()
+            if name in self._writers:
+                self._abandon(name)
+        shutil.rmtree(self._partial(name), ignore_errors=True)
+        shutil.rmtree(self.root / name, ignore_errors=True)
+
+    def count(self, collection: str) -> int:
+        return int(self._shard(collection).count(CountRequest(exact=True)))
+
+    def points(
+        self, collection: str, with_vectors: bool = True, batch: int = 1000
+    ) -> Iterator[tuple[dict[str, Any], list[float] | None]]:
+        """Every point of a collection as (payload, dense vector), in pages."""
+        shard = self._shard(collection)
+        offset: Any = None
+        while True:
+            records, offset = shard.scroll(
+                ScrollRequest(
+                    offset=offset,
+                    limit=batch,
+                    with_payload=True,
+                    with_vector=[DENSE] if with_vectors else False,
+                )
+            )
+            for record in records:
+                yield dict(record.payload or {}), _dense(record.vector) if with_vectors else None
+            if offset is None:
+                return
+
+    # -- the alias -------------------------------------------------------------------------
+
+    def resolve_alias(self, alias: str) -> str | None:
+        now = time.monotonic()
+        cached = self._alias_cache.get(alias)
+        if cached is not None and now - cached[0] < ALIAS_TTL_S:
+            return cached[1]
+        collection = self._aliases(alias)
+        self._alias_cache[alias] = (now, collection)
+        return collection
+
+    def point_alias(self, alias: str, collection: str) -> None:
+        """The database's promotion row moves the alias (IndexReleases records it); this
+        process reads it again at once rather than after ALIAS_TTL_S."""
+        self._alias_cache.pop(alias, None)
+
+    def alias_moved(self, alias: str) -> None:
+        self._alias_cache.pop(alias, None)
+
+    # -- searching -------------------------------------------------------------------------
+
+    def search_collection(
+        self,
+        collection: str,
+        vector: Sequence[float],
+        limit: int,
+        groups: Sequence[str],
+        lexical: SparseVector | None = None,
+        mode: RetrievalMode = "dense",
+    ) -> list[Passage]:
+        """As KnowledgeStore.search_collection: the group filter is part of the query and
+        of each prefetch; every passage's score is its cosine similarity to the question."""
+        if not groups:
+            return []
+        if mode != "dense" and lexical is None:
+            raise ValueError(f"mode {mode} needs the question's lexical vector")
+        allowed = Filter(
+            must=[FieldCondition(key="allowed_groups", match=MatchAny(any=list(groups)))]
+        )
+        dense_query = list(vector)
+        sparse_query: Any = (
+            EdgeSparse(indices=lexical.indices, values=lexical.values) if lexical else None
+        )
+        request: QueryRequest
+        if mode == "dense":
+            request = QueryRequest(
+                limit=limit,
+                query=Query.Nearest(dense_query, using=DENSE),
+                filter=allowed,
+                with_payload=True,
+                with_vector=False,
+            )
+        elif mode == "sparse":
+            request = QueryRequest(
+                limit=limit,
+                query=Query.Nearest(sparse_query, using=LEXICAL),
+                filter=allowed,
+                with_payload=True,
+                with_vector=[DENSE],
+            )
+        else:
+            candidates = max(limit * 4, 20)
+            request = QueryRequest(
+                limit=limit,
+                prefetches=[
+                    Prefetch(
+                        limit=candidates,
+                        query=Query.Nearest(dense_query, using=DENSE),
+                        filter=allowed,
+                    ),
+                    Prefetch(
+                        limit=candidates,
+                        query=Query.Nearest(sparse_query, using=LEXICAL),
+                        filter=allowed,
+                    ),
+                ],
+                query=cast(Any, Fusion.Rrf(k=RRF_K)),  # the stubs leave Rrf out of the union
+                filter=allowed,
+                with_payload=True,
+                with_vector=[DENSE],
+            )
+        hits = self._shard(collection).query(request)
+        if mode == "hybrid":  # equal fused scores come back in any order: make it stable
+            hits = sorted(hits, key=lambda hit: (-hit.score, str(hit.id)))
+        return [
+            Passage.of(
+                hit.payload or {},
+                float(hit.score) if mode == "dense" else cosine(_dense(hit.vector), dense_query),
+            )
+            for hit in hits
+        ]
+
+    # -- shards ----------------------------------------------------------------------------
+
+    def _partial(self, name: str) -> Path:
+        return self.root / f"{name}{PARTIAL}"
+
+    def _writer(self, collection: str) -> EdgeShard:
+        with self._lock:
+            if collection not in self._writers:
+                raise IndexNotReady(f"{collection} is not being built by this process")
+            return self._writers[collection][0]
+
+    def _shard(self, collection: str) -> EdgeShard:
+        """The shard to read: the one being built (its own checks), else the sealed one,
+        opened once per process after checking it against its seal."""
+        with self._lock:
+            if collection in self._writers:
+                return self._writers[collection][0]
+            shard = self._readers.get(collection)
+            if shard is None:
+                shard = self._load(collection)
+                self._readers[collection] = shard
+            return shard
+
+    def _load(self, collection: str) -> EdgeShard:
+        folder = self.root / collection
+        seal = folder / SEAL
+        if not seal.is_file():
+            raise IndexNotReady(
+                f"index version {collection} is missing from {self.root} (no sealed shard): "
+                "rebuild it with `ragline index build`"
+            )
+        expected = json.loads(seal.read_text())
+        actual = _checksums(folder)
+        if actual != expected:
+            damaged = sorted(
+                name
+                for name in expected.keys() | actual.keys()
+                if expected.get(name) != actual.get(name)
+            )
+            raise IndexNotReady(
+                f"index version {collection} is corrupt ({len(damaged)} files differ from "
+                f"its seal, e.g. {damaged[0]}): rebuild it or roll back"
+            )
+        try:
+            return EdgeShard.load(str(folder))
+        except BaseException as error:
+            if isinstance(error, Exception) or type(error).__name__ == _ENGINE_PANIC:
+                raise IndexNotReady(
+                    f"index version {collection} cannot be opened: {error}"
+                ) from None
+            raise
+
+    def _abandon(self, collection: str) -> None:
+        """Drop a build this process did not seal (the caller holds self._lock)."""
+        shard, lock_fd = self._writers.pop(collection)
+        shard.close()
+        shutil.rmtree(self._partial(collection), ignore_errors=True)
+        fcntl.flock(lock_fd, fcntl.LOCK_UN)
+        os.close(lock_fd)
+
+
+def _dense(vector: Any) -> list[float] | None:
+    """The dense vector of a record's named vectors."""
+    found = vector.get(DENSE) if isinstance(vector, dict) else None
+    return list(found) if found is not None else None
+
+
+def _checksums(folder: Path) -> dict[str, list[Any]]:
+    sums: dict[str, list[Any]] = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.name != SEAL:
+            digest = hashlib.sha256()
+            with path.open("rb") as source:
+                for block in iter(lambda: source.read(1 << 20), b""):
+                    digest.update(block)
+            sums[str(path.relative_to(folder))] = [path.stat().st_size, digest.hexdigest()]
+    return sums

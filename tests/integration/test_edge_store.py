@@ -1,0 +1,277 @@
+"""The embedded engine (qdrant-edge) against Qdrant local mode on the same handbook: the same
+passages for the same question in every retrieval mode and group set; sealed shards that
+no interrupted build, concurrent indexer or damaged file can pass off as a version; many
+processes reading one version, and promotions reaching them through the database."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine
+
+from ragline.config import RaglineConfig
+from ragline.errors import IndexNotReady
+from ragline.knowledge.catalog import promoted
+from ragline.knowledge.edge_store import SEAL, EdgeStore
+from ragline.knowledge.embedder import Embedder
+from ragline.knowledge.lexical import LexicalEncoder
+from ragline.knowledge.store import KnowledgeStore, RetrievalMode
+from ragline.knowledge.versions import IndexManager
+from ragline.schema import create_schema
+from tests.support.environment import REPO
+from tests.support.waiting import wait_for
+
+HANDBOOK = REPO / "examples" / "handbook"
+ALIAS = "approved-knowledge-base"
+QUESTIONS = [
+    json.loads(line)["question"]
+    for line in (REPO / "eval" / "guardrails.jsonl").read_text().splitlines()
+    if line.strip()
+][:40]
+GROUPS = (("everyone",), ("everyone", "sales", "support-staff"), ("sales",))
+
+
+@dataclass
+class Built:
+    engine: Engine
+    store: EdgeStore
+    manager: IndexManager
+    version: int
+
+
+def _manager(
+    engine: Engine, store: KnowledgeStore, embedder: Embedder, config: RaglineConfig
+) -> IndexManager:
+    return IndexManager(engine, store, embedder, config.knowledge, alias=ALIAS)
+
+
+@pytest.fixture(scope="module")
+def edge(
+    tmp_path_factory: pytest.TempPathFactory, embedder: Embedder, repo_config: RaglineConfig
+) -> Iterator[Built]:
+    """The handbook built and promoted once on the embedded engine (SQLite manifest)."""
+    root = tmp_path_factory.mktemp("edge")
+    engine = create_engine(f"sqlite:///{root / 'manifest.db'}")
+    create_schema(engine)
+    store = EdgeStore.open(root / "index", promoted(engine))
+    manager = _manager(engine, store, embedder, repo_config)
+    version = manager.build(HANDBOOK).version
+    manager.promote(version)
+    yield Built(engine, store, manager, version)
+    store.close()
+    engine.dispose()
+
+
+def _ids(store: KnowledgeStore, vector, lexical, mode: RetrievalMode, groups) -> list[str]:
+    _, passages = store.search(ALIAS, vector, 10, groups, lexical=lexical, mode=mode)
+    return [p.chunk_id for p in passages]
+
+
+@pytest.mark.parametrize("mode", ["dense", "sparse", "hybrid"])
+def test_the_same_passages_as_qdrant_local_mode_for_every_question_and_group_set(
+    edge: Built, handbook_store: KnowledgeStore, embedder: Embedder, mode: RetrievalMode
+) -> None:
+    """Both search exactly at this size (under full_scan_threshold): dense rankings are
+    identical; sparse and hybrid ones may differ only where scores tie."""
+    encoder = LexicalEncoder()
+    vectors = embedder.embed(QUESTIONS)
+    same_order = same_set = compared = 0
+    for question, vector in zip(QUESTIONS, vectors.tolist(), strict=True):
+        lexical = encoder.query(question)
+        for groups in GROUPS:
+            ours = _ids(edge.store, vector, lexical, mode, groups)
+            theirs = _ids(handbook_store, vector, lexical, mode, groups)
+            compared += 1
+            same_order += ours == theirs
+            same_set += set(ours) == set(theirs)
+            if mode == "dense":
+                assert ours == theirs, (question, groups)
+    assert compared == len(QUESTIONS) * len(GROUPS)
+    if mode != "dense":
+        assert same_set / compared >= 0.9, (mode, same_set, compared)
+
+
+def test_scores_are_cosine_in_every_mode_and_groups_filter_inside_the_query(
+    edge: Built, embedder: Embedder
+) -> None:
+    question = "Who may see the sales commission plan?"
+    vector = embedder.embed_one(question).tolist()
+    lexical = LexicalEncoder().query(question)
+    for mode in ("dense", "sparse", "hybrid"):
+        _, everyone = edge.store.search(ALIAS, vector, 30, ["everyone"], lexical, mode)
+        assert everyone and all("everyone" in p.groups for p in everyone)
+        assert all(-1.0 <= p.score <= 1.0 for p in everyone)
+        _, sales = edge.store.search(ALIAS, vector, 30, ["sales"], lexical, mode)
+        assert sales and all(p.groups == ("sales",) for p in sales)
+    assert edge.store.search(ALIAS, vector, 5, [], lexical, "hybrid")[1] == []
+
+
+def test_an_interrupted_build_leaves_nothing_promotable(
+    tmp_path: Path, sqlite_engine: Engine, embedder: Embedder, repo_config: RaglineConfig
+) -> None:
+    store = EdgeStore.open(tmp_path / "index", promoted(sqlite_engine))
+    manager = _manager(sqlite_engine, store, embedder, repo_config)
+
+    def interrupt(stage: str, done: int, total: int) -> None:
+        if stage == "chunks" and done > 0:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        manager.build(HANDBOOK, progress=interrupt)
+    failed = manager.list_versions()[-1].manifest
+    assert failed.status == "failed"
+    assert store.collection_names() == []
+    store.close()  # the build's folder goes with the process that wrote it
+    reopened = EdgeStore.open(tmp_path / "index", promoted(sqlite_engine))
+    assert reopened.collection_names() == []
+    with pytest.raises(Exception, match=r"not ready|no collection"):
+        _manager(sqlite_engine, reopened, embedder, repo_config).promote(failed.version)
+    assert not list((tmp_path / "index").glob("*.partial"))
+    reopened.close()
+
+
+def test_two_indexers_cannot_write_the_same_version(tmp_path: Path) -> None:
+    first = EdgeStore.open(tmp_path, lambda alias: None)
+    second = EdgeStore.open(tmp_path, lambda alias: None)
+    first.create_collection("kb_v7", 4)
+    with pytest.raises(IndexNotReady, match="being built by another indexer"):
+        second.create_collection("kb_v7", 4)
+    first.upsert(
+        "kb_v7",
+        [{"chunk_id": "a", "document_id": "d", "text": "x", "allowed_groups": ["g"]}],
+        [[1.0, 0.0, 0.0, 0.0]],
+    )
+    first.seal("kb_v7")
+    with pytest.raises(IndexNotReady, match="already built"):
+        second.create_collection("kb_v7", 4)
+    assert second.collection_names() == ["kb_v7"]
+    assert second.count("kb_v7") == 1
+    first.close()
+    second.close()
+
+
+def test_two_builds_at_once_each_get_their_own_version(
+    tmp_path: Path, sqlite_engine: Engine, embedder: Embedder, repo_config: RaglineConfig
+) -> None:
+    folders = []
+    for name in ("a", "b"):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / f"{name}.md").write_text(f"# Policy {name}\n\nThe {name} rule is strict.\n")
+        folders.append(folder)
+    store = EdgeStore.open(tmp_path / "index", promoted(sqlite_engine))
+    results: dict[str, object] = {}
+
+    def build(folder: Path) -> None:
+        manager = _manager(sqlite_engine, store, embedder, repo_config)
+        try:
+            results[folder.name] = manager.build(folder).version
+        except Exception as error:  # reported below
+            results[folder.name] = error
+
+    threads = [threading.Thread(target=build, args=(f,)) for f in folders]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    built = {v for v in results.values() if isinstance(v, int)}
+    # Both built, or one refused cleanly: never two builds in one shard.
+    assert built, results
+    for version in built:
+        assert store.count(f"kb_v{version}") == 1
+    for outcome in results.values():
+        if not isinstance(outcome, int):
+            assert isinstance(outcome, Exception)
+    store.close()
+
+
+def test_a_damaged_or_missing_shard_is_refused_with_a_clear_error(
+    edge: Built, tmp_path: Path, embedder: Embedder
+) -> None:
+    copy = tmp_path / "index"
+    shutil.copytree(edge.store.root, copy)
+    collection = f"kb_v{edge.version}"
+    victim = max(
+        (p for p in (copy / collection).rglob("*") if p.is_file() and p.name != SEAL),
+        key=lambda p: p.stat().st_size,
+    )
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    damaged = EdgeStore.open(copy, promoted(edge.engine))
+    vector = embedder.embed_one("annual leave").tolist()
+    with pytest.raises(IndexNotReady, match="corrupt"):
+        damaged.search(ALIAS, vector, 5, ["everyone"])
+    shutil.rmtree(copy / collection)
+    with pytest.raises(IndexNotReady, match="missing"):
+        EdgeStore.open(copy, promoted(edge.engine)).search(ALIAS, vector, 5, ["everyone"])
+    damaged.close()
+
+
+READER = """
+import sys, time, json
+from sqlalchemy import create_engine
+from ragline.knowledge.catalog import promoted
+from ragline.knowledge.edge_store import EdgeStore
+root, url, vector = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+store = EdgeStore.open(__import__("pathlib").Path(root), promoted(create_engine(url)))
+print(json.dumps(store.search("approved-knowledge-base", vector, 3, ["everyone"])[0]), flush=True)
+for line in sys.stdin:  # each line: search again and say which version answered
+    print(json.dumps(store.search("approved-knowledge-base", vector, 3, ["everyone"])[0]),
+          flush=True)
+"""
+
+
+def test_many_processes_read_one_version_and_see_a_promotion_without_restarting(
+    edge: Built, embedder: Embedder, tmp_path: Path
+) -> None:
+    vector = embedder.embed_one("How many days of annual leave?").tolist()
+    url = str(edge.engine.url)
+    readers = [
+        subprocess.Popen(
+            [sys.executable, "-c", READER, str(edge.store.root), url, json.dumps(vector)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+        )
+        for _ in range(2)
+    ]
+    try:
+        before = f"kb_v{edge.version}"
+        for reader in readers:  # this process holds the same shard open meanwhile
+            assert reader.stdout is not None
+            assert json.loads(reader.stdout.readline()) == before
+        edge.store.search(ALIAS, vector, 3, ["everyone"])
+        (tmp_path / "v2").mkdir()
+        (tmp_path / "v2" / "leave.md").write_text("# Leave\n\nEveryone gets 30 days of leave.\n")
+        newer = edge.manager.build(tmp_path / "v2").version
+        edge.manager.promote(newer, force=True, reason="test: another corpus")
+
+        for reader in readers:
+            wait_for(lambda r=reader: answered_by(r, f"kb_v{newer}"), timeout_s=10)
+        edge.manager.rollback(reason="test: back")
+        for reader in readers:
+            wait_for(lambda r=reader: answered_by(r, before), timeout_s=10)
+    finally:
+        for reader in readers:
+            reader.kill()
+            reader.wait()
+        if edge.manager.active_version() != edge.version:
+            edge.manager.promote(edge.version)
+
+
+def answered_by(reader: subprocess.Popen[str], version: str) -> bool:
+    assert reader.stdin is not None and reader.stdout is not None
+    reader.stdin.write("\n")
+    reader.stdin.flush()
+    return bool(json.loads(reader.stdout.readline()) == version)
