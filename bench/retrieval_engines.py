@@ -5,7 +5,8 @@ Qdrant local mode (QdrantStore) side by side in one run, through ragline's own s
                                                 [--local-max 100000] [--local-queries 30]
 
 For each size: build time (upsert + seal), then p50/p95 query latency for dense, sparse and
-hybrid retrieval, each without and with a group filter (a group on 20% of the chunks), and
+hybrid retrieval. ragline filters every query by the caller's document groups: the plain
+columns use a group every chunk has, "+filter" one that 20% of the chunks have. Then
 recall@10 of dense retrieval against exact search (numpy over every permitted vector).
 The chunks are synthetic: 384-d vectors around 300 topics, BM25-weighted sparse vectors over
 a Zipf vocabulary, payloads shaped like ragline's (600 characters of text, title, source,

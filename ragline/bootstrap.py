@@ -189,11 +189,10 @@ def _assemble(
         http = httpx.Client(follow_redirects=False)
         closers.append(http.close)
     store = given.store
-    # A Qdrant server has many clients; local mode has one owner, so a deployed API server
-    # leaves it to the worker.
-    wants_store = mode not in (Mode.MIGRATE, Mode.COMMAND) and (
-        mode is not Mode.SERVER or settings.qdrant_url
-    )
+    # A Qdrant server and the edge engine's sealed shards have many readers; local mode has
+    # one owner, so a deployed API server leaves it to the worker.
+    shared = bool(settings.qdrant_url) or settings.index_engine == "edge"
+    wants_store = mode not in (Mode.MIGRATE, Mode.COMMAND) and (mode is not Mode.SERVER or shared)
     if store is None and wants_store:
         store = open_store(settings, engine)
         closers.append(store.close)

@@ -97,6 +97,8 @@ class EdgeStore(AliasedSearch):
         self._readers: dict[str, EdgeShard] = {}
         self._writers: dict[str, tuple[EdgeShard, int]] = {}  # collection -> (shard, lock fd)
         self._alias_cache: dict[str, tuple[float, str | None]] = {}
+        self._serving: dict[str, str] = {}  # alias -> the version that last answered
+        self._refused: dict[str, str] = {}  # collection -> why it cannot be opened
 
     @classmethod
     def open(cls, path: Path, aliases: AliasSource) -> EdgeStore:
@@ -194,6 +196,7 @@ class EdgeStore(AliasedSearch):
 
     def delete_collection(self, name: str) -> None:
         with self._lock:
+            self._refused.pop(name, None)
             reader = self._readers.pop(name, None)
             if reader is not None:
                 reader.close()
@@ -232,7 +235,16 @@ class EdgeStore(AliasedSearch):
         cached = self._alias_cache.get(alias)
         if cached is not None and now - cached[0] < ALIAS_TTL_S:
             return cached[1]
-        collection = self._aliases(alias)
+        try:
+            collection = self._aliases(alias)
+        except Exception as error:
+            if cached is None:
+                raise
+            # The database is unreachable for a moment: keep answering from the version
+            # last read rather than failing every search; try again on the next one.
+            log.warning("index_alias_unread", alias=alias, error=type(error).__name__)
+            self._alias_cache[alias] = (now, cached[1])  # and ask again in ALIAS_TTL_S
+            return cached[1]
         self._alias_cache[alias] = (now, collection)
         return collection
 
@@ -245,6 +257,33 @@ class EdgeStore(AliasedSearch):
         self._alias_cache.pop(alias, None)
 
     # -- searching -------------------------------------------------------------------------
+
+    def search(
+        self,
+        alias: str,
+        vector: Sequence[float],
+        limit: int,
+        groups: Sequence[str],
+        lexical: SparseVector | None = None,
+        mode: RetrievalMode = "dense",
+    ) -> tuple[str, list[Passage]]:
+        """AliasedSearch.search, except that a promoted version this process cannot open
+        (missing, damaged) is refused and the version it served before keeps answering,
+        named as the one that did; with none before, the refusal is the answer."""
+        try:
+            collection, passages = super().search(alias, vector, limit, groups, lexical, mode)
+        except IndexNotReady as refused:
+            serving = self._serving.get(alias)
+            promoted = self.resolve_alias(alias)
+            if serving is None or serving == promoted:
+                raise
+            log.error(
+                "index_version_refused", promoted=promoted, serving=serving, error=str(refused)
+            )
+            passages = self.search_collection(serving, vector, limit, groups, lexical, mode)
+            return serving, passages
+        self._serving[alias] = collection
+        return collection, passages
 
     def search_collection(
         self,
@@ -336,7 +375,13 @@ class EdgeStore(AliasedSearch):
                 return self._writers[collection][0]
             shard = self._readers.get(collection)
             if shard is None:
-                shard = self._load(collection)
+                if collection in self._refused:  # checked once: a shard never changes
+                    raise IndexNotReady(self._refused[collection])
+                try:
+                    shard = self._load(collection)
+                except IndexNotReady as refused:
+                    self._refused[collection] = str(refused)
+                    raise
                 self._readers[collection] = shard
             return shard
 

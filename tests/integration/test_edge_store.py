@@ -275,3 +275,43 @@ def answered_by(reader: subprocess.Popen[str], version: str) -> bool:
     reader.stdin.write("\n")
     reader.stdin.flush()
     return bool(json.loads(reader.stdout.readline()) == version)
+
+
+def _tiny(store: EdgeStore, collection: str, text: str) -> None:
+    store.create_collection(collection, 4)
+    store.upsert(
+        collection,
+        [
+            {
+                "chunk_id": f"{collection}#0",
+                "document_id": "d",
+                "text": text,
+                "allowed_groups": ["g"],
+            }
+        ],
+        [[1.0, 0.0, 0.0, 0.0]],
+    )
+    store.seal(collection)
+
+
+def test_a_worker_keeps_serving_the_previous_version_when_the_promoted_one_is_damaged(
+    tmp_path: Path,
+) -> None:
+    alias = {"now": "kb_v1"}
+    builder = EdgeStore.open(tmp_path, lambda _: alias["now"])
+    _tiny(builder, "kb_v1", "first")
+    _tiny(builder, "kb_v2", "second")
+    worker = EdgeStore.open(tmp_path, lambda _: alias["now"])
+    assert worker.search(ALIAS, [1.0, 0, 0, 0], 1, ["g"])[0] == "kb_v1"
+    seal = json.loads((tmp_path / "kb_v2" / SEAL).read_text())
+    victim = tmp_path / "kb_v2" / max(seal, key=lambda name: seal[name][0])
+    victim.write_bytes(b"\0" * victim.stat().st_size)
+    alias["now"] = "kb_v2"
+    worker.alias_moved(ALIAS)
+    collection, passages = worker.search(ALIAS, [1.0, 0, 0, 0], 1, ["g"])
+    assert (collection, passages[0].text) == ("kb_v1", "first")  # named as what answered
+    fresh = EdgeStore.open(tmp_path, lambda _: alias["now"])  # nothing served before: refused
+    with pytest.raises(IndexNotReady, match="corrupt"):
+        fresh.search(ALIAS, [1.0, 0, 0, 0], 1, ["g"])
+    for store in (builder, worker, fresh):
+        store.close()

@@ -15,7 +15,6 @@ is not final, was delivered other than exactly once, or was finished twice.
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import subprocess
 import threading
@@ -446,6 +445,7 @@ class Topology:
             RAGLINE_MODEL_BASE_URL=self.model.base_url,
             RAGLINE_MODEL_API_KEY="sk-test-not-a-secret",
             RAGLINE_LOG_LEVEL="INFO",
+            RAGLINE_INDEX_ENGINE="edge",
             PYTHONUNBUFFERED="1",
         )
 
@@ -485,14 +485,12 @@ class Topology:
         )
         self.api.start()
         for n in range(self.worker_count):
-            # Qdrant local mode admits one process per path: each worker owns a copy.
-            data_dir = self.root / f"worker-{n}"
-            shutil.copytree(index_dir / "qdrant", data_dir / "qdrant")
+            # Every worker reads the one index the indexer built (sealed edge shards).
             self.workers.append(
                 Worker(
                     f"worker-{n}",
                     ["worker", "--threads", str(self.threads)],
-                    self.env(data_dir),
+                    self.env(index_dir),
                     self.logs,
                 )
             )
