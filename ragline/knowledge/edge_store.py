@@ -8,7 +8,9 @@ Each index version is an immutable shard in its own folder, `ROOT/kb_vN`:
   one step. A build interrupted mid-way leaves only a `.partial` folder, which is never
   listed, searched or promoted;
 - written without a write-ahead log, so a sealed shard takes no lock: every process (the
-  server, each worker, on one host or many through a shared volume) opens it read-only;
+  server, each worker, `ragline index`) opens it at once. The engine's first load of a
+  shard rewrites some of its files; sealing does that load, so later loads leave every
+  file as sealed (the seal check would say otherwise);
 - checked against its SEAL when a process first opens it: a missing or corrupt shard is
   refused with a clear error (IndexNotReady), never searched.
 

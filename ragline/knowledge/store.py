@@ -56,7 +56,7 @@ class Passage:
 class KnowledgeStore(Protocol):
     """What the indexer, the retriever and the evaluations need of a vector store: index
     versions as collections behind an alias. QdrantStore (a Qdrant server, or local mode)
-    and EdgeStore (ragline/knowledge/edge_store.py, the embedded default) provide it."""
+    and EdgeStore (ragline/knowledge/edge_store.py, RAGLINE_INDEX_ENGINE=edge) provide it."""
 
     remote: bool
 
