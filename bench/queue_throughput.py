@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/queue_throughput.py [--jobs 2000] [--full-jobs 100] [--threads 4]
         [--database postgresql+psycopg://127.0.0.1:5432/ragline_bench] [--index-dir DIR]
+        [--docs 4000]
 
 On a private redis-server (a free port, nothing on disk) and the same dramatiq Worker
 settings (threads, worker_timeout) for every phase:
@@ -10,10 +11,11 @@ settings (threads, worker_timeout) for every phase:
    messages enqueued, then drained by ragline's actor: claim (compare-and-set), finish
    (outcome, review and delivery rows in one transaction), everything but the stages;
    target >= 50% of raw;
-3. ragline, whole pipeline: the extractive provider on a ~10k-chunk index (the promoted
-   index in --index-dir, e.g. data/scifact from `make eval-scifact`, else the first 4,000
-   SciFact abstracts, built once into data/bench-index), SciFact claims as questions;
-   twice: question embeddings one by one, then micro-batched (the worker's default).
+3. ragline, whole pipeline: the extractive provider on a ~10k-chunk index (the first 4,000
+   SciFact abstracts, built once into data/bench-index in Qdrant local mode with its
+   manifest beside it, and copied into the embedded engine's shard), SciFact claims as
+   questions: on Qdrant local mode (before the embedded engine), then on the embedded
+   engine with question embeddings one by one and micro-batched (the worker's default).
 Rates are jobs per second; the ratios are the result (absolute rates vary by machine).
 """
 
@@ -41,10 +43,17 @@ from ragline.accounts import Accounts
 from ragline.bootstrap import Mode, Overrides, Services, bootstrap
 from ragline.config import RaglineConfig, load_config
 from ragline.jobs import Outcome
+from ragline.knowledge.catalog import promoted
+from ragline.knowledge.edge_store import EdgeStore
+from ragline.knowledge.embedder import Embedder
+from ragline.knowledge.local_import import import_local_versions
+from ragline.knowledge.store import KnowledgeStore, QdrantStore
+from ragline.knowledge.versions import IndexManager
 from ragline.models import Job, JobStatus
 from ragline.observability import configure_logging
 from ragline.pipeline.runner import Pipeline
 from ragline.pipeline.validate import JobRequest
+from ragline.schema import create_schema
 from ragline.settings import Settings
 from workers.actors import declare_answer_actor
 from workers.broker import QUEUE_NAME, sender
@@ -199,26 +208,42 @@ def bench_config() -> RaglineConfig:
     return RaglineConfig.model_validate(data)
 
 
-def ensure_index(core: Services, docs: int) -> int:
-    """The chunk count behind the retrieval alias, building it first if there is none
-    (the store's alias is what retrieval reads; the manifest may live in another database)."""
-    alias = core.config.assistant_pipeline.retrieval.source
-    store, manager = core.need_store(), core.index
-    assert manager is not None
-    collection = store.resolve_alias(alias)
-    if collection is not None:
-        return store.count(collection)
-    with tempfile.TemporaryDirectory() as folder:
-        corpus = Path(folder) / "corpus.jsonl"
-        with (scifact() / "corpus.jsonl").open() as source, corpus.open("w") as target:
-            for number, line in enumerate(source):
-                if number >= docs:
-                    break
-                target.write(line)
-        print(f"building a {docs}-abstract index once (minutes)…", flush=True)
-        built = manager.build(Path(folder))
-    manager.promote(built.version)
-    return built.chunk_count
+def ensure_index(index_dir: Path, config: RaglineConfig, embedder: Embedder, docs: int) -> int:
+    """The chunk count of the index in index_dir (Qdrant local mode, its manifest and
+    promotion in index_dir/manifest.db), building it first if there is none; copied into
+    the embedded engine's shard (index_dir/index) if it is not there yet."""
+    manifest = create_engine(f"sqlite:///{index_dir / 'manifest.db'}")
+    create_schema(manifest)
+    alias = config.assistant_pipeline.retrieval.source
+    local = QdrantStore.open(path=index_dir / "qdrant")
+    collection = local.resolve_alias(alias)
+    if collection is None:
+        manager = IndexManager(manifest, local, embedder, config.knowledge, alias=alias)
+        with tempfile.TemporaryDirectory() as folder:
+            corpus = Path(folder) / "corpus.jsonl"
+            with (scifact() / "corpus.jsonl").open() as source, corpus.open("w") as target:
+                for number, line in enumerate(source):
+                    if number >= docs:
+                        break
+                    target.write(line)
+            print(f"building a {docs}-abstract index once (minutes)…", flush=True)
+            built = manager.build(Path(folder))
+        manager.promote(built.version)
+        collection = built.collection
+    chunks = local.count(collection)
+    local.close()
+    edge = EdgeStore.open(index_dir / "index", promoted(manifest))
+    import_local_versions(index_dir / "qdrant", edge)
+    edge.close()
+    manifest.dispose()
+    return chunks
+
+
+def open_engine(index_dir: Path, engine: str) -> KnowledgeStore:
+    if engine == "qdrant-local":
+        return QdrantStore.open(path=index_dir / "qdrant")
+    manifest = create_engine(f"sqlite:///{index_dir / 'manifest.db'}")
+    return EdgeStore.open(index_dir / "index", promoted(manifest))
 
 
 def main() -> None:
@@ -227,17 +252,17 @@ def main() -> None:
     parser.add_argument("--full-jobs", type=int, default=100)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--database", default="postgresql+psycopg://127.0.0.1:5432/ragline_bench")
-    parser.add_argument("--index-dir", type=Path, default=None)
+    parser.add_argument("--index-dir", type=Path, default=REPO / "data" / "bench-index")
     parser.add_argument("--docs", type=int, default=4000)
     args = parser.parse_args()
     configure_logging("WARNING", "console")
 
     index_dir = args.index_dir
-    if index_dir is None:
-        scifact = REPO / "data" / "scifact"
-        index_dir = scifact if (scifact / "qdrant").exists() else REPO / "data" / "bench-index"
     index_dir.mkdir(parents=True, exist_ok=True)
     questions = scifact_queries()
+    config = bench_config()
+    embedder = Embedder(config.knowledge.embedding_model)
+    chunks = ensure_index(index_dir, config, embedder, args.docs)
 
     with private_redis() as redis_url:
         raw = raw_drain(redis_url, args.jobs, args.threads)
@@ -248,35 +273,38 @@ def main() -> None:
             database_url=fresh_database(args.database),
             prompts_dir=REPO / "prompts",
         )
-        # Jobs are stored here and sent by ragline_drain, not by admission.
-        core = bootstrap(settings, Mode.WORKER, Overrides(config=bench_config(), send=print))
-        embedder = core.need_embedder()
-        chunks = ensure_index(core, args.docs)
-        pipeline = core.need_pipeline()
-
-        real_run = pipeline.run
-        pipeline.run = no_stages  # type: ignore[method-assign]
-        ids = stored_jobs(core, questions, args.jobs)
-        bare = ragline_drain(core, pipeline, redis_url, ids, args.threads)
-        print(f"ragline, stages disabled:             {bare:8.1f} jobs/s", flush=True)
-
-        pipeline.run = real_run  # type: ignore[method-assign]
-        full: dict[bool, float] = {}
-        for batching in (False, True):  # question embeddings one by one, then micro-batched
+        full: dict[str, float] = {}
+        for engine, batching in (("qdrant-local", True), ("edge", False), ("edge", True)):
+            store = open_engine(index_dir, engine)
+            # Jobs are stored here and sent by ragline_drain, not by admission.
+            given = Overrides(config=config, send=print, store=store, embedder=embedder)
+            core = bootstrap(settings, Mode.WORKER, given)
+            pipeline = core.need_pipeline()
+            if not full:
+                real_run = pipeline.run
+                pipeline.run = no_stages  # type: ignore[method-assign]
+                ids = stored_jobs(core, questions, args.jobs)
+                bare = ragline_drain(core, pipeline, redis_url, ids, args.threads)
+                print(f"ragline, stages disabled:             {bare:8.1f} jobs/s", flush=True)
+                pipeline.run = real_run  # type: ignore[method-assign]
             embedder.batching = batching
             ids = stored_jobs(core, questions, args.full_jobs)
-            full[batching] = ragline_drain(core, pipeline, redis_url, ids, args.threads)
+            label = f"{engine}, embeddings {'micro-batched' if batching else 'one by one'}"
+            full[label] = ragline_drain(core, pipeline, redis_url, ids, args.threads)
             print(
-                f"ragline, whole pipeline ({chunks} chunks), embeddings "
-                f"{'micro-batched' if batching else 'one by one'}: {full[batching]:8.2f} jobs/s",
+                f"ragline, whole pipeline ({chunks} chunks), {label}: {full[label]:8.2f} jobs/s",
                 flush=True,
             )
-        core.close()
+            core.close()
+            store.close()
 
+    edge = full["edge, embeddings micro-batched"]
     print(
         f"\nstages disabled / raw: {bare / raw:.2f} (target >= 0.50); "
-        f"whole pipeline / raw: {full[True] / raw:.4f}; micro-batched / one by one: "
-        f"{full[True] / full[False]:.2f}; threads {args.threads}, "
+        f"whole pipeline / raw: {edge / raw:.4f}; "
+        f"edge / Qdrant local mode: {edge / full['qdrant-local, embeddings micro-batched']:.2f} "
+        f"(target >= 3); micro-batched / one by one: "
+        f"{edge / full['edge, embeddings one by one']:.2f}; threads {args.threads}, "
         f"database {args.database.split(':')[0]}"
     )
 

@@ -4,8 +4,11 @@
                                       [--split test|train] [--data ../shared/eval/scifact]
 
 Builds an index version from corpus.jsonl with the real IndexManager (Qdrant local mode in a
-temporary folder), runs every query of the split through Retriever.retrieve in each mode and
-prints nDCG@10 and Recall@10 (binary relevance, as pytrec_eval/MTEB compute them). With
+temporary folder), copies it into the embedded engine's sealed shard (the upgrade path:
+same vectors, no second embedding), runs every query of the split through
+Retriever.retrieve in each mode on both engines and prints nDCG@10 and Recall@10 (binary
+relevance, as pytrec_eval/MTEB compute them) side by side; the engines may differ only
+where HNSW's approximate search misses a neighbour exhaustive search finds. With
 `--strategy document` each abstract is one chunk, `(title + " " + text)` cut at 254 word
 pieces, exactly how MTEB embeds it, so dense mode must reproduce the published MTEB figures
 for all-MiniLM-L6-v2 (nDCG@10 0.64508, Recall@10 0.78333). With `--strategy sections`
@@ -24,9 +27,12 @@ from scifact_data import scifact  # bench/ is the script's path
 
 from ragline.config import Chunking, Gate, Knowledge
 from ragline.db import make_engine
-from ragline.evaluation.dataset import import_beir
+from ragline.evaluation.dataset import EvalItem, import_beir
 from ragline.evaluation.metrics import ndcg_at_k, recall_at_k
+from ragline.knowledge.catalog import promoted
+from ragline.knowledge.edge_store import EdgeStore
 from ragline.knowledge.embedder import Embedder
+from ragline.knowledge.local_import import import_local_versions
 from ragline.knowledge.store import QdrantStore, RetrievalMode
 from ragline.knowledge.versions import IndexManager
 from ragline.pipeline.retrieve import Retriever
@@ -73,27 +79,47 @@ def main() -> None:
         manifest = manager.build(corpus)
         build_s = time.perf_counter() - started
         manager.promote(manifest.version)
+        store.close()
+        edge = EdgeStore.open(root / "index", promoted(engine))
+        started = time.perf_counter()
+        import_local_versions(root / "qdrant", edge)
+        copy_s = time.perf_counter() - started
+        local = QdrantStore.open(path=root / "qdrant")
         print(
             f"indexed {manifest.document_count} documents as {manifest.chunk_count} chunks "
-            f"({args.strategy}) in {build_s:.0f}s; {len(items)} {args.split} queries"
+            f"({args.strategy}) in {build_s:.0f}s (Qdrant local mode), copied into the "
+            f"embedded engine in {copy_s:.0f}s; {len(items)} {args.split} queries"
         )
         depth = 10 if args.strategy == "document" else 100
-        print(f"{'mode':<8} {'nDCG@10':>8} {'Recall@10':>10}")
+        print(
+            f"{'mode':<8} {'nDCG@10 local':>14} {'edge':>8} {'diff':>8}"
+            f" {'Recall@10 local':>16} {'edge':>8}"
+        )
         for mode in args.modes.split(","):
-            retriever = Retriever(embedder, store, mode=_mode(mode))
-            ndcg = recall = 0.0
-            for item in items:
-                retrieval = retriever.retrieve(item.question, ALIAS, depth)
-                ranked = documents_in_order([p.document_id for p in retrieval.passages])
-                ndcg += ndcg_at_k(ranked, item.relevance, 10)
-                recall += recall_at_k(ranked, item.relevance, 10)
-            print(f"{mode:<8} {ndcg / len(items):>8.5f} {recall / len(items):>10.5f}")
+            on_local = _quality(Retriever(embedder, local, mode=_mode(mode)), items, depth)
+            on_edge = _quality(Retriever(embedder, edge, mode=_mode(mode)), items, depth)
+            print(
+                f"{mode:<8} {on_local[0]:>14.5f} {on_edge[0]:>8.5f} "
+                f"{on_edge[0] - on_local[0]:>+8.5f} {on_local[1]:>16.5f} {on_edge[1]:>8.5f}"
+            )
         print(
             f"published (MTEB, dense, whole documents, test): nDCG@10 {PUBLISHED['ndcg@10']}, "
             f"Recall@10 {PUBLISHED['recall@10']}; BM25 (BEIR paper) nDCG@10 0.665"
         )
-        store.close()
+        local.close()
+        edge.close()
         engine.dispose()
+
+
+def _quality(retriever: Retriever, items: list[EvalItem], depth: int) -> tuple[float, float]:
+    """Mean nDCG@10 and Recall@10 over the split's queries."""
+    ndcg = recall = 0.0
+    for item in items:
+        retrieval = retriever.retrieve(item.question, ALIAS, depth)
+        ranked = documents_in_order([p.document_id for p in retrieval.passages])
+        ndcg += ndcg_at_k(ranked, item.relevance, 10)
+        recall += recall_at_k(ranked, item.relevance, 10)
+    return ndcg / len(items), recall / len(items)
 
 
 def _mode(name: str) -> RetrievalMode:

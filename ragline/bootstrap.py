@@ -36,6 +36,7 @@ from ragline.jobs import JobRepository
 from ragline.knowledge.catalog import promoted
 from ragline.knowledge.edge_store import EdgeStore
 from ragline.knowledge.embedder import Embedder
+from ragline.knowledge.local_import import import_local_versions
 from ragline.knowledge.store import KnowledgeStore, QdrantStore
 from ragline.knowledge.versions import IndexManager
 from ragline.observability import install_log_scrubber
@@ -274,10 +275,13 @@ def _needs_send(given: Overrides, mode: Mode) -> Send:
 
 
 def open_store(settings: Settings, engine: Engine) -> KnowledgeStore:
-    """A Qdrant server if one is configured; else the embedded engine the settings name,
-    whose alias is the database's last promotion."""
+    """A Qdrant server if one is configured; else the embedded engine the settings name.
+    The edge engine's alias is the database's last promotion; versions Qdrant local mode
+    holds in the data folder are copied into it the first time."""
     if settings.qdrant_url is None and settings.index_engine == "edge":
-        return EdgeStore.open(settings.edge_path, promoted(engine))
+        store = EdgeStore.open(settings.edge_path, promoted(engine))
+        import_local_versions(settings.qdrant_path, store)
+        return store
     api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
     return QdrantStore.open(url=settings.qdrant_url, path=settings.qdrant_path, api_key=api_key)
 

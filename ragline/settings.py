@@ -34,9 +34,10 @@ class Settings(BaseSettings):
     qdrant_url: str | None = None
     qdrant_api_key: SecretStr | None = None
     # Without a Qdrant URL, the knowledge base lives under data_dir: `edge` (Qdrant's engine
-    # in process, data_dir/index, one sealed shard per version, read by every process) or
-    # `qdrant-local` (Qdrant local mode, data_dir/qdrant, one process at a time).
-    index_engine: Literal["edge", "qdrant-local"] = "qdrant-local"
+    # in process, data_dir/index, one sealed shard per version, read by every process; what
+    # data_dir/qdrant holds is copied in once) or `qdrant-local` (Qdrant local mode,
+    # data_dir/qdrant, one process at a time, exhaustive search).
+    index_engine: Literal["edge", "qdrant-local"] = "edge"
 
     # The OpenAI-compatible endpoint (vLLM, Ollama, a vendor). Unset: the extractive provider.
     model_base_url: str | None = None

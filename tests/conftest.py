@@ -19,8 +19,10 @@ from ragline.bootstrap import Mode, Services
 from ragline.config import RaglineConfig, load_config
 from ragline.db import make_engine
 from ragline.errors import DatabaseUnavailable
+from ragline.knowledge.catalog import promoted
+from ragline.knowledge.edge_store import EdgeStore
 from ragline.knowledge.embedder import Embedder
-from ragline.knowledge.store import KnowledgeStore, QdrantStore
+from ragline.knowledge.store import KnowledgeStore
 from ragline.knowledge.versions import IndexManager
 from ragline.schema import create_schema
 from tests.support.environment import HANDBOOK, POSTGRES_URL, REDIS_URL, REPO, unavailable
@@ -97,10 +99,11 @@ def redis_url() -> str:
 def handbook_store(
     tmp_path_factory: pytest.TempPathFactory, embedder: Embedder, repo_config: RaglineConfig
 ) -> Iterator[KnowledgeStore]:
-    """The demo handbook, built and promoted once per session. Read-only for tests."""
+    """The demo handbook on the embedded engine (the default), built and promoted once per
+    session. Read-only for tests."""
     root = tmp_path_factory.mktemp("handbook")
-    store = QdrantStore.open(path=root / "qdrant")
     engine = _sqlite_engine(root / "manifest.db")
+    store = EdgeStore.open(root / "index", promoted(engine))
     manager = IndexManager(
         engine,
         store,

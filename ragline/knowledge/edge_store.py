@@ -12,7 +12,10 @@ Each index version is an immutable shard in its own folder, `ROOT/kb_vN`:
   shard rewrites some of its files; sealing does that load, so later loads leave every
   file as sealed (the seal check would say otherwise);
 - checked against its SEAL when a process first opens it: a missing or corrupt shard is
-  refused with a clear error (IndexNotReady), never searched.
+  refused with a clear error (IndexNotReady), never searched. Checking reads every file
+  (about a second per million chunks), so a process that is already answering opens a newly
+  promoted version in the background and keeps answering from the one it served until the
+  new one is ready (or refused: then it stays on the old one and says so).
 
 The alias is the database's: the version of the last promotion or rollback (`aliases`),
 read again at most every ALIAS_TTL_S, so a promotion reaches every running process within a
@@ -61,11 +64,13 @@ from ragline.errors import IndexNotReady
 from ragline.knowledge.lexical import SparseVector
 from ragline.knowledge.store import (
     DENSE,
+    FUSED_EXTRA,
     LEXICAL,
     AliasedSearch,
     Passage,
     RetrievalMode,
     cosine,
+    fused_order,
     point_id,
 )
 
@@ -73,6 +78,7 @@ log = structlog.get_logger("ragline.store")
 
 AliasSource = Callable[[str], str | None]  # alias -> the collection promoted behind it
 ALIAS_TTL_S = 0.5
+WARM_RETRY_S = 1.0  # a promoted version that could not be opened is tried again after this
 SEAL = "SEAL.json"  # every file of a sealed shard with its size and SHA-256
 PARTIAL = ".partial"
 RRF_K = 2  # Qdrant's (server and local mode) reciprocal-rank constant
@@ -101,6 +107,8 @@ class EdgeStore(AliasedSearch):
         self._alias_cache: dict[str, tuple[float, str | None]] = {}
         self._serving: dict[str, str] = {}  # alias -> the version that last answered
         self._refused: dict[str, str] = {}  # collection -> why it cannot be opened
+        self._opening: dict[str, threading.Lock] = {}  # collection -> held while loading
+        self._warming: dict[str, float] = {}  # collection -> when a background open began
 
     @classmethod
     def open(cls, path: Path, aliases: AliasSource) -> EdgeStore:
@@ -269,23 +277,32 @@ class EdgeStore(AliasedSearch):
         lexical: SparseVector | None = None,
         mode: RetrievalMode = "dense",
     ) -> tuple[str, list[Passage]]:
-        """AliasedSearch.search, except that a promoted version this process cannot open
-        (missing, damaged) is refused and the version it served before keeps answering,
-        named as the one that did; with none before, the refusal is the answer."""
+        """AliasedSearch.search, except that the version this process served before keeps
+        answering (and is named as the one that did) while a newly promoted version is
+        being opened in the background, and for good if that version cannot be opened
+        (missing, damaged). With no version served before, the promoted one is opened
+        here, and a refusal is the answer."""
+        promoted = self.resolve_alias(alias)
+        if promoted is None:
+            raise IndexNotReady(f"no index version is promoted behind '{alias}'")
+        serving = self._serving.get(alias)
+        if serving is None or serving == promoted or self._is_open(promoted):
+            target = promoted
+        else:
+            self._open_in_background(promoted)
+            target = serving
         try:
-            collection, passages = super().search(alias, vector, limit, groups, lexical, mode)
+            passages = self.search_collection(target, vector, limit, groups, lexical, mode)
         except IndexNotReady as refused:
-            serving = self._serving.get(alias)
-            promoted = self.resolve_alias(alias)
-            if serving is None or serving == promoted:
+            if serving is None or target == serving:
                 raise
             log.error(
                 "index_version_refused", promoted=promoted, serving=serving, error=str(refused)
             )
-            passages = self.search_collection(serving, vector, limit, groups, lexical, mode)
-            return serving, passages
-        self._serving[alias] = collection
-        return collection, passages
+            target = serving
+            passages = self.search_collection(target, vector, limit, groups, lexical, mode)
+        self._serving[alias] = target
+        return target, passages
 
     def search_collection(
         self,
@@ -329,7 +346,7 @@ class EdgeStore(AliasedSearch):
         else:
             candidates = max(limit * 4, 20)
             request = QueryRequest(
-                limit=limit,
+                limit=limit + FUSED_EXTRA,
                 prefetches=[
                     Prefetch(
                         limit=candidates,
@@ -347,16 +364,21 @@ class EdgeStore(AliasedSearch):
                 with_payload=True,
                 with_vector=[DENSE],
             )
-        hits = self._shard(collection).query(request)
-        if mode == "hybrid":  # equal fused scores come back in any order: make it stable
-            hits = sorted(hits, key=lambda hit: (-hit.score, str(hit.id)))
-        return [
-            Passage.of(
-                hit.payload or {},
-                float(hit.score) if mode == "dense" else cosine(_dense(hit.vector), dense_query),
+        scored = [
+            (
+                float(hit.score),
+                Passage.of(
+                    hit.payload or {},
+                    float(hit.score)
+                    if mode == "dense"
+                    else cosine(_dense(hit.vector), dense_query),
+                ),
             )
-            for hit in hits
+            for hit in self._shard(collection).query(request)
         ]
+        if mode == "hybrid":
+            return fused_order(scored, limit)
+        return [passage for _, passage in scored]
 
     # -- shards ----------------------------------------------------------------------------
 
@@ -369,21 +391,61 @@ class EdgeStore(AliasedSearch):
                 raise IndexNotReady(f"{collection} is not being built by this process")
             return self._writers[collection][0]
 
+    def _is_open(self, collection: str) -> bool:
+        with self._lock:
+            return collection in self._readers or collection in self._writers
+
+    def _open_in_background(self, collection: str) -> None:
+        """Open (check and load) a version in a thread of its own, once at a time and not
+        again within WARM_RETRY_S of the last try; a refusal is logged there (and
+        remembered when the shard is damaged, see _shard)."""
+        now = time.monotonic()
+        with self._lock:
+            if collection in self._refused or now - self._warming.get(collection, -1e9) < (
+                WARM_RETRY_S
+            ):
+                return
+            self._warming[collection] = now
+
+        def warm() -> None:
+            try:
+                self._shard(collection)
+                log.info("index_version_opened", collection=collection)
+            except IndexNotReady as refused:
+                log.error("index_version_refused", promoted=collection, error=str(refused))
+
+        threading.Thread(target=warm, name=f"open-{collection}", daemon=True).start()
+
     def _shard(self, collection: str) -> EdgeShard:
         """The shard to read: the one being built (its own checks), else the sealed one,
-        opened once per process after checking it against its seal."""
+        opened once per process after checking it against its seal. The check runs outside
+        the store's lock (other versions keep answering), one thread per version."""
         with self._lock:
             if collection in self._writers:
                 return self._writers[collection][0]
             shard = self._readers.get(collection)
-            if shard is None:
-                if collection in self._refused:  # checked once: a shard never changes
+            if shard is not None:
+                return shard
+            if collection in self._refused:  # checked once: a shard never changes
+                raise IndexNotReady(self._refused[collection])
+            opening = self._opening.setdefault(collection, threading.Lock())
+        with opening:
+            with self._lock:
+                shard = self._readers.get(collection)
+                if shard is not None:  # another thread opened it meanwhile
+                    return shard
+                if collection in self._refused:
                     raise IndexNotReady(self._refused[collection])
-                try:
-                    shard = self._load(collection)
-                except IndexNotReady as refused:
-                    self._refused[collection] = str(refused)
-                    raise
+            try:
+                shard = self._load(collection)
+            except IndexNotReady as refused:
+                # A damaged shard stays damaged; a missing one may still arrive (a copy
+                # onto a shared volume, an import from Qdrant local mode).
+                if (self.root / collection).exists():
+                    with self._lock:
+                        self._refused[collection] = str(refused)
+                raise
+            with self._lock:
                 self._readers[collection] = shard
             return shard
 

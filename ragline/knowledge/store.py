@@ -20,6 +20,7 @@ from ragline.errors import IndexNotReady, StoreBusy
 from ragline.knowledge.lexical import SparseVector
 
 POINT_NAMESPACE = uuid.UUID("6f1c9a52-4b7e-4f0e-9a53-2d4f7a0c9e11")
+FUSED_EXTRA = 10  # hybrid hits fetched past the limit, so ties at the cut are ours to break
 DENSE = "dense"
 LEXICAL = "lexical"
 RetrievalMode = Literal["dense", "sparse", "hybrid"]
@@ -55,8 +56,9 @@ class Passage:
 
 class KnowledgeStore(Protocol):
     """What the indexer, the retriever and the evaluations need of a vector store: index
-    versions as collections behind an alias. QdrantStore (a Qdrant server, or local mode)
-    and EdgeStore (ragline/knowledge/edge_store.py, RAGLINE_INDEX_ENGINE=edge) provide it."""
+    versions as collections behind an alias. EdgeStore (ragline/knowledge/edge_store.py, the
+    embedded default) and QdrantStore (a Qdrant server, or local mode with
+    RAGLINE_INDEX_ENGINE=qdrant-local) provide it."""
 
     remote: bool
 
@@ -337,17 +339,35 @@ class QdrantStore(AliasedSearch):
                 "query": models.FusionQuery(fusion=models.Fusion.RRF),
                 "with_vectors": [DENSE],
             }
+        fetched = limit + FUSED_EXTRA if mode == "hybrid" else limit
         with self._lock:
             result = self._client.query_points(
-                collection, query_filter=allowed, limit=limit, with_payload=True, **query
+                collection, query_filter=allowed, limit=fetched, with_payload=True, **query
             )
-        return [
-            Passage.of(
-                p.payload, float(p.score) if mode == "dense" else cosine(p.vector, dense_query)
+        hits = [
+            (
+                float(p.score),
+                Passage.of(
+                    p.payload,
+                    float(p.score) if mode == "dense" else cosine(p.vector, dense_query),
+                ),
             )
             for p in result.points
             if p.payload is not None
         ]
+        if mode == "hybrid":
+            return fused_order(hits, limit)
+        return [passage for _, passage in hits]
+
+
+def fused_order(hits: list[tuple[float, Passage]], limit: int) -> list[Passage]:
+    """The best `limit` of (fused score, passage) pairs. Reciprocal-rank fusion ties often
+    (ranks 1 and 3 score as 3 and 1): a tie goes to the passage closer to the question (its
+    cosine), then to the lower chunk id, so that every engine ranks alike and the order
+    never depends on how an engine happened to break it. Callers fetch more than `limit`
+    (FUSED_EXTRA) so a tie at the cut is decided the same way."""
+    hits.sort(key=lambda hit: (-hit[0], -hit[1].score, hit[1].chunk_id))
+    return [passage for _, passage in hits[:limit]]
 
 
 def cosine(vector: Any, query: list[float]) -> float:

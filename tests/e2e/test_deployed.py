@@ -90,8 +90,11 @@ def test_health_reports_the_deployed_components(deployment: dict[str, object]) -
     assert body["mode"] == "deployed"
     assert body["components"]["database"]["detail"] == "postgresql"
     assert body["components"]["broker"]["detail"] == "redis"
-    # Qdrant local mode belongs to the worker: the API says so rather than leaving it out.
-    assert body["components"]["store"]["detail"].startswith("local mode: opened by the worker")
+    # The embedded engine's shards are shared: the API opens the promoted version too.
+    assert body["components"]["store"] == {
+        "status": "ok",
+        "detail": "approved-knowledge-base -> kb_v1",
+    }
 
 
 def test_a_job_is_answered_by_the_worker_process_with_the_model(

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ragline.knowledge.store import QdrantStore
 from tests.support.console import run_cli
 from tests.support.environment import HANDBOOK, REPO
 from tests.support.processes import ragline_env
@@ -186,3 +187,28 @@ def test_a_server_that_is_not_there_is_named_with_how_to_point_at_it(tmp_path: P
     assert f"cannot reach the server at {address}" in refused.stderr
     assert "--server URL, or RAGLINE_HOST and RAGLINE_PORT" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_qdrant_local_mode_has_one_owner_and_the_indexer_says_what_to_do(
+    workspace: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """RAGLINE_INDEX_ENGINE=qdrant-local: while a server holds the folder, listing reads
+    the database, writing commands say to go through the server, gc to stop it."""
+    docs, env = workspace
+    env = {**env, "RAGLINE_INDEX_ENGINE": "qdrant-local"}
+    ragline("index", "build", str(docs), "--promote", env=env)
+    server = QdrantStore.open(path=tmp_path / "data" / "qdrant")  # what `ragline serve` holds
+    try:
+        listed = ragline("index", "list", env=env)
+        assert re.search(r"^\* v1 +ready +checks=pass", listed.stdout, flags=re.M), listed.stdout
+        assert "open in another process" in listed.stderr
+        rollback = ragline("index", "rollback", "--reason", "try", env=env, code=75)
+        assert "open in another process" in rollback.stderr
+        assert "add --via-server" in rollback.stderr
+        build = ragline("index", "build", str(docs), env=env, code=75)
+        assert "--via-server" in build.stderr
+        gc = ragline("index", "gc", env=env, code=75)  # no server route: stop the server
+        assert "Stop the server first" in gc.stderr and "--via-server" not in gc.stderr
+    finally:
+        server.close()
+    assert not (tmp_path / "data" / "index").exists()  # the edge engine was never used

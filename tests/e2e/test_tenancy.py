@@ -38,7 +38,7 @@ from ragline.models import ApiKey, utcnow
 from ragline.schema import create_schema
 from tests.support.problems import problem
 from tests.support.server import serving
-from tests.support.services import bootstrapped
+from tests.support.services import bootstrapped, settings_for
 from tests.support.waiting import wait_for
 from workers.broker import make_broker, sender
 
@@ -79,10 +79,14 @@ def serve_app(
     """Build and serve the app for this config. With a store and embedder it also answers
     jobs (embedded mode); without, nothing drains the queue."""
     broker = make_broker(None)
+    # Without a store, a deployed API that leaves the store to its workers (Qdrant local
+    # mode's one owner), so health is about the database, the broker and the queue.
+    settings = settings_for(data_dir, index_engine="qdrant-local") if store is None else None
     with bootstrapped(
         Mode.SERVER if store is None else Mode.EMBEDDED,
         data_dir,
         config,
+        settings=settings,
         engine=engine,
         store=store,
         embedder=embedder,
@@ -791,6 +795,8 @@ def test_a_full_queue_closes_admission_with_503_and_health_says_so(
     health = health_response.json()
     assert health["mode"] == "deployed"  # no workers in this process
     assert health["queue"] == {"max_depth": 3, "depth": 3, "admission": "closed"}
+    # Qdrant local mode belongs to the worker: the API says so rather than leaving it out.
+    assert health["components"]["store"]["detail"].startswith("local mode: opened by the worker")
     assert JobRepository(served.engine).queue_depth() == 3  # the refused job was not stored
 
     # Reading still works while admission is closed.

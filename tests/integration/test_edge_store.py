@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import structlog
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
@@ -24,7 +25,7 @@ from ragline.knowledge.catalog import promoted
 from ragline.knowledge.edge_store import SEAL, EdgeStore
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.lexical import LexicalEncoder
-from ragline.knowledge.store import KnowledgeStore, RetrievalMode
+from ragline.knowledge.store import KnowledgeStore, QdrantStore, RetrievalMode
 from ragline.knowledge.versions import IndexManager
 from ragline.schema import create_schema
 from tests.support.environment import REPO
@@ -71,6 +72,22 @@ def edge(
     engine.dispose()
 
 
+@pytest.fixture(scope="module")
+def local(
+    tmp_path_factory: pytest.TempPathFactory, embedder: Embedder, repo_config: RaglineConfig
+) -> Iterator[KnowledgeStore]:
+    """The same handbook built and promoted in Qdrant local mode."""
+    root = tmp_path_factory.mktemp("local")
+    engine = create_engine(f"sqlite:///{root / 'manifest.db'}")
+    create_schema(engine)
+    store = QdrantStore.open(path=root / "qdrant")
+    manager = _manager(engine, store, embedder, repo_config)
+    manager.promote(manager.build(HANDBOOK).version)
+    yield store
+    store.close()
+    engine.dispose()
+
+
 def _ids(store: KnowledgeStore, vector, lexical, mode: RetrievalMode, groups) -> list[str]:
     _, passages = store.search(ALIAS, vector, 10, groups, lexical=lexical, mode=mode)
     return [p.chunk_id for p in passages]
@@ -78,10 +95,12 @@ def _ids(store: KnowledgeStore, vector, lexical, mode: RetrievalMode, groups) ->
 
 @pytest.mark.parametrize("mode", ["dense", "sparse", "hybrid"])
 def test_the_same_passages_as_qdrant_local_mode_for_every_question_and_group_set(
-    edge: Built, handbook_store: KnowledgeStore, embedder: Embedder, mode: RetrievalMode
+    edge: Built, local: KnowledgeStore, embedder: Embedder, mode: RetrievalMode
 ) -> None:
     """Both search exactly at this size (under full_scan_threshold): dense rankings are
-    identical; sparse and hybrid ones may differ only where scores tie."""
+    identical. Equal BM25 scores come back in each engine's own order, which moves a
+    sparse ranking and, where the tie is at a prefetch's cut, a fused one; fused ties
+    themselves are broken alike (store.fused_order)."""
     encoder = LexicalEncoder()
     vectors = embedder.embed(QUESTIONS)
     same_order = same_set = compared = 0
@@ -89,15 +108,18 @@ def test_the_same_passages_as_qdrant_local_mode_for_every_question_and_group_set
         lexical = encoder.query(question)
         for groups in GROUPS:
             ours = _ids(edge.store, vector, lexical, mode, groups)
-            theirs = _ids(handbook_store, vector, lexical, mode, groups)
+            theirs = _ids(local, vector, lexical, mode, groups)
             compared += 1
             same_order += ours == theirs
             same_set += set(ours) == set(theirs)
             if mode == "dense":
                 assert ours == theirs, (question, groups)
     assert compared == len(QUESTIONS) * len(GROUPS)
+    print(f"{mode}: same order {same_order}/{compared}, same set {same_set}/{compared}")
     if mode != "dense":
         assert same_set / compared >= 0.9, (mode, same_set, compared)
+    if mode == "hybrid":
+        assert same_order / compared >= 0.95, (same_order, compared)
 
 
 def test_scores_are_cosine_in_every_mode_and_groups_filter_inside_the_query(
@@ -222,6 +244,8 @@ import sys, time, json
 from sqlalchemy import create_engine
 from ragline.knowledge.catalog import promoted
 from ragline.knowledge.edge_store import EdgeStore
+from ragline.observability import configure_logging
+configure_logging("INFO", "json")  # on stderr: stdout says which version answered
 root, url, vector = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 store = EdgeStore.open(__import__("pathlib").Path(root), promoted(create_engine(url)))
 print(json.dumps(store.search("approved-knowledge-base", vector, 3, ["everyone"])[0]), flush=True)
@@ -308,8 +332,17 @@ def test_a_worker_keeps_serving_the_previous_version_when_the_promoted_one_is_da
     victim.write_bytes(b"\0" * victim.stat().st_size)
     alias["now"] = "kb_v2"
     worker.alias_moved(ALIAS)
-    collection, passages = worker.search(ALIAS, [1.0, 0, 0, 0], 1, ["g"])
-    assert (collection, passages[0].text) == ("kb_v1", "first")  # named as what answered
+    with structlog.testing.capture_logs() as logs:
+        # The new version is checked in the background; the old one answers meanwhile
+        # and, once the new one is refused, for good.
+        collection, passages = worker.search(ALIAS, [1.0, 0, 0, 0], 1, ["g"])
+        assert (collection, passages[0].text) == ("kb_v1", "first")  # named as what answered
+        refusal = wait_for(
+            lambda: next((e for e in logs if e["event"] == "index_version_refused"), None),
+            timeout_s=10,
+        )
+    assert refusal["promoted"] == "kb_v2" and "corrupt" in refusal["error"]
+    assert worker.search(ALIAS, [1.0, 0, 0, 0], 1, ["g"])[0] == "kb_v1"
     fresh = EdgeStore.open(tmp_path, lambda _: alias["now"])  # nothing served before: refused
     with pytest.raises(IndexNotReady, match="corrupt"):
         fresh.search(ALIAS, [1.0, 0, 0, 0], 1, ["g"])

@@ -16,8 +16,10 @@ from api.app import ApiServices
 from cli.wiring import http_services
 from ragline.bootstrap import Mode, Overrides, Services, opened
 from ragline.config import RaglineConfig
+from ragline.knowledge.catalog import promoted
+from ragline.knowledge.edge_store import EdgeStore
 from ragline.knowledge.embedder import Embedder
-from ragline.knowledge.store import KnowledgeStore, QdrantStore
+from ragline.knowledge.store import KnowledgeStore
 from ragline.settings import Settings
 from tests.support.environment import REPO
 from workers.broker import make_broker, sender
@@ -90,7 +92,7 @@ def embedded_app(
         if not own_index:
             yield EmbeddedApp(services, api)
             return
-        own_store = QdrantStore.open(path=directory / "qdrant")
+        own_store = EdgeStore.open(directory / "index", promoted(services.engine))
         try:
             with bootstrapped(
                 Mode.INDEX,
