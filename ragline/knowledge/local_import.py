@@ -31,6 +31,9 @@ from ragline.knowledge.store import QdrantStore
 log = structlog.get_logger("ragline.index")
 
 BATCH = 256
+# The versions copied so far (or found empty), beside the shards: a version copied once and
+# later dropped by `ragline index gc` is not copied again.
+RECORD = "imported-from-qdrant-local.json"
 
 
 def local_versions(local: Path) -> list[str]:
@@ -68,6 +71,7 @@ def import_local_versions(local: Path, edge: EdgeStore) -> list[str]:
             for name in missing:
                 started = time.perf_counter()
                 chunks = _copy(source, edge, name)
+                _record(edge.root, name)
                 log.info(
                     "local_index_imported",
                     collection=name,
@@ -80,8 +84,22 @@ def import_local_versions(local: Path, edge: EdgeStore) -> list[str]:
 
 
 def _missing(local: Path, edge: EdgeStore) -> list[str]:
-    have = set(edge.collection_names())
-    return [name for name in local_versions(local) if name not in have]
+    done = set(edge.collection_names()) | set(_recorded(edge.root))
+    return [name for name in local_versions(local) if name not in done]
+
+
+def _recorded(root: Path) -> list[str]:
+    try:
+        return list(json.loads((root / RECORD).read_text()))
+    except FileNotFoundError:
+        return []
+
+
+def _record(root: Path, name: str) -> None:
+    names = sorted({*_recorded(root), name})
+    partial = root / f"{RECORD}.partial"
+    partial.write_text(json.dumps(names))
+    os.replace(partial, root / RECORD)
 
 
 @contextmanager

@@ -112,10 +112,14 @@ def test_the_promoted_knowledge_base_survives_the_switch_with_the_same_passages(
         assert [set(ids) for ids in hybrid] == [set(ids) for ids in expected["hybrid"]]
     finally:
         store.close()
-    # The local folder is untouched, and the next start copies nothing.
+    # The local folder is untouched, and the next start copies nothing, not even a
+    # version `ragline index gc` dropped since.
     assert local_versions(data_dir / "qdrant") == sorted(local_counts)
     again = EdgeStore.open(data_dir / "index", promoted(engine))
+    dropped = f"kb_v{local_folder.versions[0]}"
+    again.delete_collection(dropped)
     assert import_local_versions(data_dir / "qdrant", again) == []
+    assert dropped not in again.collection_names()
     again.close()
     engine.dispose()
 
