@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, ExceptionContext
-from sqlalchemy.exc import DataError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from sqlmodel import create_engine
 
 from ragline import models  # noqa: F401  (registers the tables on SQLModel.metadata)
@@ -18,6 +19,8 @@ from ragline.errors import DatabaseUnavailable, StorageRefused
 # OverflowError and PostgreSQL a DataError, so the edges bound such numbers by it.
 BIGINT_MAX = 2**63 - 1
 
+T = TypeVar("T")
+
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
@@ -27,7 +30,10 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        # No pre-ping: it cost a round trip on every checkout. A connection the database
+        # dropped fails its first statement instead; SQLAlchemy then invalidates every pooled
+        # connection older than that failure, and the hot paths run once more (retry_stale).
+        engine = create_engine(url, pool_size=10, max_overflow=10)
     event.listen(engine, "handle_error", _typed_error)
     return engine
 
@@ -42,8 +48,6 @@ def _typed_error(context: ExceptionContext) -> None:
     or busy database is DatabaseUnavailable (transient: retry), a refused value is
     StorageRefused (permanent). The rest (constraints the repositories handle, schema
     races) passes through unchanged."""
-    if context.is_pre_ping:
-        return  # the pool reconnects on its own; it must see SQLAlchemy's error
     error = context.sqlalchemy_exception
     if isinstance(error, DataError):
         raise StorageRefused(f"the database refused a value: {_driver(error)}") from error
@@ -54,6 +58,21 @@ def _typed_error(context: ExceptionContext) -> None:
         unavailable = unavailable or not sqlite or any(m in message for m in _SQLITE_UNAVAILABLE)
     if unavailable:
         raise DatabaseUnavailable(f"database unavailable: {_driver(error)}") from error
+
+
+def retry_stale(run: Callable[[], T]) -> T:
+    """run(), and once more if it failed on a pooled connection that had gone stale (the
+    database restarted or reset it since its last use): the pool has then been invalidated,
+    so the second run gets a fresh connection. An unreachable database fails both.
+    For units that are safe to run again: reads, and writes whose repeat the database
+    refuses or absorbs (an idempotency key's unique index, a compare-and-set)."""
+    try:
+        return run()
+    except DatabaseUnavailable as error:
+        cause = error.__cause__
+        if isinstance(cause, DBAPIError) and cause.connection_invalidated:
+            return run()
+        raise
 
 
 def _driver(error: BaseException | None) -> str:
