@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, ExceptionContext
-from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from sqlmodel import create_engine
 
 from ragline import models  # noqa: F401  (registers the tables on SQLModel.metadata)
@@ -49,6 +49,10 @@ def _typed_error(context: ExceptionContext) -> None:
     StorageRefused (permanent). The rest (constraints the repositories handle, schema
     races) passes through unchanged."""
     error = context.sqlalchemy_exception
+    if _server_gone(error):
+        # A restart's "terminating connection" arrives before the socket closes, so the
+        # driver still calls the connection healthy: invalidate it (and the pool) now.
+        context.is_disconnect = True
     if isinstance(error, DataError):
         raise StorageRefused(f"the database refused a value: {_driver(error)}") from error
     unavailable = context.is_disconnect or isinstance(error, InterfaceError)
@@ -57,7 +61,20 @@ def _typed_error(context: ExceptionContext) -> None:
         sqlite = context.engine is not None and context.engine.dialect.name == "sqlite"
         unavailable = unavailable or not sqlite or any(m in message for m in _SQLITE_UNAVAILABLE)
     if unavailable:
-        raise DatabaseUnavailable(f"database unavailable: {_driver(error)}") from error
+        raise DatabaseUnavailable(
+            f"database unavailable: {_driver(error)}",
+            connection_lost=context.is_disconnect and context.connection is not None,
+        ) from error
+
+
+# SQLSTATE classes of a connection the server dropped: connection exceptions, and the
+# server shutting down, crashed or not accepting connections yet (57P01-57P03).
+_GONE = ("08", "57P")
+
+
+def _server_gone(error: BaseException | None) -> bool:
+    sqlstate = getattr(getattr(error, "orig", None), "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith(_GONE)
 
 
 def retry_stale(run: Callable[[], T]) -> T:
@@ -69,8 +86,7 @@ def retry_stale(run: Callable[[], T]) -> T:
     try:
         return run()
     except DatabaseUnavailable as error:
-        cause = error.__cause__
-        if isinstance(cause, DBAPIError) and cause.connection_invalidated:
+        if error.connection_lost:
             return run()
         raise
 

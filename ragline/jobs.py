@@ -394,11 +394,14 @@ class JobRepository:
         """The job; with account_id, only if it belongs to that account; with a reader, only
         if it may read it (its key's groups, ragline/visibility.py). Otherwise NotFound,
         exactly like a missing job, so ids cannot be probed."""
-        with Session(self.engine, expire_on_commit=False) as session:
-            job = session.get(Job, job_id)
+        job = retry_stale(lambda: self._get(job_id))
         if job is None or not _visible(job, account_id, reader):
             raise NotFound(f"job {job_id} not found")
         return job
+
+    def _get(self, job_id: str) -> Job | None:
+        with Session(self.engine, expire_on_commit=False) as session:
+            return session.get(Job, job_id)
 
     def page(
         self,
@@ -523,14 +526,14 @@ class JobRepository:
 
     def claim(self, job_id: str, lease: timedelta) -> Claim | None:
         """Compare-and-set queued (or running past its lease) → running. None: not ours."""
+        return retry_stale(lambda: self._claim(job_id, lease))
+
+    def _claim(self, job_id: str, lease: timedelta) -> Claim | None:
         now = utcnow()
-        with self.engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                # A claim need not wait for its WAL to reach the disk: a crash that loses it
-                # leaves the job queued, so it is sent and claimed again, and this attempt's
-                # outcome is refused by finish's fencing. The finish commit is durable and
-                # flushes the claim's WAL with it.
-                connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+        # One statement, its own transaction (autocommit: no BEGIN/COMMIT round trips). It
+        # stays a durable commit: a claim lost in a crash would let another worker take the
+        # same attempt number, and fencing by attempt would no longer tell the two apart.
+        with self._autocommit.connect() as connection:
             row = (
                 connection.execute(
                     _CLAIM, {"p_job_id": job_id, "p_now": now, "p_lease_until": now + lease}
