@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from ragline.accounts import Accounts
+from ragline.db import make_engine
 from ragline.jobs import JobRepository
 from ragline.pipeline.validate import JobRequest
 from tests.support.tenants import make_tenant
@@ -18,13 +19,18 @@ from tests.support.tenants import make_tenant
 pytestmark = pytest.mark.postgres
 
 
+APP = "ragline-reconnect-test"
+
+
 def _drop_every_connection(engine: Engine) -> int:
-    """What a PostgreSQL restart does to the pool: every server side of it is gone."""
-    url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    """What a PostgreSQL restart does to the pool: the server side of each of its
+    connections is gone (only this engine's, named by application_name, so that other
+    tests' pools are left alone)."""
+    url = engine.url.set(drivername="postgresql", query={}).render_as_string(hide_password=False)
     with psycopg.connect(url, autocommit=True) as admin:
         rows = admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+            (APP,),
         ).fetchall()
     return len(rows)
 
@@ -32,6 +38,18 @@ def _drop_every_connection(engine: Engine) -> int:
 def test_admission_survives_the_connections_dropped_under_the_pool(engine: Engine) -> None:
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite has no server to drop connections")
+    own = make_engine(
+        engine.url.update_query_dict({"application_name": APP}).render_as_string(
+            hide_password=False
+        )
+    )
+    try:
+        _survives_restarts(own)
+    finally:
+        own.dispose()
+
+
+def _survives_restarts(engine: Engine) -> None:
     principal, key = make_tenant(engine)
     accounts, jobs = Accounts(engine), JobRepository(engine)
     question = JobRequest(question="How many days of annual leave?", user_id="u-1")
