@@ -3,25 +3,21 @@ by the `serve` command (or by a test)."""
 
 from __future__ import annotations
 
-import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 
 from api import problems
 from api.limits import BodyLimit, NoNulInUrl
+from api.request_log import RequestLog
 from api.session import SessionSigner
 from ragline.admission import Admission
 from ragline.bootstrap import Mode, Services
 from ragline.knowledge.versions import IndexManager
 from ragline.ratelimit import RateLimiter
-
-log = structlog.get_logger("ragline.api")
 
 HealthCheck = Callable[[], str]
 
@@ -83,30 +79,12 @@ def create_app(services: ApiServices) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
-    # Before any route, inside bind_request_id (registered later, so outer): a refusal still
-    # gets its X-Request-ID and log line, and the 413 BodyLimit raises while a route reads
-    # the body reaches FastAPI as itself, not wrapped by BaseHTTPMiddleware's task group.
+    # Before any route, inside RequestLog (registered later, so outer): a refusal still gets
+    # its X-Request-ID and log line.
     app.add_middleware(BodyLimit, max_bytes=services.core.config.api.max_body_bytes)
     app.add_middleware(NoNulInUrl)
 
-    @app.middleware("http")
-    async def bind_request_id(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        incoming = request.headers.get("x-request-id", "")
-        request_id = incoming if 0 < len(incoming) <= 64 else uuid.uuid4().hex
-        started = time.perf_counter()
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
-            response = await call_next(request)
-            log.info(
-                "request_finished",
-                method=request.method,
-                path=request.url.path,
-                status=response.status_code,
-                latency_ms=round((time.perf_counter() - started) * 1000, 3),
-            )
-        response.headers["X-Request-ID"] = request_id
-        return response
+    app.add_middleware(RequestLog)
 
     for module in (
         jobs,

@@ -2,7 +2,7 @@
 dependency that authenticates the key (rate limit included) and checks that it holds one
 of the roles (admin holds every role)."""
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends
@@ -17,12 +17,13 @@ if TYPE_CHECKING:
 
 # No `from __future__ import annotations` here: FastAPI must see the real Annotated
 # dependency type of check(), which names a local.
-def needs(services: "ApiServices", *roles: Role) -> Callable[..., Principal]:
+def needs(services: "ApiServices", *roles: Role) -> Callable[..., Awaitable[Principal]]:
     """Without roles: any valid key (what it may do is decided further in, e.g. admission
     checks the submitter role)."""
     authenticate = authenticator(services)
 
-    def check(caller: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    # async: it only reads the principal, so FastAPI need not hand it to a thread.
+    async def check(caller: Annotated[Principal, Depends(authenticate)]) -> Principal:
         if len(roles) == 1:
             caller.require(roles[0])
         elif roles:

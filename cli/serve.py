@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 import typer
 import uvicorn
+from fastapi import FastAPI
 
 from api.app import create_app
 from cli.wiring import http_services
@@ -21,15 +24,41 @@ from workers.broker import make_broker, sender
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address (RAGLINE_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="port (RAGLINE_PORT)")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="API processes on the port (RAGLINE_API_WORKERS)"),
+    ] = None,
 ) -> None:
-    """Serve the API. Without RAGLINE_REDIS_URL (embedded mode) it also answers jobs."""
+    """Serve the API. Without RAGLINE_REDIS_URL (embedded mode) it also answers jobs.
+    Deployed, --workers N runs N uvicorn worker processes sharing the port."""
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
     bind_host = host or settings.host
     bind_port = port or settings.port
+    processes = workers or settings.api_workers
+    if processes > 1 and settings.embedded:
+        raise ConfigError(
+            "embedded mode runs in one process (its queue, workers and local index live "
+            "there): --workers needs the deployed mode (RAGLINE_REDIS_URL)"
+        )
     # Before anything is built or printed: no banner and no demo key for a server that
     # cannot start.
     refuse_taken_port(bind_host, bind_port)
+    if processes > 1:
+        typer.echo(f"ragline deployed mode: http://{bind_host}:{bind_port}", err=True)
+        # Each worker process builds its own services (deployed_app); the parent only
+        # supervises them.
+        uvicorn.run(
+            "cli.serve:deployed_app",
+            factory=True,
+            workers=processes,
+            host=bind_host,
+            port=bind_port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=30,
+        )
+        return
     broker = make_broker(settings.redis_url)
     # Embedded mode is assembled here: the workers run inside this process.
     mode = Mode.EMBEDDED if settings.embedded else Mode.SERVER
@@ -52,6 +81,35 @@ def serve(
         )
     finally:
         services.close()
+
+
+def deployed_app() -> FastAPI:
+    """One uvicorn worker process's application (`ragline serve --workers N`): its own
+    services, closed when the server shuts it down."""
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    broker = make_broker(settings.redis_url)
+    services = bootstrap(settings, Mode.SERVER, Overrides(send=sender(broker)))
+    try:
+        http = http_services(services, broker)
+    except BaseException:
+        services.close()
+        raise
+    http.background.insert(0, Closing(services.close))  # stopped last
+    return create_app(http)
+
+
+@dataclass(frozen=True)
+class Closing:
+    """Closes what bootstrap opened when the application stops."""
+
+    close: Callable[[], None]
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        self.close()
 
 
 def refuse_taken_port(host: str, port: int) -> None:

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import bindparam, or_, update
 from sqlalchemy import select as sql_select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -29,6 +29,7 @@ from sqlmodel import Session, col, select
 
 from ragline import audit
 from ragline.audit import SYSTEM, Actor
+from ragline.db import retry_stale
 from ragline.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from ragline.models import Account, ApiKey, Role, utcnow
 from ragline.webhooks import new_secret
@@ -112,6 +113,7 @@ def _check_groups(groups: Iterable[str]) -> list[str]:
 class Accounts:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     def create_account(self, name: str, actor: Actor = SYSTEM) -> Account:
         if not _ACCOUNT_NAME.match(name):
@@ -249,13 +251,16 @@ class Accounts:
         if not presented:
             raise Unauthenticated("an API key is required: send 'Authorization: Bearer rl_…'")
         key_id, secret = _parse(presented)
+
         # One round trip: the hash and the principal together. The refusal path does the
         # same query and comparison either way, so an unknown id is not measurably faster
         # to refuse than a wrong secret (bench/auth_timing.py).
-        with self.engine.connect() as connection:
-            row = connection.execute(
-                _PRINCIPAL.add_columns(col(ApiKey.secret_hash)).where(col(ApiKey.id) == key_id)
-            ).one_or_none()
+        def read() -> Any:
+            # Autocommit: a lone SELECT needs no BEGIN nor ROLLBACK round trip.
+            with self._autocommit.connect() as connection:
+                return connection.execute(_KEY, {"p_key_id": key_id}).one_or_none()
+
+        row = retry_stale(read)
         matches = hmac.compare_digest(_hash(secret), row.secret_hash if row else _DUMMY_HASH)
         if row is None or not matches:
             raise Unauthenticated("invalid API key")
@@ -300,6 +305,10 @@ _PRINCIPAL = sql_select(
     col(Account.id),
     col(Account.name),
 ).join(Account, col(Account.id) == col(ApiKey.account_id))
+# What authentication reads, built once (SQLAlchemy caches its compiled form).
+_KEY = _PRINCIPAL.add_columns(col(ApiKey.secret_hash)).where(
+    col(ApiKey.id) == bindparam("p_key_id")
+)
 
 
 def _principal(key_id: str, row: Any) -> Principal:  # a Row of _PRINCIPAL

@@ -4,14 +4,14 @@ hand it to the broker.
 PII and credentials in the question are replaced by placeholders here, before anything is
 stored or logged: the database, the queue and every later stage only see the redacted text.
 
-The job row is committed before the message is sent; if sending fails (broker down) the
-row stays queued with no dispatch time and the sweeper sends it later, so a 202 always
-means the job will be processed.
+The job row is committed before the message is sent, and the message is sent after the
+response (ragline/dispatch.py); if sending fails (broker down) or never happens (the process
+dies) the row stays queued with no dispatch time and the sweeper sends it later, so a 202
+always means the job will be processed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 
 import structlog
@@ -21,6 +21,7 @@ from ragline.accounts import Principal
 from ragline.backlog import BacklogGauge
 from ragline.budget import BudgetBook, estimate
 from ragline.config import ModelSpec, RaglineConfig
+from ragline.dispatch import Dispatcher
 from ragline.errors import InvalidInput, OverBudget, Overloaded
 from ragline.guardrails.layer import GuardrailLayer
 from ragline.jobs import JobRepository
@@ -30,22 +31,20 @@ from ragline.webhooks import check_callback_url
 
 log = structlog.get_logger("ragline.admission")
 
-Send = Callable[[str], None]
-
 
 class Admission:
     def __init__(
         self,
         config: RaglineConfig,
         jobs: JobRepository,
-        send: Send,
+        dispatcher: Dispatcher,
         budgets: BudgetBook,
         model: ModelSpec,
         guardrails: GuardrailLayer,
     ) -> None:
         self.config = config
         self.jobs = jobs
-        self.send = send
+        self.dispatcher = dispatcher
         self.budgets = budgets
         self.model = model  # as it will run (see bootstrap.effective_spec), for prices
         self.guardrails = guardrails
@@ -68,14 +67,17 @@ class Admission:
             )
         admitted = self.guardrails.admit(request.question)
         request = request.model_copy(update={"question": admitted.text})
-        if idempotency_key is not None:
+        try:
+            self._check_backlog()
+            self._check_budget(principal, request)
+        except (Overloaded, InvalidInput):
             # A retry of an accepted job gets its job back, even while admission is closed.
-            replayed = self.jobs.replay(principal.account_id, idempotency_key, request)
-            if replayed is not None:
-                log.info("job_replayed", job_id=replayed.id)
-                return replayed, False
-        self._check_backlog()
-        self._check_budget(principal, request)
+            replayed = self._replayed(principal, idempotency_key, request)
+            if replayed is None:
+                raise
+            return replayed, False
+        # The key is looked up by the insert itself (its unique index): a replay is found
+        # there, without a read ahead of every submission.
         job, created = self.jobs.submit(
             request,
             account_id=principal.account_id,
@@ -85,18 +87,27 @@ class Admission:
             idempotency_key=idempotency_key,
             request_id=request_id,
             guardrails={"input": admitted.record},
-            key_checked=True,
         )
         if created:
             self.backlog.admitted()
             metrics.JOBS_SUBMITTED.labels(
                 metrics.feature_label(job.feature, self.config.budgets)
             ).inc()
-            dispatch(self.jobs, self.send, job.id)
+            self.dispatcher.dispatch(job.id)
             log.info("job_admitted", job_id=job.id, feature=job.feature, key_id=principal.key_id)
         else:
             log.info("job_replayed", job_id=job.id)
         return job, created
+
+    def _replayed(
+        self, principal: Principal, idempotency_key: str | None, request: JobRequest
+    ) -> Job | None:
+        if idempotency_key is None:
+            return None
+        replayed = self.jobs.replay(principal.account_id, idempotency_key, request)
+        if replayed is not None:
+            log.info("job_replayed", job_id=replayed.id)
+        return replayed
 
     def queue_depth(self) -> int:
         return self.jobs.queue_depth()
@@ -132,14 +143,3 @@ class Admission:
             self.budgets.precheck(principal.account_name, request.feature, smallest.cost_micros)
         except OverBudget as error:
             raise InvalidInput(f"over budget: {error}", field="budget") from None
-
-
-def dispatch(jobs: JobRepository, send: Send, job_id: str) -> bool:
-    """Send the job's message and record when; a failure is left to the sweeper."""
-    try:
-        send(job_id)
-    except Exception as error:
-        log.warning("job_dispatch_failed", job_id=job_id, error=type(error).__name__)
-        return False
-    jobs.mark_dispatched(job_id)
-    return True

@@ -24,12 +24,13 @@ from sqlalchemy.engine import Engine
 
 from ragline import prompt_registry
 from ragline.accounts import Accounts
-from ragline.admission import Admission, Send
+from ragline.admission import Admission
 from ragline.budget import BudgetBook, Spending
 from ragline.config import ModelSpec, RaglineConfig, load_config
 from ragline.db import make_engine
 from ragline.decision.scorer import DecisionScorer
 from ragline.delivery import Deliverer
+from ragline.dispatch import BackgroundDispatcher, Send
 from ragline.errors import ConfigError
 from ragline.guardrails.layer import GuardrailLayer
 from ragline.jobs import JobRepository
@@ -253,12 +254,15 @@ def _assemble(
             client = redis.Redis.from_url(settings.redis_url)
             closers.append(client.close)
             limiter = RedisRateLimiter(client, config.rate_limits)
+        # Messages leave after the response; closing sends what is still queued.
+        dispatcher = BackgroundDispatcher(jobs, _needs_send(given, mode))
+        closers.append(dispatcher.close)
         services = replace(
             services,
             admission=Admission(
                 config,
                 jobs,
-                _needs_send(given, mode),
+                dispatcher,
                 budgets,
                 effective_spec(settings, config, generation_model),
                 services.need_guardrails(),

@@ -186,6 +186,7 @@ class BudgetBook:
     def __init__(self, engine: Engine, config: Budgets) -> None:
         self.engine = engine
         self.config = config
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     # -- limits -----------------------------------------------------------------------------
 
@@ -328,6 +329,10 @@ class BudgetBook:
                 raise OverBudget(f"the {_describe(status.ref)} budget is spent")
 
     def reserve(self, job_id: str, account: str, feature: str | None, cost: int) -> Reservation:
+        if cost == 0:
+            # Nothing to hold (the extractive provider): no cap can refuse it and nothing
+            # is owed back if the attempt dies, so the database is not asked.
+            return Reservation((), 0)
         now = utcnow()
         with self.engine.begin() as connection:
             limits = self.applicable(account, feature, now, connection)
@@ -373,6 +378,11 @@ class BudgetBook:
                 reserved_micros=reservation.cost_micros,
                 actual_micros=spent,
             )
+        if not reservation.counter_ids and spent == 0:
+            # A free call held nothing: only its ledger row, one statement.
+            with self._autocommit.connect() as connection:
+                connection.execute(_RECORD_USAGE, _ledger_row(usage))
+            return
         with self.engine.begin() as connection:
             if self._take(connection, usage.job_id):
                 self._unreserve(connection, reservation, spent=spent)
@@ -381,10 +391,7 @@ class BudgetBook:
                 # the model answered). The money is spent all the same: count it.
                 log.warning("budget_settled_after_release", job_id=usage.job_id)
                 self._unreserve(connection, Reservation(reservation.counter_ids, 0), spent)
-            connection.execute(
-                _RECORD_USAGE,
-                {**asdict(usage), "feature": usage.feature or "", "created_at": utcnow()},
-            )
+            connection.execute(_RECORD_USAGE, _ledger_row(usage))
 
     def release(self, reservation: Reservation, job_id: str) -> None:
         """Give back a reservation whose call did not happen or failed without usage; only
@@ -459,6 +466,10 @@ class BudgetBook:
             }
             for key, calls, tokens_in, tokens_out, cost in rows
         ]
+
+
+def _ledger_row(usage: Usage) -> dict[str, Any]:
+    return {**asdict(usage), "feature": usage.feature or "", "created_at": utcnow()}
 
 
 def _describe(ref: BudgetRef) -> str:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, ExceptionContext
@@ -18,6 +19,8 @@ from ragline.errors import DatabaseUnavailable, StorageRefused
 # OverflowError and PostgreSQL a DataError, so the edges bound such numbers by it.
 BIGINT_MAX = 2**63 - 1
 
+T = TypeVar("T")
+
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
@@ -27,7 +30,10 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        # No pre-ping: it cost a round trip on every checkout. A connection the database
+        # dropped fails its first statement instead; SQLAlchemy then invalidates every pooled
+        # connection older than that failure, and the hot paths run once more (retry_stale).
+        engine = create_engine(url, pool_size=10, max_overflow=10)
     event.listen(engine, "handle_error", _typed_error)
     return engine
 
@@ -42,9 +48,11 @@ def _typed_error(context: ExceptionContext) -> None:
     or busy database is DatabaseUnavailable (transient: retry), a refused value is
     StorageRefused (permanent). The rest (constraints the repositories handle, schema
     races) passes through unchanged."""
-    if context.is_pre_ping:
-        return  # the pool reconnects on its own; it must see SQLAlchemy's error
     error = context.sqlalchemy_exception
+    if _server_gone(error):
+        # A restart's "terminating connection" arrives before the socket closes, so the
+        # driver still calls the connection healthy: invalidate it (and the pool) now.
+        context.is_disconnect = True
     if isinstance(error, DataError):
         raise StorageRefused(f"the database refused a value: {_driver(error)}") from error
     unavailable = context.is_disconnect or isinstance(error, InterfaceError)
@@ -53,7 +61,34 @@ def _typed_error(context: ExceptionContext) -> None:
         sqlite = context.engine is not None and context.engine.dialect.name == "sqlite"
         unavailable = unavailable or not sqlite or any(m in message for m in _SQLITE_UNAVAILABLE)
     if unavailable:
-        raise DatabaseUnavailable(f"database unavailable: {_driver(error)}") from error
+        raise DatabaseUnavailable(
+            f"database unavailable: {_driver(error)}",
+            connection_lost=context.is_disconnect and context.connection is not None,
+        ) from error
+
+
+# SQLSTATE classes of a connection the server dropped: connection exceptions, and the
+# server shutting down, crashed or not accepting connections yet (57P01-57P03).
+_GONE = ("08", "57P")
+
+
+def _server_gone(error: BaseException | None) -> bool:
+    sqlstate = getattr(getattr(error, "orig", None), "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith(_GONE)
+
+
+def retry_stale(run: Callable[[], T]) -> T:
+    """run(), and once more if it failed on a pooled connection that had gone stale (the
+    database restarted or reset it since its last use): the pool has then been invalidated,
+    so the second run gets a fresh connection. An unreachable database fails both.
+    For units that are safe to run again: reads, and writes whose repeat the database
+    refuses or absorbs (an idempotency key's unique index, a compare-and-set)."""
+    try:
+        return run()
+    except DatabaseUnavailable as error:
+        if error.connection_lost:
+            return run()
+        raise
 
 
 def _driver(error: BaseException | None) -> str:

@@ -72,7 +72,12 @@ class PermanentError(RaglineError):
 class DatabaseUnavailable(TransientError):
     """The database cannot be reached, dropped the connection or is busy: the repositories
     raise this (ragline.db translates the driver's errors), so callers decide to retry on
-    ragline's own type rather than on SQLAlchemy's."""
+    ragline's own type rather than on SQLAlchemy's. connection_lost: the pooled connection
+    was found dead and discarded (a fresh one may well work: ragline.db.retry_stale)."""
+
+    def __init__(self, message: str, *, connection_lost: bool = False) -> None:
+        super().__init__(message)
+        self.connection_lost = connection_lost
 
 
 class StorageRefused(PermanentError):

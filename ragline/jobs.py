@@ -12,19 +12,22 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 import structlog
-from sqlalchemy import and_, bindparam, func, insert, or_, update
+from sqlalchemy import and_, bindparam, func, or_, update
 from sqlalchemy import select as sql_select
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine, RowMapping
 from sqlmodel import Session, col, select
 
 from ragline import audit, delivery, review
 from ragline.accounts import Principal
 from ragline.audit import Actor
 from ragline.budget import Reservation, Spending
+from ragline.db import retry_stale
 from ragline.errors import Conflict, InvalidInput, NotFound
 from ragline.models import Account, Job, JobStatus, utcnow
 from ragline.pipeline.validate import JobRequest, storable
@@ -107,7 +110,7 @@ _BY_KEY = sql_select(_JOBS).where(
 _DISPATCHED = (
     update(_JOBS)
     .where(
-        _JOBS.c.id == bindparam("p_job_id"),
+        _JOBS.c.id.in_(bindparam("p_job_ids", expanding=True)),
         _JOBS.c.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
     )
     .values(dispatched_at=bindparam("p_now"))
@@ -131,6 +134,28 @@ _CANCEL = (
     )
     .returning(*_JOBS.c)
 )
+
+
+def _admit_statement(dialect: str) -> Any:
+    """The admission INSERT: a row the unique indexes refuse (the account's idempotency
+    key taken) is skipped, not an error; RETURNING says whether it was stored."""
+    dialect_insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return dialect_insert(_JOBS).on_conflict_do_nothing().returning(_JOBS.c.id)
+
+
+@cache
+def _job_defaults() -> dict[str, Any]:
+    blank = Job(id="", account_id="", request_hash="", question="", deadline_at=utcnow())
+    return values(blank)
+
+
+def _blank_job() -> dict[str, Any]:
+    """Every column of a new job with its default, so the admission's row names them all
+    and a Job is built from it without pydantic's default factories (slow, per call)."""
+    return {
+        column: type(value)() if isinstance(value, list | dict) else value
+        for column, value in _job_defaults().items()
+    }
 
 
 @dataclass(frozen=True)
@@ -277,6 +302,9 @@ def _older_than(position: Position) -> Any:
 class JobRepository:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # For single statements: each its own transaction, no BEGIN/COMMIT round trips.
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._admit = _admit_statement(engine.dialect.name)
         self._account_names: dict[str, str] = {}
 
     def submit(
@@ -290,52 +318,55 @@ class JobRepository:
         idempotency_key: str | None = None,
         request_id: str | None = None,
         guardrails: dict[str, Any] | None = None,
-        key_checked: bool = False,
     ) -> tuple[Job, bool]:
         """Store a new queued job; return (job, created). A replayed key returns the first
-        job. Idempotency keys are per account: two tenants may use the same key.
-        request is as admitted (its question already redacted); guardrails is what
-        admission's redaction recorded. key_checked: the caller has just looked the key
-        up (Admission does, before its backlog check), so only a race can still find it,
-        and the unique index catches that."""
+        job (Conflict if it was for another body). Idempotency keys are per account: two
+        tenants may use the same key. request is as admitted (its question already
+        redacted); guardrails is what admission's redaction recorded.
+
+        One statement, one round trip: INSERT … ON CONFLICT DO NOTHING RETURNING. When the
+        key's unique index refuses the row (a replay, or two requests racing with one key)
+        the job holding the key is read; that is the replay path only."""
         digest = request_hash(request)
-        if idempotency_key is not None and not key_checked:
-            existing = self._by_idempotency_key(account_id, idempotency_key)
-            if existing is not None:
-                return self._replay(existing, digest), False
         now = utcnow()
-        job = Job(
-            id=uuid.uuid4().hex,
-            account_id=account_id,
-            key_id=key_id,
-            groups=list(groups),
-            idempotency_key=idempotency_key,
-            request_hash=digest,
-            request_id=request_id,
-            question=request.question,
-            user_id=request.user_id,
-            feature=request.feature,
-            meta=dict(request.metadata),
-            priority=request.priority,
-            callback_url=request.callback_url,
-            guardrails=dict(guardrails or {}),
-            status=JobStatus.QUEUED,
-            created_at=now,
-            updated_at=now,
-            deadline_at=now + deadline,
+        row = {
+            **_blank_job(),
+            "id": uuid.uuid4().hex,
+            "account_id": account_id,
+            "key_id": key_id,
+            "groups": list(groups),
+            "idempotency_key": idempotency_key,
+            "request_hash": digest,
+            "request_id": request_id,
+            "question": request.question,
+            "user_id": request.user_id,
+            "feature": request.feature,
+            "metadata": dict(request.metadata),
+            "priority": request.priority,
+            "callback_url": request.callback_url,
+            "guardrails": dict(guardrails or {}),
+            "created_at": now,
+            "updated_at": now,
+            "deadline_at": now + deadline,
+        }
+
+        def insert() -> bool:
+            # Autocommit: one statement is its own transaction, without BEGIN and COMMIT
+            # round trips. Safe to run again (retry_stale): a repeat with a key meets the
+            # unique index and reads the job back as a replay.
+            with self._autocommit.connect() as connection:
+                return connection.execute(self._admit, row).first() is not None
+
+        if retry_stale(insert):
+            return from_row(Job, row), True
+        existing = (
+            None
+            if idempotency_key is None
+            else self._by_idempotency_key(account_id, idempotency_key)
         )
-        try:
-            with self.engine.begin() as connection:
-                connection.execute(insert(table(Job)), values(job))
-        except IntegrityError:
-            # Two requests with the same key raced; the unique index picked the winner.
-            if idempotency_key is None:
-                raise
-            existing = self._by_idempotency_key(account_id, idempotency_key)
-            if existing is None:
-                raise
-            return self._replay(existing, digest), False
-        return job, True
+        if existing is None:  # no key, so only the random id could clash: never expected
+            raise Conflict("the job could not be stored (its id was taken); submit it again")
+        return self._replay(existing, digest), False
 
     def replay(self, account_id: str, idempotency_key: str, request: JobRequest) -> Job | None:
         """The job this key already made (Conflict if for another body), or None."""
@@ -349,12 +380,12 @@ class JobRepository:
         return existing
 
     def _by_idempotency_key(self, account_id: str, key: str) -> Job | None:
-        with self.engine.connect() as connection:
-            row = (
-                connection.execute(_BY_KEY, {"p_account_id": account_id, "p_key": key})
-                .mappings()
-                .first()
-            )
+        def read() -> RowMapping | None:
+            with self._autocommit.connect() as connection:
+                params = {"p_account_id": account_id, "p_key": key}
+                return connection.execute(_BY_KEY, params).mappings().first()
+
+        row = retry_stale(read)
         return None if row is None else from_row(Job, row)
 
     def get(
@@ -363,11 +394,14 @@ class JobRepository:
         """The job; with account_id, only if it belongs to that account; with a reader, only
         if it may read it (its key's groups, ragline/visibility.py). Otherwise NotFound,
         exactly like a missing job, so ids cannot be probed."""
-        with Session(self.engine, expire_on_commit=False) as session:
-            job = session.get(Job, job_id)
+        job = retry_stale(lambda: self._get(job_id))
         if job is None or not _visible(job, account_id, reader):
             raise NotFound(f"job {job_id} not found")
         return job
+
+    def _get(self, job_id: str) -> Job | None:
+        with Session(self.engine, expire_on_commit=False) as session:
+            return session.get(Job, job_id)
 
     def page(
         self,
@@ -483,14 +517,23 @@ class JobRepository:
             ).one()
         return int(count)
 
-    def mark_dispatched(self, job_id: str) -> None:
-        with self.engine.begin() as connection:
-            connection.execute(_DISPATCHED, {"p_job_id": job_id, "p_now": utcnow()})
+    def mark_dispatched(self, *job_ids: str) -> None:
+        """Record that these jobs' messages were sent (one statement for a batch)."""
+        if not job_ids:
+            return
+        with self._autocommit.connect() as connection:
+            connection.execute(_DISPATCHED, {"p_job_ids": list(job_ids), "p_now": utcnow()})
 
     def claim(self, job_id: str, lease: timedelta) -> Claim | None:
         """Compare-and-set queued (or running past its lease) → running. None: not ours."""
+        return retry_stale(lambda: self._claim(job_id, lease))
+
+    def _claim(self, job_id: str, lease: timedelta) -> Claim | None:
         now = utcnow()
-        with self.engine.begin() as connection:
+        # One statement, its own transaction (autocommit: no BEGIN/COMMIT round trips). It
+        # stays a durable commit: a claim lost in a crash would let another worker take the
+        # same attempt number, and fencing by attempt would no longer tell the two apart.
+        with self._autocommit.connect() as connection:
             row = (
                 connection.execute(
                     _CLAIM, {"p_job_id": job_id, "p_now": now, "p_lease_until": now + lease}

@@ -7,11 +7,11 @@ so the job path writes rows with Core and builds model objects from RETURNING ro
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 from typing import Any, TypeVar
 
 from sqlalchemy import Table
-from sqlalchemy.engine import RowMapping
 from sqlmodel import SQLModel
 
 Model = TypeVar("Model", bound=SQLModel)
@@ -39,6 +39,6 @@ def values(obj: SQLModel) -> dict[str, Any]:
     return found
 
 
-def from_row(model: type[Model], row: RowMapping) -> Model:
+def from_row(model: type[Model], row: Mapping[Any, Any]) -> Model:
     """A model object (detached, never flushed) from a row of its table."""
     return model(**{attribute: row[column] for attribute, column in _columns(model)})

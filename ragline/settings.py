@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     otlp_headers: SecretStr | None = None
 
     worker_threads: int = Field(4, gt=0, le=64)
+    # `ragline serve` processes (uvicorn workers) on one port; deployed mode only.
+    api_workers: int = Field(1, gt=0, le=64)
     # Embedded mode only: create (once) and print a demo key with every role.
     demo_key: bool = True
 

@@ -10,9 +10,9 @@ from datetime import timedelta
 
 import structlog
 
-from ragline.admission import Send, dispatch
 from ragline.background import BackgroundLoop
 from ragline.budget import BudgetBook, Reservation
+from ragline.dispatch import Send, dispatch
 from ragline.jobs import JobRepository
 from ragline.models import utcnow
 from ragline.reasons import ReviewReason

@@ -4,6 +4,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import structlog
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import needs
 from api.params import OptionalText, UtcTime
@@ -33,7 +34,7 @@ def router(services: "ApiServices") -> APIRouter:
         response_model=JobAccepted,
         responses=responses(*WITH_BODY, 409),
     )
-    def submit_job(
+    async def submit_job(
         body: JobRequest,
         caller: Caller,
         request: Request,
@@ -42,8 +43,14 @@ def router(services: "ApiServices") -> APIRouter:
             str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
         ] = None,
     ) -> JobAccepted:
-        job, created = services.admission.submit(
-            caller, body, idempotency_key=idempotency_key, request_id=_request_id(request)
+        # async, with admission's blocking work in one worker thread: a sync route is run
+        # in one, and then the response is validated in another.
+        job, created = await run_in_threadpool(
+            services.admission.submit,
+            caller,
+            body,
+            idempotency_key=idempotency_key,
+            request_id=_request_id(request),
         )
         response.headers["Location"] = f"/v1/jobs/{job.id}"
         if not created:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
+from typing import Any
 
+import regex
 import tldextract
 from presidio_analyzer import (
     AnalyzerEngine,
@@ -31,6 +33,8 @@ from ragline.config import Pii
 # The public suffix list that ships inside tldextract: the default extractor fetches the
 # list from the internet on first use, which stalls (or fails) on a machine without it.
 _OFFLINE_TLDS = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+# PatternRecognizer's default global_regex_flags.
+_PATTERN_FLAGS = regex.DOTALL | regex.MULTILINE | regex.IGNORECASE
 
 
 class OfflineEmailRecognizer(EmailRecognizer):
@@ -92,6 +96,15 @@ def build_analyzer(config: Pii) -> tuple[AnalyzerEngine, list[str]]:
         entities += engine.entities
     analyzer = AnalyzerEngine(nlp_engine=nlp, registry=registry, supported_languages=["en"])
     return analyzer, entities
+
+
+def custom_regexes(config: Pii) -> dict[str, Any]:
+    """Each custom pattern compiled as Presidio's PatternRecognizer compiles it (the regex
+    module, its default flags): a text it finds nothing in, Presidio finds nothing in."""
+    return {
+        custom.name: regex.compile(custom.pattern, flags=_PATTERN_FLAGS)
+        for custom in config.custom_patterns
+    }
 
 
 @cache

@@ -66,7 +66,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, o
         env,
         data_dir / "worker.log",
     )
-    api = start_ragline(["serve", "--port", str(port)], env, data_dir / "api.log")
+    # Two API processes on the port (`--workers`), as a deployment scales one host.
+    api = start_ragline(["serve", "--port", str(port), "--workers", "2"], env, data_dir / "api.log")
     base = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(base, {data_dir / "worker.log": worker, data_dir / "api.log": api})

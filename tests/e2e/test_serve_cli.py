@@ -21,3 +21,11 @@ def test_a_taken_port_is_refused_before_the_banner_and_the_demo_key(tmp_path: Pa
     assert "RAGLINE_PORT" in result.stderr
     assert "demo key" not in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "demo-key").exists() and not (tmp_path / "ragline.db").exists()
+
+
+def test_several_api_processes_are_refused_in_embedded_mode(tmp_path: Path) -> None:
+    # The embedded queue, workers and local index live in the one process.
+    result = run_cli("serve", "--workers", "2", env=ragline_env(tmp_path))
+    assert result.returncode == 78, result.stderr
+    assert "--workers needs the deployed mode" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "ragline.db").exists()

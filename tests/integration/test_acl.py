@@ -14,6 +14,7 @@ from ragline.accounts import Principal
 from ragline.admission import Admission
 from ragline.config import Gate, RaglineConfig, SmokeQuery
 from ragline.db import make_engine
+from ragline.dispatch import Dispatcher
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore, Passage, QdrantStore, RetrievalMode
 from ragline.knowledge.versions import IndexManager
@@ -223,7 +224,7 @@ def _ask(
     admission = Admission(
         config,
         pipeline.jobs,
-        sent.append,
+        Dispatcher(pipeline.jobs, sent.append),
         pipeline.budgets,
         config.models["production-default"],
         pipeline.guardrails,

@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from ragline.accounts import Principal
-from ragline.admission import Admission, Send
+from ragline.admission import Admission
 from ragline.bootstrap import Mode, Services, effective_spec
 from ragline.config import RaglineConfig
+from ragline.dispatch import BackgroundDispatcher
 from ragline.jobs import JobRepository
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
@@ -62,12 +63,12 @@ def caller(core: Services) -> Principal:
     return principal
 
 
-def _admission(core: Services, send: Send) -> Admission:
-    """Admission as `ragline serve` has it, sending with `send`."""
+def _admission(core: Services, dispatcher: BackgroundDispatcher) -> Admission:
+    """Admission as `ragline serve` has it: messages leave on the dispatcher's thread."""
     spec = effective_spec(
         core.settings, core.config, core.config.assistant_pipeline.generation.model
     )
-    return Admission(core.config, core.jobs, send, core.budgets, spec, core.need_guardrails())
+    return Admission(core.config, core.jobs, dispatcher, core.budgets, spec, core.need_guardrails())
 
 
 @pytest.fixture
@@ -87,13 +88,16 @@ def test_jobs_travel_through_redis_to_an_answer(
 ) -> None:
     workers = AnsweringWorkers(core, broker, threads=2)
     workers.start()
+    dispatcher = BackgroundDispatcher(core.jobs, sender(broker))
     try:
-        job, _ = _admission(core, sender(broker)).submit(
+        job, _ = _admission(core, dispatcher).submit(
             caller, JobRequest(question="How long is a free trial?", user_id="u1", feature="sales")
         )
-        assert core.jobs.get(job.id).dispatched_at is not None
+        # Sent after the response, by the dispatcher's thread, and recorded.
+        wait_for(lambda: core.jobs.get(job.id).dispatched_at)
         done = wait_for(lambda: _final(core.jobs, job.id))
     finally:
+        dispatcher.close()
         workers.stop()
     assert done.status == JobStatus.ANSWERED
     assert any(c["document_id"] == "product/free-trials" for c in done.citations)
@@ -127,9 +131,11 @@ def test_a_job_whose_send_failed_is_recovered_by_the_sweeper(
 ) -> None:
     # A broker on a port where nothing listens: the send fails, the job stays queued.
     dead = make_broker("redis://127.0.0.1:1/0")
-    job, created = _admission(core, sender(dead)).submit(
+    dispatcher = BackgroundDispatcher(core.jobs, sender(dead))
+    job, created = _admission(core, dispatcher).submit(
         caller, JobRequest(question="How do I request parental leave?", user_id="u1")
     )
+    dispatcher.close()  # its send has failed by now
     assert created
     assert core.jobs.get(job.id).status == JobStatus.QUEUED
     assert core.jobs.get(job.id).dispatched_at is None
