@@ -22,24 +22,26 @@ AuthorizationHeader = Annotated[
 ]
 
 
-def authenticate(services: ApiServices, authorization: str | None) -> Principal:
-    """The caller's principal from its Authorization header, after its rate limit (blocking:
-    a database read and a Redis call)."""
-    token = None
-    if authorization:
-        scheme, _, value = authorization.partition(" ")
-        token = value.strip() if scheme.lower() == "bearer" else None
-    principal = services.core.accounts.authenticate(token)
-    wait = services.limiter.take(principal.key_id)
-    if wait > 0:
-        raise RateLimited("too many requests for this API key", retry_after_s=wait)
-    return principal
+def bearer(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, value = authorization.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else None
 
 
 def authenticator(services: ApiServices) -> Callable[..., Awaitable[Principal]]:
-    # async, with the blocking work in a worker thread: FastAPI would run a sync dependency
-    # in one anyway, and the role check after it (async) then needs none.
+    """The caller's principal from its Authorization header, after its rate limit."""
+
+    # async: a key this process checked a moment ago (Accounts.recent) and the rate limit
+    # (asyncio Redis) need no worker thread; only reading a key from the database does.
     async def authenticated(authorization: AuthorizationHeader = None) -> Principal:
-        return await run_in_threadpool(authenticate, services, authorization)
+        token = bearer(authorization)
+        principal = services.core.accounts.recent(token)
+        if principal is None:
+            principal = await run_in_threadpool(services.core.accounts.authenticate, token)
+        wait = await services.limiter.take_async(principal.key_id)
+        if wait > 0:
+            raise RateLimited("too many requests for this API key", retry_after_s=wait)
+        return principal
 
     return authenticated

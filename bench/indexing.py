@@ -24,7 +24,7 @@ from scifact_data import scifact  # bench/ is the script's path
 from ragline.config import Gate, Knowledge
 from ragline.db import make_engine
 from ragline.knowledge.embedder import Embedder
-from ragline.knowledge.store import QdrantStore
+from ragline.knowledge.qdrant_store import QdrantStore
 from ragline.knowledge.versions import IndexManager
 from ragline.schema import create_schema
 

@@ -47,7 +47,8 @@ from ragline.knowledge.catalog import promoted
 from ragline.knowledge.edge_store import EdgeStore
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.local_import import import_local_versions
-from ragline.knowledge.store import KnowledgeStore, QdrantStore
+from ragline.knowledge.qdrant_store import QdrantStore
+from ragline.knowledge.store import KnowledgeStore
 from ragline.knowledge.versions import IndexManager
 from ragline.models import Job, JobStatus
 from ragline.observability import configure_logging

@@ -32,7 +32,8 @@ import numpy as np
 
 from ragline.knowledge.edge_store import EdgeStore
 from ragline.knowledge.lexical import SparseVector
-from ragline.knowledge.store import KnowledgeStore, QdrantStore, RetrievalMode
+from ragline.knowledge.qdrant_store import QdrantStore
+from ragline.knowledge.store import KnowledgeStore, RetrievalMode
 
 DIM = 384
 TOPICS = 300

@@ -33,7 +33,8 @@ from ragline.knowledge.catalog import promoted
 from ragline.knowledge.edge_store import EdgeStore
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.local_import import import_local_versions
-from ragline.knowledge.store import QdrantStore, RetrievalMode
+from ragline.knowledge.qdrant_store import QdrantStore
+from ragline.knowledge.store import RetrievalMode
 from ragline.knowledge.versions import IndexManager
 from ragline.pipeline.retrieve import Retriever
 from ragline.schema import create_schema

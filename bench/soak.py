@@ -114,6 +114,9 @@ def print_latencies(name: str, rows: list[tuple[datetime, float, float | None]])
     finished = [row[1] for row in rows]
     delivered = [row[2] for row in rows if row[2] is not None]
     for what, values in (("→ finished", finished), ("→ delivered", delivered)):
+        if not values:  # a short run: nothing was admitted that long before the kill
+            print(f"{name:<28} {what:<12} no jobs")
+            continue
         print(
             f"{name:<28} {what:<12} p50 {percentile(values, 50):6.2f}s  "
             f"p95 {percentile(values, 95):6.2f}s  p99 {percentile(values, 99):6.2f}s  "

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TypeVar
 
 import httpx
-import redis
 import structlog
 from sqlalchemy.engine import Engine
 
@@ -38,7 +37,7 @@ from ragline.knowledge.catalog import promoted
 from ragline.knowledge.edge_store import EdgeStore
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.local_import import import_local_versions
-from ragline.knowledge.store import KnowledgeStore, QdrantStore
+from ragline.knowledge.store import KnowledgeStore
 from ragline.knowledge.versions import IndexManager
 from ragline.observability import install_log_scrubber
 from ragline.otlp import OtlpExporter, parse_headers
@@ -218,7 +217,7 @@ def _assemble(
         config=config,
         engine=engine,
         jobs=JobRepository(engine),
-        accounts=Accounts(engine),
+        accounts=Accounts(engine, key_cache_s=settings.key_cache_ms / 1000),
         budgets=BudgetBook(engine, config.budgets),
         review=ReviewQueue(engine, config.review),
         deliverer=Deliverer(engine, config.deliveries, client=http),
@@ -251,9 +250,9 @@ def _assemble(
         generation_model = config.assistant_pipeline.generation.model
         limiter: RateLimiter = LocalRateLimiter(config.rate_limits)
         if settings.redis_url:
-            client = redis.Redis.from_url(settings.redis_url)
-            closers.append(client.close)
-            limiter = RedisRateLimiter(client, config.rate_limits)
+            redis_limiter = RedisRateLimiter(settings.redis_url, config.rate_limits)
+            closers.append(redis_limiter.close)
+            limiter = redis_limiter
         # Messages leave after the response; closing sends what is still queued.
         dispatcher = BackgroundDispatcher(jobs, _needs_send(given, mode))
         closers.append(dispatcher.close)
@@ -286,6 +285,9 @@ def open_store(settings: Settings, engine: Engine) -> KnowledgeStore:
         store = EdgeStore.open(settings.edge_path, promoted(engine))
         import_local_versions(settings.qdrant_path, store)
         return store
+    # Imported here: qdrant-client costs ~90 MB that processes on the edge engine never need.
+    from ragline.knowledge.qdrant_store import QdrantStore
+
     api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
     return QdrantStore.open(url=settings.qdrant_url, path=settings.qdrant_path, api_key=api_key)
 

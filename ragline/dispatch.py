@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable
 
 import structlog
@@ -21,6 +22,10 @@ log = structlog.get_logger("ragline.dispatch")
 
 Send = Callable[[str], None]
 BATCH = 256  # ids sent, then marked dispatched in one statement
+# How long sent ids wait to be marked dispatched together: one UPDATE per interval instead
+# of one per job. Well inside the sweeper's two-second grace for unmarked jobs, so a job
+# that is sent is not sent again.
+MARK_EVERY_S = 0.25
 
 
 def dispatch(jobs: JobRepository, send: Send, job_id: str) -> bool:
@@ -57,11 +62,15 @@ class Dispatcher:
 class BackgroundDispatcher(Dispatcher):
     """Sends on one daemon thread, in batches: dispatch() only queues the id. When the
     queue is full (the broker slower than admission) the caller sends itself, so memory
-    stays bounded and admission slows down instead. close() sends what is queued."""
+    stays bounded and admission slows down instead. Sent ids are marked dispatched together
+    every MARK_EVERY_S (a database write per job would cost admission as much as its own
+    insert). close() sends and marks what is queued."""
 
     def __init__(self, jobs: JobRepository, send: Send, capacity: int = 10_000) -> None:
         super().__init__(jobs, send)
         self._pending: queue.Queue[str | None] = queue.Queue(capacity)
+        self._unmarked: list[str] = []
+        self._mark_due = 0.0
         self._thread = threading.Thread(target=self._run, name="ragline-dispatch", daemon=True)
         self._thread.start()
 
@@ -77,7 +86,11 @@ class BackgroundDispatcher(Dispatcher):
 
     def _run(self) -> None:
         while True:
-            first = self._pending.get()
+            try:
+                first = self._pending.get(timeout=self._until_mark())
+            except queue.Empty:
+                self._mark()
+                continue
             batch, stopping = ([] if first is None else [first]), first is None
             while not stopping and len(batch) < BATCH:
                 try:
@@ -89,14 +102,28 @@ class BackgroundDispatcher(Dispatcher):
                 else:
                     batch.append(more)
             self._send_all(batch)
+            if stopping or len(self._unmarked) >= BATCH or self._until_mark() == 0:
+                self._mark()
             if stopping:
                 return
 
+    def _until_mark(self) -> float | None:
+        """Seconds until the sent ids are due to be marked; None: nothing to mark."""
+        if not self._unmarked:
+            return None
+        return max(0.0, self._mark_due - time.monotonic())
+
     def _send_all(self, batch: list[str]) -> None:
         sent = [job_id for job_id in batch if _send(self.send, job_id)]
+        if sent and not self._unmarked:
+            self._mark_due = time.monotonic() + MARK_EVERY_S
+        self._unmarked.extend(sent)
+
+    def _mark(self) -> None:
+        marking, self._unmarked = self._unmarked, []
         try:
-            self.jobs.mark_dispatched(*sent)
+            self.jobs.mark_dispatched(*marking)
         except Exception as error:
             # Sent but not marked: the sweeper sends them again; a duplicate message is a
             # no-op for the actor's compare-and-set.
-            log.warning("jobs_dispatch_unrecorded", count=len(sent), error=type(error).__name__)
+            log.warning("jobs_dispatch_unrecorded", count=len(marking), error=type(error).__name__)

@@ -65,6 +65,9 @@ _CLAIM = (
         started_at=bindparam("p_now"),
         updated_at=bindparam("p_now"),
         lease_expires_at=bindparam("p_lease_until"),
+        # A claimed job's message evidently arrived, whether or not the dispatcher has
+        # recorded the send yet (it marks sends in batches).
+        dispatched_at=func.coalesce(_JOBS.c.dispatched_at, bindparam("p_now")),
     )
     .returning(*_JOBS.c)
 )
@@ -562,7 +565,14 @@ class JobRepository:
         """
         now = utcnow()
         job = claim.job
-        with self.engine.begin() as connection:
+        reviewed = outcome.status == JobStatus.ESCALATED or (
+            sampled and outcome.status == JobStatus.ANSWERED
+        )
+        delivered = bool(job.callback_url) and outcome.status != JobStatus.ESCALATED
+        # Most outcomes are the job's row alone: one autocommit statement, without the BEGIN
+        # and COMMIT round trips a transaction costs.
+        transaction = self.engine.begin() if reviewed or delivered else self._autocommit.connect()
+        with transaction as connection:
             result = connection.execute(
                 _FINISH,
                 {
@@ -590,11 +600,11 @@ class JobRepository:
                 review.open_item(
                     connection, job, outcome.reason or "unknown", outcome.answer, review_due, now
                 )
-            elif sampled and outcome.status == JobStatus.ANSWERED:
+            elif reviewed:
                 review.open_item(
                     connection, job, ReviewReason.SAMPLED, outcome.answer, review_due, now
                 )
-            if outcome.status != JobStatus.ESCALATED:
+            if delivered:
                 # An escalated job waits for review; its result is delivered after the decision.
                 delivery.schedule_result(connection, job, outcome.status)
         return True

@@ -4,11 +4,13 @@ wait before a token is there."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from typing import Protocol
 
 import redis
+import redis.asyncio
 import structlog
 
 from ragline.config import RateLimits
@@ -18,6 +20,10 @@ log = structlog.get_logger("ragline.ratelimit")
 
 class RateLimiter(Protocol):
     def take(self, key: str) -> float: ...
+
+    async def take_async(self, key: str) -> float:
+        """take() for an event loop: no thread is blocked while Redis answers."""
+        ...
 
 
 class LocalRateLimiter:
@@ -37,6 +43,9 @@ class LocalRateLimiter:
                 return 0.0
             self._buckets[key] = (tokens, now)
             return (1 - tokens) / self.rate
+
+    async def take_async(self, key: str) -> float:
+        return self.take(key)  # memory only: nothing to wait for
 
 
 # One atomic script: refill by elapsed time (Redis's own clock, so API hosts need not agree
@@ -67,10 +76,12 @@ class RedisRateLimiter:
     own buckets instead: a broker outage must not turn every authenticated request into an
     error (admission keeps accepting jobs then; the sweeper sends them once Redis is back)."""
 
-    def __init__(
-        self, client: redis.Redis, limits: RateLimits, prefix: str = "ragline:rl:"
-    ) -> None:
-        self._script = client.register_script(_TAKE)
+    def __init__(self, url: str, limits: RateLimits, prefix: str = "ragline:rl:") -> None:
+        self._url = url
+        self._client = redis.Redis.from_url(url)
+        self._script = self._client.register_script(_TAKE)
+        # take_async's client: an asyncio connection pool belongs to the loop it was made on.
+        self._async: tuple[asyncio.AbstractEventLoop, redis.asyncio.Redis] | None = None
         self.rate = limits.requests_per_second
         self.burst = limits.burst
         self.prefix = prefix
@@ -81,11 +92,40 @@ class RedisRateLimiter:
         try:
             wait = self._script(keys=[self.prefix + key], args=[self.rate, self.burst])
         except redis.RedisError as error:
-            if not self._degraded:
-                log.warning("rate_limit_fallback", error=type(error).__name__)
-                self._degraded = True
-            return self._fallback.take(key)
+            return self._degrade(key, error)
+        return self._shared(wait)
+
+    async def take_async(self, key: str) -> float:
+        loop = asyncio.get_running_loop()
+        if self._async is None or self._async[0] is not loop:
+            self._async = (loop, redis.asyncio.Redis.from_url(self._url))
+        client = self._async[1]
+        try:
+            # EVALSHA, loading the script on NOSCRIPT as the sync client's Script does.
+            wait = await client.evalsha(
+                self._script.sha, 1, self.prefix + key, self.rate, self.burst
+            )
+        except redis.exceptions.NoScriptError:
+            try:
+                wait = await client.eval(_TAKE, 1, self.prefix + key, self.rate, self.burst)
+            except redis.RedisError as error:
+                return self._degrade(key, error)
+        except redis.RedisError as error:
+            return self._degrade(key, error)
+        return self._shared(wait)
+
+    def close(self) -> None:
+        # The asyncio client's connections close with their loop; only the sync pool here.
+        self._client.close()
+
+    def _degrade(self, key: str, error: Exception) -> float:
+        if not self._degraded:
+            log.warning("rate_limit_fallback", error=type(error).__name__)
+            self._degraded = True
+        return self._fallback.take(key)
+
+    def _shared(self, wait: object) -> float:
         if self._degraded:
             log.info("rate_limit_shared_again")
             self._degraded = False
-        return float(wait)
+        return float(wait)  # type: ignore[arg-type]

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     worker_threads: int = Field(4, gt=0, le=64)
     # `ragline serve` processes (uvicorn workers) on one port; deployed mode only.
     api_workers: int = Field(1, gt=0, le=64)
+    # How long a process reuses an API key it has just checked (0: read it every request).
+    # A key revoked from another process stops working within this; in its own, at once.
+    key_cache_ms: int = Field(1000, ge=0, le=60_000)
     # Embedded mode only: create (once) and print a demo key with every role.
     demo_key: bool = True
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -26,7 +26,9 @@ from ragline.errors import StoreBusy
 from ragline.knowledge.catalog import version_of
 from ragline.knowledge.edge_store import EdgeStore
 from ragline.knowledge.lexical import LexicalEncoder
-from ragline.knowledge.store import QdrantStore
+
+if TYPE_CHECKING:
+    from ragline.knowledge.qdrant_store import QdrantStore
 
 log = structlog.get_logger("ragline.index")
 
@@ -62,6 +64,9 @@ def import_local_versions(local: Path, edge: EdgeStore) -> list[str]:
         missing = _missing(local, edge)  # another process may have copied them meanwhile
         if not missing:
             return []
+        # Only now: qdrant-client costs ~90 MB, which a process with nothing to copy need not pay.
+        from ragline.knowledge.qdrant_store import QdrantStore
+
         try:
             source = QdrantStore.open(path=local)
         except StoreBusy as error:

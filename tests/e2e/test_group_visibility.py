@@ -18,7 +18,8 @@ from api.app import create_app
 from ragline.bootstrap import Mode
 from ragline.config import RaglineConfig, parse_config
 from ragline.knowledge.embedder import Embedder
-from ragline.knowledge.store import KnowledgeStore, QdrantStore
+from ragline.knowledge.qdrant_store import QdrantStore
+from ragline.knowledge.store import KnowledgeStore
 from tests.support.server import serving
 from tests.support.services import bootstrapped, embedded_app
 from tests.support.tenants import make_tenant

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ragline.knowledge.store import QdrantStore
+from ragline.knowledge.qdrant_store import QdrantStore
 from tests.support.console import run_cli
 from tests.support.environment import HANDBOOK, REPO
 from tests.support.processes import ragline_env

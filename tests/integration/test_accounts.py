@@ -17,6 +17,7 @@ from sqlmodel import Session
 from ragline.accounts import Accounts, IssuedKey, ensure_demo_key
 from ragline.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from ragline.models import ApiKey, Role, utcnow
+from tests.support.waiting import wait_for
 
 KEY_FORMAT = re.compile(r"^rl_([0-9a-f]+)_([A-Za-z0-9_-]+)$")
 INVALID = "invalid API key"
@@ -275,6 +276,71 @@ def test_an_account_cannot_revoke_another_accounts_key(accounts: Accounts) -> No
 def test_revoking_an_unknown_key_is_not_found(accounts: Accounts) -> None:
     with pytest.raises(NotFound):
         accounts.revoke_key("nosuchkey")
+
+
+# -- the key cache (Settings.key_cache_ms) --------------------------------------------------------
+
+
+def test_a_key_checked_a_moment_ago_is_reused_without_a_read(engine: Engine) -> None:
+    cached = Accounts(engine, key_cache_s=60)
+    cached.create_account("acme")
+    issued = _issue(cached)
+    assert cached.recent(issued.plaintext) is None  # never checked here yet
+    first = cached.authenticate(issued.plaintext)
+    assert cached.recent(issued.plaintext) == first
+    # Another process revokes it: this one still knows the key as it read it (the window
+    # the setting documents), so reuse is real, not a read on every request.
+    Accounts(engine).revoke_key(issued.key.id)
+    assert cached.authenticate(issued.plaintext) == first
+    # Without a cache the revocation is seen at once.
+    assert "revoked" in _refusal(Accounts(engine), issued.plaintext)
+
+
+def test_a_revocation_in_the_same_process_ends_the_key_at_once(engine: Engine) -> None:
+    cached = Accounts(engine, key_cache_s=60)
+    cached.create_account("acme")
+    issued = _issue(cached)
+    cached.authenticate(issued.plaintext)
+    cached.revoke_key(issued.key.id)
+    assert cached.recent(issued.plaintext) is None
+    assert "revoked" in _refusal(cached, issued.plaintext)
+
+
+def test_a_cached_key_lapses_and_is_read_again(engine: Engine) -> None:
+    cached = Accounts(engine, key_cache_s=0.05)
+    cached.create_account("acme")
+    issued = _issue(cached)
+    cached.authenticate(issued.plaintext)
+    Accounts(engine).revoke_key(issued.key.id)
+    # Bounded poll: the entry lapses after 50 ms, then the read sees the revocation.
+    wait_for(lambda: cached.recent(issued.plaintext) is None, timeout_s=10, every_s=0.01)
+    assert "revoked" in _refusal(cached, issued.plaintext)
+
+
+def test_a_wrong_secret_is_never_answered_from_the_cache(engine: Engine) -> None:
+    cached = Accounts(engine, key_cache_s=60)
+    cached.create_account("acme")
+    issued = _issue(cached)
+    cached.authenticate(issued.plaintext)
+    forged = issued.plaintext[:-4] + ("AAAA" if not issued.plaintext.endswith("AAAA") else "BBBB")
+    assert cached.recent(forged) is None
+    assert _refusal(cached, forged) == INVALID
+
+
+def test_an_expiry_is_checked_against_now_on_a_cached_key(engine: Engine) -> None:
+    cached = Accounts(engine, key_cache_s=60)
+    cached.create_account("acme")
+    issued = _issue(cached, expires_at=utcnow() + timedelta(milliseconds=300))
+    cached.authenticate(issued.plaintext)
+    wait_for(lambda: _expired(cached, issued.plaintext), timeout_s=10, every_s=0.02)
+
+
+def _expired(accounts: Accounts, presented: str) -> bool:
+    try:
+        accounts.recent(presented)
+    except Unauthenticated as refused:
+        return "expired" in str(refused)
+    return False
 
 
 # -- the demo key -------------------------------------------------------------------------------

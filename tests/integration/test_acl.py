@@ -16,7 +16,8 @@ from ragline.config import Gate, RaglineConfig, SmokeQuery
 from ragline.db import make_engine
 from ragline.dispatch import Dispatcher
 from ragline.knowledge.embedder import Embedder
-from ragline.knowledge.store import KnowledgeStore, Passage, QdrantStore, RetrievalMode
+from ragline.knowledge.qdrant_store import QdrantStore
+from ragline.knowledge.store import KnowledgeStore, Passage, RetrievalMode
 from ragline.knowledge.versions import IndexManager
 from ragline.models import Job
 from ragline.pipeline.generate import ChosenModel

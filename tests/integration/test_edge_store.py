@@ -25,7 +25,8 @@ from ragline.knowledge.catalog import promoted
 from ragline.knowledge.edge_store import SEAL, EdgeStore
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.lexical import LexicalEncoder
-from ragline.knowledge.store import KnowledgeStore, QdrantStore, RetrievalMode
+from ragline.knowledge.qdrant_store import QdrantStore
+from ragline.knowledge.store import KnowledgeStore, RetrievalMode
 from ragline.knowledge.versions import IndexManager
 from ragline.schema import create_schema
 from tests.support.environment import REPO

@@ -26,7 +26,8 @@ from ragline.evaluation.dataset import EvalItem
 from ragline.evaluation.metrics import must_include, ndcg_at_k, recall_at_k, reciprocal_rank
 from ragline.evaluation.run import dataset_hash, export_run, list_runs, load_run, run_evaluation
 from ragline.knowledge.embedder import Embedder
-from ragline.knowledge.store import KnowledgeStore, QdrantStore
+from ragline.knowledge.qdrant_store import QdrantStore
+from ragline.knowledge.store import KnowledgeStore
 from ragline.models import (
     BudgetCounter,
     Delivery,

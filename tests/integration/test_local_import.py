@@ -22,7 +22,7 @@ from ragline.knowledge.edge_store import EdgeStore
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.lexical import LexicalEncoder
 from ragline.knowledge.local_import import import_local_versions, local_versions
-from ragline.knowledge.store import QdrantStore
+from ragline.knowledge.qdrant_store import QdrantStore
 from ragline.knowledge.versions import IndexManager
 from ragline.schema import create_schema
 from tests.support.environment import HANDBOOK

@@ -5,6 +5,7 @@ how fast the test runs."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Callable, Iterator
 
@@ -25,16 +26,15 @@ def make_limiter(request: pytest.FixtureRequest) -> Iterator[Factory]:
         yield LocalRateLimiter
         return
     url = request.getfixturevalue("redis_url")
-    clients: list[redis.Redis] = []
+    built: list[RedisRateLimiter] = []
 
     def build(limits: RateLimits) -> RateLimiter:
-        client = redis.Redis.from_url(url)
-        clients.append(client)
-        return RedisRateLimiter(client, limits)
+        built.append(RedisRateLimiter(url, limits))
+        return built[-1]
 
     yield build
-    for client in clients:
-        client.close()
+    for limiter in built:
+        limiter.close()
 
 
 SLOW = RateLimits(requests_per_second=0.1, burst=5)  # one token every 10 s
@@ -84,10 +84,9 @@ def test_tokens_come_back_over_time(make_limiter: Factory) -> None:
 def test_the_redis_bucket_is_shared_by_every_api_process(redis_url: str) -> None:
     limits = SLOW
     first_client = redis.Redis.from_url(redis_url)
-    second_client = redis.Redis.from_url(redis_url)
+    first = RedisRateLimiter(redis_url, limits)
+    second = RedisRateLimiter(redis_url, limits)
     try:
-        first = RedisRateLimiter(first_client, limits)
-        second = RedisRateLimiter(second_client, limits)
         taken = [first.take("shared"), second.take("shared"), first.take("shared")]
         taken += [second.take("shared") for _ in range(limits.burst - 3)]
         assert taken == [0.0] * limits.burst
@@ -101,7 +100,8 @@ def test_the_redis_bucket_is_shared_by_every_api_process(redis_url: str) -> None
         assert 0 < ttl <= math.ceil(limits.burst / limits.requests_per_second) + 1
     finally:
         first_client.close()
-        second_client.close()
+        first.close()
+        second.close()
 
 
 def test_local_buckets_are_per_process() -> None:
@@ -111,3 +111,32 @@ def test_local_buckets_are_per_process() -> None:
         assert first.take("k") == 0
     assert first.take("k") > 0
     assert second.take("k") == 0
+
+
+def test_the_event_loop_path_takes_from_the_same_bucket(make_limiter: Factory) -> None:
+    """The API's dependency takes tokens with take_async (no thread blocked on Redis); it
+    must count against the same bucket as take()."""
+    limiter = make_limiter(SLOW)
+
+    async def burst() -> list[float]:
+        return [await limiter.take_async("key-a") for _ in range(SLOW.burst - 1)]
+
+    assert limiter.take("key-a") == 0
+    assert asyncio.run(burst()) == [0.0] * (SLOW.burst - 1)
+    assert limiter.take("key-a") > 0
+    assert asyncio.run(limiter.take_async("key-a")) > 0
+
+
+def test_the_event_loop_path_limits_locally_while_redis_is_down() -> None:
+    # Nothing listens on port 1: take_async falls back to this process's own buckets.
+    limiter = RedisRateLimiter("redis://127.0.0.1:1/0", SLOW)
+    try:
+
+        async def burst() -> list[float]:
+            return [await limiter.take_async("k") for _ in range(SLOW.burst + 1)]
+
+        taken = asyncio.run(burst())
+    finally:
+        limiter.close()
+    assert taken[: SLOW.burst] == [0.0] * SLOW.burst
+    assert taken[-1] > 0

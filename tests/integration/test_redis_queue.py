@@ -18,7 +18,7 @@ from ragline.dispatch import BackgroundDispatcher
 from ragline.jobs import JobRepository
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
-from ragline.models import Job, JobStatus
+from ragline.models import Job, JobStatus, utcnow
 from ragline.pipeline.runner import Pipeline
 from ragline.pipeline.validate import JobRequest
 from tests.support.services import bootstrapped
@@ -102,6 +102,39 @@ def test_jobs_travel_through_redis_to_an_answer(
     assert done.status == JobStatus.ANSWERED
     assert any(c["document_id"] == "product/free-trials" for c in done.citations)
     assert done.attempts == 1
+
+
+def test_sent_jobs_are_recorded_together_and_a_claim_records_the_send(
+    core: Services, broker: dramatiq.Broker, caller: Principal
+) -> None:
+    """The dispatcher marks what it sent in one statement per interval, not one per job; a
+    job claimed before that (a fast worker) is marked by its claim. Either way the sweeper
+    never takes a delivered job for a lost one."""
+    dispatcher = BackgroundDispatcher(core.jobs, sender(broker))
+    admission = _admission(core, dispatcher)
+    try:
+        jobs = [
+            admission.submit(caller, JobRequest(question=f"Is MFA mandatory? ({n})", user_id="u1"))[
+                0
+            ]
+            for n in range(5)
+        ]
+        wait_for(lambda: all(core.jobs.get(job.id).dispatched_at for job in jobs))
+    finally:
+        dispatcher.close()
+
+    unsent, _ = core.jobs.submit(
+        JobRequest(question="How long is a free trial?", user_id="u1"),
+        account_id=caller.account_id,
+        deadline=timedelta(seconds=60),
+    )
+    assert core.jobs.get(unsent.id).dispatched_at is None
+    claim = core.jobs.claim(unsent.id, timedelta(seconds=30))
+    assert claim is not None and claim.job.dispatched_at is not None
+    due = core.jobs.due_for_dispatch(
+        requeue_after=timedelta(seconds=30), now=utcnow() + timedelta(seconds=3)
+    )
+    assert not {job.id for job in jobs} & set(due)  # sent, recorded: not taken for lost
 
 
 def test_a_duplicate_message_does_not_answer_twice(

@@ -23,9 +23,10 @@ from ragline.errors import InvalidInput, NotFound
 from ragline.jobs import JobRepository
 from ragline.knowledge.chunking import chunk_document
 from ragline.knowledge.embedder import Embedder
+from ragline.knowledge.qdrant_store import QdrantStore
 from ragline.knowledge.smoke import NO_SMOKE_SET
 from ragline.knowledge.sources import read_folder, source_checksum
-from ragline.knowledge.store import KnowledgeStore, QdrantStore
+from ragline.knowledge.store import KnowledgeStore
 from ragline.knowledge.versions import IndexManager, VersionDiff
 from ragline.models import IndexPromotion, IndexVersion, Job, utcnow
 from ragline.pipeline.validate import JobRequest

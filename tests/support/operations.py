@@ -158,7 +158,11 @@ def _job(
     dispatched: datetime | None = None,
     deadline: datetime | None = None,
 ) -> Job:
-    created = created or (finished - timedelta(minutes=1) if finished else None)
+    if created is None and finished is not None:
+        # A minute before it finished, but on the same day: a test run just after midnight
+        # must not find today's jobs submitted yesterday.
+        since_midnight = finished - datetime.combine(finished.date(), time(), tzinfo=UTC)
+        created = finished - min(timedelta(minutes=1), since_midnight / 2)
     assert created is not None
     return Job(
         id=job_id,
