@@ -71,6 +71,11 @@ return tostring(wait)
 """
 
 
+# A request never waits longer than this on the limiter: an unreachable Redis (a partition,
+# not a refused connection) falls back to local buckets after it.
+TIMEOUT_S = 2.0
+
+
 class RedisRateLimiter:
     """Shared buckets in Redis. While Redis is unreachable each process limits with its
     own buckets instead: a broker outage must not turn every authenticated request into an
@@ -78,7 +83,9 @@ class RedisRateLimiter:
 
     def __init__(self, url: str, limits: RateLimits, prefix: str = "ragline:rl:") -> None:
         self._url = url
-        self._client = redis.Redis.from_url(url)
+        self._client = redis.Redis.from_url(
+            url, socket_connect_timeout=TIMEOUT_S, socket_timeout=TIMEOUT_S
+        )
         self._script = self._client.register_script(_TAKE)
         # take_async's client: an asyncio connection pool belongs to the loop it was made on.
         self._async: tuple[asyncio.AbstractEventLoop, redis.asyncio.Redis] | None = None
@@ -98,7 +105,10 @@ class RedisRateLimiter:
     async def take_async(self, key: str) -> float:
         loop = asyncio.get_running_loop()
         if self._async is None or self._async[0] is not loop:
-            self._async = (loop, redis.asyncio.Redis.from_url(self._url))
+            client = redis.asyncio.Redis.from_url(
+                self._url, socket_connect_timeout=TIMEOUT_S, socket_timeout=TIMEOUT_S
+            )
+            self._async = (loop, client)
         client = self._async[1]
         try:
             # EVALSHA, loading the script on NOSCRIPT as the sync client's Script does.

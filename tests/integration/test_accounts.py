@@ -281,11 +281,18 @@ def test_revoking_an_unknown_key_is_not_found(accounts: Accounts) -> None:
 # -- the key cache (Settings.key_cache_ms) --------------------------------------------------------
 
 
-def test_a_key_checked_a_moment_ago_is_reused_without_a_read(engine: Engine) -> None:
-    cached = Accounts(engine, key_cache_s=60)
+def _checked(engine: Engine, cache_s: float, **kwargs: object) -> tuple[Accounts, IssuedKey]:
+    """An API process's Accounts (a key cache) that has just authenticated a new key."""
+    cached = Accounts(engine, key_cache_s=cache_s)
     cached.create_account("acme")
-    issued = _issue(cached)
+    issued = _issue(cached, **kwargs)
     assert cached.recent(issued.plaintext) is None  # never checked here yet
+    cached.authenticate(issued.plaintext)
+    return cached, issued
+
+
+def test_a_key_checked_a_moment_ago_is_reused_without_a_read(engine: Engine) -> None:
+    cached, issued = _checked(engine, 60)
     first = cached.authenticate(issued.plaintext)
     assert cached.recent(issued.plaintext) == first
     # Another process revokes it: this one still knows the key as it read it (the window
@@ -297,20 +304,14 @@ def test_a_key_checked_a_moment_ago_is_reused_without_a_read(engine: Engine) -> 
 
 
 def test_a_revocation_in_the_same_process_ends_the_key_at_once(engine: Engine) -> None:
-    cached = Accounts(engine, key_cache_s=60)
-    cached.create_account("acme")
-    issued = _issue(cached)
-    cached.authenticate(issued.plaintext)
+    cached, issued = _checked(engine, 60)
     cached.revoke_key(issued.key.id)
     assert cached.recent(issued.plaintext) is None
     assert "revoked" in _refusal(cached, issued.plaintext)
 
 
 def test_a_cached_key_lapses_and_is_read_again(engine: Engine) -> None:
-    cached = Accounts(engine, key_cache_s=0.05)
-    cached.create_account("acme")
-    issued = _issue(cached)
-    cached.authenticate(issued.plaintext)
+    cached, issued = _checked(engine, 0.05)
     Accounts(engine).revoke_key(issued.key.id)
     # Bounded poll: the entry lapses after 50 ms, then the read sees the revocation.
     wait_for(lambda: cached.recent(issued.plaintext) is None, timeout_s=10, every_s=0.01)
@@ -318,20 +319,14 @@ def test_a_cached_key_lapses_and_is_read_again(engine: Engine) -> None:
 
 
 def test_a_wrong_secret_is_never_answered_from_the_cache(engine: Engine) -> None:
-    cached = Accounts(engine, key_cache_s=60)
-    cached.create_account("acme")
-    issued = _issue(cached)
-    cached.authenticate(issued.plaintext)
+    cached, issued = _checked(engine, 60)
     forged = issued.plaintext[:-4] + ("AAAA" if not issued.plaintext.endswith("AAAA") else "BBBB")
     assert cached.recent(forged) is None
     assert _refusal(cached, forged) == INVALID
 
 
 def test_an_expiry_is_checked_against_now_on_a_cached_key(engine: Engine) -> None:
-    cached = Accounts(engine, key_cache_s=60)
-    cached.create_account("acme")
-    issued = _issue(cached, expires_at=utcnow() + timedelta(milliseconds=300))
-    cached.authenticate(issued.plaintext)
+    cached, issued = _checked(engine, 60, expires_at=utcnow() + timedelta(seconds=2))
     wait_for(lambda: _expired(cached, issued.plaintext), timeout_s=10, every_s=0.02)
 
 
