@@ -10,9 +10,10 @@ import shutil
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import structlog
@@ -56,21 +57,35 @@ def _manager(
     return IndexManager(engine, store, embedder, config.knowledge, alias=ALIAS)
 
 
+S = TypeVar("S", bound=KnowledgeStore)
+
+
+def _handbook(
+    root: Path, open_store: Callable[[Engine], S], embedder: Embedder, config: RaglineConfig
+) -> Iterator[tuple[Engine, S, IndexManager, int]]:
+    """The handbook built and promoted once, on a store opened over a SQLite manifest;
+    closed when the module's tests are done."""
+    engine = create_engine(f"sqlite:///{root / 'manifest.db'}")
+    create_schema(engine)
+    store = open_store(engine)
+    manager = _manager(engine, store, embedder, config)
+    version = manager.build(HANDBOOK).version
+    manager.promote(version)
+    yield engine, store, manager, version
+    store.close()
+    engine.dispose()
+
+
 @pytest.fixture(scope="module")
 def edge(
     tmp_path_factory: pytest.TempPathFactory, embedder: Embedder, repo_config: RaglineConfig
 ) -> Iterator[Built]:
-    """The handbook built and promoted once on the embedded engine (SQLite manifest)."""
+    """The handbook built and promoted once on the embedded engine."""
     root = tmp_path_factory.mktemp("edge")
-    engine = create_engine(f"sqlite:///{root / 'manifest.db'}")
-    create_schema(engine)
-    store = EdgeStore.open(root / "index", promoted(engine))
-    manager = _manager(engine, store, embedder, repo_config)
-    version = manager.build(HANDBOOK).version
-    manager.promote(version)
-    yield Built(engine, store, manager, version)
-    store.close()
-    engine.dispose()
+    for built in _handbook(
+        root, lambda engine: EdgeStore.open(root / "index", promoted(engine)), embedder, repo_config
+    ):
+        yield Built(*built)
 
 
 @pytest.fixture(scope="module")
@@ -79,14 +94,10 @@ def local(
 ) -> Iterator[KnowledgeStore]:
     """The same handbook built and promoted in Qdrant local mode."""
     root = tmp_path_factory.mktemp("local")
-    engine = create_engine(f"sqlite:///{root / 'manifest.db'}")
-    create_schema(engine)
-    store = QdrantStore.open(path=root / "qdrant")
-    manager = _manager(engine, store, embedder, repo_config)
-    manager.promote(manager.build(HANDBOOK).version)
-    yield store
-    store.close()
-    engine.dispose()
+    for _, store, _, _ in _handbook(
+        root, lambda _: QdrantStore.open(path=root / "qdrant"), embedder, repo_config
+    ):
+        yield store
 
 
 def _ids(store: KnowledgeStore, vector, lexical, mode: RetrievalMode, groups) -> list[str]:

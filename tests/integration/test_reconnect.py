@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from ragline.accounts import Accounts
 from ragline.db import make_engine
 from ragline.jobs import JobRepository
+from ragline.models import Job
 from ragline.pipeline.validate import JobRequest
 from tests.support.tenants import make_tenant
 
@@ -58,20 +59,16 @@ def _survives_restarts(engine: Engine) -> None:
     assert _drop_every_connection(engine) >= 1
     assert accounts.authenticate(key).key_id == principal.key_id
 
-    _drop_every_connection(engine)
-    job, created = jobs.submit(
-        question,
-        account_id=principal.account_id,
-        deadline=timedelta(minutes=1),
-        idempotency_key="restart-1",
-    )
-    assert created
+    def submit_after_a_restart() -> tuple[Job, bool]:
+        _drop_every_connection(engine)
+        return jobs.submit(
+            question,
+            account_id=principal.account_id,
+            deadline=timedelta(minutes=1),
+            idempotency_key="restart-1",
+        )
 
-    _drop_every_connection(engine)
-    replayed, created = jobs.submit(
-        question,
-        account_id=principal.account_id,
-        deadline=timedelta(minutes=1),
-        idempotency_key="restart-1",
-    )
+    job, created = submit_after_a_restart()
+    assert created
+    replayed, created = submit_after_a_restart()
     assert not created and replayed.id == job.id
