@@ -91,24 +91,47 @@ def passage_sentences(text: str, min_words: int = 4) -> list[str]:
     return sentences
 
 
-def _split_long(unit: str, budget: int, count: TokenCounter) -> list[str]:
-    """Break a unit over budget into sentences, and a sentence over budget into word runs."""
-    if count(unit) <= budget:
-        return [unit]
-    pieces: list[str] = []
+def _split_long(unit: str, budget: int, count: TokenCounter) -> list[tuple[str, int]]:
+    """Break a unit over budget into sentences, and a sentence over budget into word runs;
+    each piece with its token count."""
+    size = count(unit)
+    if size <= budget:
+        return [(unit, size)]
+    pieces: list[tuple[str, int]] = []
     for sentence in split_sentences(unit):
-        if count(sentence) <= budget:
-            pieces.append(sentence)
-            continue
-        words, run = sentence.split(), list[str]()
-        for word in words:
-            if run and count(" ".join([*run, word])) > budget:
-                pieces.append(" ".join(run))
-                run = []
-            run.append(word)
-        if run:
-            pieces.append(" ".join(run))
+        size = count(sentence)
+        if size <= budget:
+            pieces.append((sentence, size))
+        else:
+            pieces.extend((run, count(run)) for run in _word_runs(sentence.split(), budget, count))
     return pieces
+
+
+def _word_runs(words: list[str], budget: int, count: TokenCounter) -> list[str]:
+    """The longest runs of whole words within budget, in order (a word over budget alone is
+    a run of its own). Each run's end is found by galloping, then bisecting, over exact
+    counts of candidate runs: about 2·log2(run length) counts of texts under twice the
+    budget, where growing a run a word at a time counted it once per word (quadratic:
+    minutes for a corpus of code listings)."""
+    runs: list[str] = []
+    start = 0
+    while start < len(words):
+        good, bad, step = start + 1, len(words) + 1, 1  # one word always makes a run
+        while good < len(words):
+            probe = min(good + step, len(words))
+            if count(" ".join(words[start:probe])) > budget:
+                bad = probe
+                break
+            good, step = probe, step * 2
+        while bad - good > 1:
+            middle = (good + bad) // 2
+            if count(" ".join(words[start:middle])) <= budget:
+                good = middle
+            else:
+                bad = middle
+        runs.append(" ".join(words[start:good]))
+        start = good
+    return runs
 
 
 def chunk_document(
@@ -121,42 +144,85 @@ def chunk_document(
         if truncate is None:
             raise ValueError("the document strategy needs a truncator")
         whole = truncate(f"{document.title} {document.text}".strip(), params.max_tokens)
-        return _numbered(document, [whole], count)
-    chunks: list[str] = []
+        return _numbered(document, [(whole, count(whole))])
+    chunks: list[tuple[str, int]] = []
     for section in _sections(document.text):
         headings = [h for h in section.path if h != document.title]
         header = " > ".join([document.title, *headings])
-        budget = params.max_tokens - count(header) - 1
-        if budget < 16:
-            header, budget = document.title[:80], params.max_tokens - count(document.title[:80]) - 1
+        header_size = count(header)
+        if params.max_tokens - header_size - 1 < 16:
+            header = document.title[:80]
+            header_size = count(header)
+        budget = params.max_tokens - header_size - 1
         units = [u for p in section.paragraphs for u in _split_long(p, budget, count)]
-        body: list[str] = []
-        for unit in units:
-            if body and count(" ".join([*body, unit])) > budget:
-                chunks.append(header + "\n" + "\n".join(body))
-                body = _overlap(body, params.overlap_tokens, count)
-                if body and count(" ".join([*body, unit])) > budget:
-                    body = []
-            body.append(unit)
-        if body:
-            chunks.append(header + "\n" + "\n".join(body))
-    return _numbered(document, chunks, count)
+        bodies = _pack(units, budget, params.overlap_tokens, count)
+        texts = _texts(header, bodies, count)
+        limit = header_size + budget
+        if any(len(b) > 1 and size > limit for b, (_, size) in zip(bodies, texts, strict=True)):
+            # A body of several units over budget: this tokenizer does not count a joined
+            # text as the sum of its parts (WordPiece, MiniLM's, does). Pack again,
+            # counting every candidate body whole.
+            bodies = _pack(units, budget, params.overlap_tokens, count, exact=True)
+            texts = _texts(header, bodies, count)
+        chunks.extend(texts)
+    return _numbered(document, chunks)
 
 
-def _numbered(document: Document, chunks: list[str], count: TokenCounter) -> list[Chunk]:
-    result = []
-    for index, text in enumerate(chunks):
-        result.append(
-            Chunk(
-                chunk_id=f"{document.id}#{index}",
-                document_id=document.id,
-                index=index,
-                text=text,
-                token_count=count(text),
-                content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
-            )
+def _texts(header: str, bodies: list[list[str]], count: TokenCounter) -> list[tuple[str, int]]:
+    texts = [header + "\n" + "\n".join(body) for body in bodies]
+    return [(text, count(text)) for text in texts]
+
+
+def _pack(
+    units: list[tuple[str, int]],
+    budget: int,
+    overlap_tokens: int,
+    count: TokenCounter,
+    *,
+    exact: bool = False,
+) -> list[list[str]]:
+    """Consecutive units packed into bodies within budget, each body after the first
+    opening with the trailing sentences of the one before (the overlap).
+
+    A body's size is the sum of its parts' counts, where counting the joined body again
+    for every unit added made chunking cost a dozen tokenizations of the corpus. The sum
+    is exact for a tokenizer that splits on whitespace before anything else; exact=True
+    counts every candidate body whole, for one that does not."""
+    bodies: list[list[str]] = []
+    body: list[str] = []
+    used = 0  # the body's size so far
+
+    def over(unit: str, size: int) -> bool:
+        if exact:
+            return count(" ".join([*body, unit])) > budget
+        return used + size > budget
+
+    for unit, size in units:
+        if body and over(unit, size):
+            bodies.append(body)
+            body = _overlap(body, overlap_tokens, count)
+            used = count(" ".join(body)) if body else 0
+            if body and over(unit, size):
+                body, used = [], 0
+        body.append(unit)
+        used += size
+    if body:
+        bodies.append(body)
+    return bodies
+
+
+def _numbered(document: Document, chunks: list[tuple[str, int]]) -> list[Chunk]:
+    return [
+        Chunk(
+            chunk_id=f"{document.id}#{index}",
+            document_id=document.id,
+            index=index,
+            text=text,
+            token_count=size,
+            content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         )
-    return result
+        for index, (text, size) in enumerate(chunks)
+    ]
 
 
 def _overlap(body: list[str], overlap_tokens: int, count: TokenCounter) -> list[str]:
