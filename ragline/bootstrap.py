@@ -197,6 +197,8 @@ def _assemble(
     if store is None and wants_store:
         store = open_store(settings, engine)
         closers.append(store.close)
+    if mode.answers and isinstance(store, EdgeStore):
+        closers.append(store.follow(config.assistant_pipeline.retrieval.source))
     embedder = given.embedder
     if embedder is None and mode.embeds:
         embedder = Embedder(config.knowledge.embedding_model)

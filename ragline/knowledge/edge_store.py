@@ -18,8 +18,10 @@ Each index version is an immutable shard in its own folder, `ROOT/kb_vN`:
   new one is ready (or refused: then it stays on the old one and says so).
 
 The alias is the database's: the version of the last promotion or rollback (`aliases`),
-read again at most every ALIAS_TTL_S, so a promotion reaches every running process within a
-second without a restart.
+read again at most every ALIAS_TTL_S; a process that answers jobs also follows it from a
+thread (follow), opening a newly promoted version as soon as it is read, so a promotion
+reaches every running process within a second (plus the new version's check) without a
+restart.
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ AliasSource = Callable[[str], str | None]  # alias -> the collection promoted be
 ALIAS_TTL_S = 0.5
 WARM_RETRY_S = 1.0  # a promoted version that could not be opened is tried again after this
 SEAL = "SEAL.json"  # every file of a sealed shard with its size and SHA-256
+ATOMIC_WRITE = ".atomicwrite"  # the engine's staging folder for a file it replaces
 PARTIAL = ".partial"
 RRF_K = 2  # Qdrant's (server and local mode) reciprocal-rank constant
 # Qdrant's HNSW defaults; segments under full_scan_threshold KB (and filters matching fewer
@@ -266,6 +269,38 @@ class EdgeStore(AliasedSearch):
             return cached[1]
         self._alias_cache[alias] = (now, collection)
         return collection
+
+    def follow(self, alias: str) -> Callable[[], None]:
+        """Watch the alias from a thread of its own, for a process that answers jobs: it is
+        read every ALIAS_TTL_S and a newly promoted version opened (checked, loaded) at
+        once, so the process answers from it within ALIAS_TTL_S and its opening time of
+        the promotion whether or not jobs arrive meanwhile. Searches alone noticed a
+        promotion only on the next job, and answered from the old version while the new
+        one opened. Returns what stops the watch."""
+        stop = threading.Event()
+
+        def watch() -> None:
+            failing = False
+            while not stop.wait(ALIAS_TTL_S):
+                try:
+                    promoted = self.resolve_alias(alias)
+                except Exception as error:  # no version read yet and the database is down
+                    if not failing:
+                        log.warning("index_alias_unread", alias=alias, error=type(error).__name__)
+                    failing = True
+                    continue
+                failing = False
+                if promoted is not None and not self._is_open(promoted):
+                    self._open_in_background(promoted)
+
+        watcher = threading.Thread(target=watch, name=f"follow-{alias}", daemon=True)
+        watcher.start()
+
+        def unfollow() -> None:
+            stop.set()
+            watcher.join(timeout=2 * ALIAS_TTL_S)
+
+        return unfollow
 
     def point_alias(self, alias: str, collection: str) -> None:
         """The database's promotion row moves the alias (IndexReleases records it); this
@@ -505,9 +540,14 @@ def _dense(vector: Any) -> list[float] | None:
 
 
 def _checksums(folder: Path) -> dict[str, list[Any]]:
+    """Size and SHA-256 of every file but the seal and the engine's atomic-write staging: a
+    load rewrites edge_config.json (same bytes) through a `.atomicwrite*` folder, and
+    another process opening the version at that moment (every worker does, on a promotion)
+    must not take the staged copy for damage."""
     sums: dict[str, list[Any]] = {}
     for path in sorted(folder.rglob("*")):
-        if path.is_file() and path.name != SEAL:
+        staged = any(part.startswith(ATOMIC_WRITE) for part in path.relative_to(folder).parts)
+        if path.is_file() and path.name != SEAL and not staged:
             digest = hashlib.sha256()
             with path.open("rb") as source:
                 for block in iter(lambda: source.read(1 << 20), b""):

@@ -360,3 +360,45 @@ def test_a_worker_keeps_serving_the_previous_version_when_the_promoted_one_is_da
         fresh.search(ALIAS, [1.0, 0, 0, 0], 1, ["g"])
     for store in (builder, worker, fresh):
         store.close()
+
+
+def test_a_process_following_the_alias_opens_a_promoted_version_before_a_job_asks(
+    tmp_path: Path,
+) -> None:
+    alias = {"now": "kb_v1"}
+    builder = EdgeStore.open(tmp_path, lambda _: alias["now"])
+    _tiny(builder, "kb_v1", "first")
+    _tiny(builder, "kb_v2", "second")
+    worker = EdgeStore.open(tmp_path, lambda _: alias["now"])
+    assert worker.search(ALIAS, [1.0, 0, 0, 0], 1, ["g"])[0] == "kb_v1"
+    with structlog.testing.capture_logs() as logs:
+        unfollow = worker.follow(ALIAS)
+        alias["now"] = "kb_v2"  # promoted elsewhere; no job arrives meanwhile
+        opened = wait_for(
+            lambda: next((e for e in logs if e["event"] == "index_version_opened"), None),
+            timeout_s=10,
+        )
+    assert opened["collection"] == "kb_v2"
+    # The next job is answered from the new version: none is left to the old one while the
+    # new one is checked (a search alone would open it in the background and answer v1).
+    collection, passages = worker.search(ALIAS, [1.0, 0, 0, 0], 1, ["g"])
+    assert (collection, passages[0].text) == ("kb_v2", "second")
+    unfollow()
+    for store in (builder, worker):
+        store.close()
+
+
+def test_a_version_another_process_is_loading_is_not_taken_for_damage(tmp_path: Path) -> None:
+    # Loading a shard rewrites edge_config.json (same bytes) through a staging folder; on
+    # a promotion every worker loads the version at once, and one that checked the folder
+    # mid-write refused the version as corrupt, for good.
+    builder = EdgeStore.open(tmp_path, lambda _: "kb_v1")
+    _tiny(builder, "kb_v1", "first")
+    staging = tmp_path / "kb_v1" / ".atomicwriteQx3b"
+    staging.mkdir()
+    (staging / "tmpfile.tmp").write_text('{"half": ')
+    worker = EdgeStore.open(tmp_path, lambda _: "kb_v1")
+    collection, passages = worker.search(ALIAS, [1.0, 0, 0, 0], 1, ["g"])
+    assert (collection, passages[0].text) == ("kb_v1", "first")
+    for store in (builder, worker):
+        store.close()
