@@ -330,15 +330,22 @@ def _tiny(store: EdgeStore, collection: str, text: str) -> None:
     store.seal(collection)
 
 
-def test_a_worker_keeps_serving_the_previous_version_when_the_promoted_one_is_damaged(
-    tmp_path: Path,
-) -> None:
-    alias = {"now": "kb_v1"}
+def _serving_v1_of_two(tmp_path: Path, alias: dict[str, str]) -> tuple[EdgeStore, EdgeStore]:
+    """Versions kb_v1 ("first") and kb_v2 ("second") built, and a worker's store that has
+    answered from kb_v1, both reading the alias from `alias["now"]`."""
     builder = EdgeStore.open(tmp_path, lambda _: alias["now"])
     _tiny(builder, "kb_v1", "first")
     _tiny(builder, "kb_v2", "second")
     worker = EdgeStore.open(tmp_path, lambda _: alias["now"])
     assert worker.search(ALIAS, [1.0, 0, 0, 0], 1, ["g"])[0] == "kb_v1"
+    return builder, worker
+
+
+def test_a_worker_keeps_serving_the_previous_version_when_the_promoted_one_is_damaged(
+    tmp_path: Path,
+) -> None:
+    alias = {"now": "kb_v1"}
+    builder, worker = _serving_v1_of_two(tmp_path, alias)
     seal = json.loads((tmp_path / "kb_v2" / SEAL).read_text())
     victim = tmp_path / "kb_v2" / max(seal, key=lambda name: seal[name][0])
     victim.write_bytes(b"\0" * victim.stat().st_size)
@@ -366,11 +373,7 @@ def test_a_process_following_the_alias_opens_a_promoted_version_before_a_job_ask
     tmp_path: Path,
 ) -> None:
     alias = {"now": "kb_v1"}
-    builder = EdgeStore.open(tmp_path, lambda _: alias["now"])
-    _tiny(builder, "kb_v1", "first")
-    _tiny(builder, "kb_v2", "second")
-    worker = EdgeStore.open(tmp_path, lambda _: alias["now"])
-    assert worker.search(ALIAS, [1.0, 0, 0, 0], 1, ["g"])[0] == "kb_v1"
+    builder, worker = _serving_v1_of_two(tmp_path, alias)
     with structlog.testing.capture_logs() as logs:
         unfollow = worker.follow(ALIAS)
         alias["now"] = "kb_v2"  # promoted elsewhere; no job arrives meanwhile
