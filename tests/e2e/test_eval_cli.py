@@ -246,8 +246,15 @@ def test_a_prompt_edit_is_a_new_version_that_regresses_and_the_old_one_still_run
     assert old.prompt == shipped.prompt
     assert all("[1] " in user_message(r) for r in model.behaviour.requests)
     assert old.metrics["must_include"] == shipped.metrics["must_include"]
-    kept = ragline("eval", "compare", shipped.id, old.id, env=env).stdout
-    assert "no metric regressed beyond its tolerance" in kept, kept
+    # The same prompt gives the same answers. Latency is gated too, but timing on a shared
+    # machine is not what this proves (a busy neighbour once made "old" 1.5 s slower at p95).
+    compared = run_cli("eval", "compare", shipped.id, old.id, env=env)
+    kept = compared.stdout
+    assert compared.returncode in (0, REGRESSED), compared.stderr
+    quality = ("must_include", "outcome_accuracy", "escalation_rate", "cost_per_job")
+    assert {m: verdicts(kept)[m] for m in quality} == dict.fromkeys(
+        quality, "no significant change"
+    ), kept
     assert production_rows(data) == dict.fromkeys(PRODUCTION, 0)
 
 
