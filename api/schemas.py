@@ -65,6 +65,21 @@ class Versions(BaseModel):
         return cls(**provenance.Versions.of(job).as_dict())
 
 
+class CacheView(BaseModel):
+    """Whether the answer came from the answer cache, and from which job's final answer."""
+
+    hit: bool
+    source_job: str | None = None
+    reviewed: bool = False  # the source's answer was approved or edited by a reviewer
+
+    @classmethod
+    def of(cls, job: Job) -> CacheView:
+        if job.cached_from is None:
+            return cls(hit=False)
+        reviewed = bool(job.confidence_inputs.get("cache", {}).get("reviewed"))
+        return cls(hit=True, source_job=job.cached_from, reviewed=reviewed)
+
+
 class JobView(BaseModel):
     id: str
     status: str = Field(description=" | ".join(JobStatus))
@@ -76,8 +91,9 @@ class JobView(BaseModel):
     answer: str | None
     citations: list[Citation]
     confidence: float | None
-    # "model", "reviewer:<key name>" or "system:sla" once the job is final.
+    # "model", "cache", "reviewer:<key name>" or "system:sla" once the job is final.
     decided_by: str | None
+    cache: CacheView
     versions: Versions
     stage_timings_ms: dict[str, float]
     # Per stage (input, passages, output): placeholder counts and policy verdicts by rule id.
@@ -100,6 +116,7 @@ class JobView(BaseModel):
             # Only a delivered answer is shown; an escalated job's draft is for reviewers.
             answer=job_result(job)["answer"],
             decided_by=job.decided_by,
+            cache=CacheView.of(job),
             citations=[Citation(**c) for c in job.citations] if answered else [],
             confidence=job.confidence,
             versions=Versions.of(job),

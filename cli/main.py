@@ -36,6 +36,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "db": ("cli.db", "db_app", "group"),
     "audit": ("cli.audit", "audit_app", "group"),
     "erase": ("cli.audit", "erase_command", "command"),
+    "cache": ("cli.cache", "cache_app", "group"),
 }
 
 

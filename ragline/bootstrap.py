@@ -25,6 +25,7 @@ from ragline import prompt_registry
 from ragline.accounts import Accounts
 from ragline.admission import Admission
 from ragline.budget import BudgetBook, Spending
+from ragline.cache.answers import AnswerCache
 from ragline.config import ModelSpec, RaglineConfig, load_config
 from ragline.db import make_engine
 from ragline.decision.scorer import DecisionScorer
@@ -235,7 +236,7 @@ def _assemble(
         services = replace(
             services,
             pipeline=assemble_pipeline(
-                services, budgets, given.scorer or load_scorer(settings, config)
+                services, budgets, given.scorer or load_scorer(settings, config), cache=True
             ),
             sweeper=Sweeper(
                 jobs,
@@ -386,11 +387,16 @@ class Swap:
 
 
 def assemble_pipeline(
-    services: Services, budgets: Spending, scorer: DecisionScorer, swap: Swap = Swap()
+    services: Services,
+    budgets: Spending,
+    scorer: DecisionScorer,
+    swap: Swap = Swap(),
+    cache: bool = False,
 ) -> Pipeline:
     """The one place a Pipeline is put together: the production one (bootstrap) and the
     variants that evaluations and replays run (ragline/variant.py), so both answer with the
-    same stages."""
+    same stages. cache: with the answer cache (production only: evaluations and replays
+    measure the model)."""
     settings, config = services.settings, swap.config or services.config
     embedder = services.need_embedder()
     generation = config.assistant_pipeline.generation
@@ -419,4 +425,5 @@ def assemble_pipeline(
         fallback=chosen(fallback) if fallback else None,
         scorer=scorer,
         exporter=services.exporter,
+        cache=AnswerCache(services.engine, config.cache, embedder) if cache else None,
     )

@@ -509,6 +509,28 @@ class Api(Section):
     max_body_bytes: Annotated[int, Field(ge=1024, le=1_000_000_000)] = 1_000_000
 
 
+class AnswerCache(Section):
+    """The answer cache (README "The answer cache"): equivalent questions under the same
+    versions get the earlier final answer without a model call."""
+
+    enabled: bool = True
+    # The cosine two questions' embeddings must reach before their constraints are compared
+    # (bench/answer_cache.py measured the default on the tuning half of eval/cache/pairs).
+    similarity: Annotated[float, Field(gt=0.0, le=1.0)] = 0.75
+    # Entries older than this are not served, nor compared for consistency.
+    max_age_hours: Annotated[float, Field(gt=0)] = 24 * 7
+    # Per feature: false never answers that feature's jobs from the cache, nor stores them.
+    features: dict[str, bool] = Field(default_factory=dict)
+    # A new answer whose numbers, dates or names contradict an equivalent recent answer
+    # escalates with reason inconsistent.
+    consistency: bool = True
+    # The newest entries per account and versions a process compares a question against.
+    max_entries: Annotated[int, Field(ge=1, le=1_000_000)] = 20_000
+
+    def applies(self, feature: str | None) -> bool:
+        return self.enabled and self.features.get(feature or "", True)
+
+
 class RaglineConfig(Section):
     assistant_pipeline: AssistantPipeline = AssistantPipeline()
     models: dict[str, ModelSpec] = Field(
@@ -524,6 +546,7 @@ class RaglineConfig(Section):
     deliveries: Deliveries = Deliveries()
     evaluation: Evaluation = Evaluation()
     api: Api = Api()
+    cache: AnswerCache = AnswerCache()
 
     @model_validator(mode="after")
     def _model_names_are_known(self) -> RaglineConfig:

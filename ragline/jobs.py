@@ -40,7 +40,10 @@ log = structlog.get_logger("ragline.jobs")
 
 
 def request_hash(request: JobRequest) -> str:
-    canonical = json.dumps(request.model_dump(), sort_keys=True, separators=(",", ":"))
+    body = request.model_dump()
+    if body["cache"]:
+        del body["cache"]  # the default: hashes of bodies stored before the field are unchanged
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -97,6 +100,7 @@ _FINISH = (
                 "confidence_inputs",
                 "trace",
                 "decided_by",
+                "cached_from",
             )
         }
         | {
@@ -180,6 +184,17 @@ class Outcome:
     guardrails: dict[str, Any] = field(default_factory=dict)
     confidence_inputs: dict[str, Any] = field(default_factory=dict)
     trace: dict[str, Any] = field(default_factory=dict)
+    # The job whose final answer this one was given (the answer cache, ragline/cache/).
+    cached_from: str | None = None
+    # Not stored on the job: what the answer cache files the outcome under.
+    question_vector: Any = field(default=None, repr=False, compare=False)
+    cache_key: str | None = None
+
+
+def _decided_by(outcome: Outcome) -> str | None:
+    if outcome.status == JobStatus.ESCALATED:
+        return None  # a reviewer decides
+    return "cache" if outcome.cached_from else "model"
 
 
 @dataclass(frozen=True)
@@ -347,6 +362,7 @@ class JobRepository:
             "metadata": dict(request.metadata),
             "priority": request.priority,
             "callback_url": request.callback_url,
+            "use_cache": request.cache,
             "guardrails": dict(guardrails or {}),
             "created_at": now,
             "updated_at": now,
@@ -590,7 +606,8 @@ class JobRepository:
                     "p_guardrails": outcome.guardrails,
                     "p_confidence_inputs": outcome.confidence_inputs,
                     "p_trace": outcome.trace,
-                    "p_decided_by": None if outcome.status == JobStatus.ESCALATED else "model",
+                    "p_decided_by": _decided_by(outcome),
+                    "p_cached_from": outcome.cached_from,
                     "p_now": now,
                 },
             )

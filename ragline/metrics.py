@@ -43,6 +43,12 @@ STAGE_SECONDS = Histogram(
 )
 MODEL_CALLS = Counter("ragline_model_calls", "Model calls", ["model_id", "outcome"])
 SPEND = Counter("ragline_spend", "Money spent on model calls (price table currency)", ["feature"])
+# Answer cache lookups by result: hit, miss, rejected (an equivalent answer was rejected by
+# a reviewer: escalated), error (the lookup failed: a miss), and what the hits saved.
+CACHE_LOOKUPS = Counter("ragline_cache_lookups", "Answer cache lookups", ["result"])
+CACHE_SAVED = Counter(
+    "ragline_cache_saved_spend", "Model spend the answer cache saved (price table currency)"
+)
 REVIEW_DECISIONS = Counter("ragline_review_decisions", "Review decisions", ["decision"])
 SLA_BREACHES = Counter("ragline_review_sla_breaches", "Review items that missed their SLA")
 WEBHOOK_ATTEMPTS = Counter("ragline_webhook_attempts", "Webhook delivery attempts", ["result"])

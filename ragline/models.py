@@ -13,6 +13,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Index,
+    LargeBinary,
     Text,
     UniqueConstraint,
     event,
@@ -132,6 +133,10 @@ class Job(SQLModel, table=True):
     callback_url: str | None = Field(default=None, sa_column=Column(Text))
     # Who decided the final answer: "model", "reviewer:<name>" or "system:sla".
     decided_by: str | None = Field(default=None, max_length=255)
+    # The request's `cache` (false: never answered from, nor stored in, the answer cache).
+    use_cache: bool = True
+    # The job whose answer this one was given from the answer cache (ragline/cache/).
+    cached_from: str | None = Field(default=None, max_length=32)
 
     status: str = Field(default=JobStatus.QUEUED, index=True, max_length=16)
     reason: str | None = Field(default=None, max_length=32)
@@ -274,6 +279,38 @@ class IndexVersion(SQLModel, table=True):
     finished_at: datetime | None = _time()
     duration_ms: float | None = None
     promoted_at: datetime | None = _time()
+
+
+class CacheState(StrEnum):
+    ANSWERED = "answered"  # answered by the model: served to equivalent questions
+    PENDING = "pending"  # escalated, waiting for a reviewer: never served
+    REVIEWED = "reviewed"  # approved or edited by a reviewer: canonical, served first
+    REJECTED = "rejected"  # rejected by a reviewer: never served; equivalents escalate
+
+
+class CacheEntry(SQLModel, table=True):
+    """A job's final answer as the answer cache offers it to equivalent questions
+    (ragline/cache/). The answer itself is read from the job (or `answer`, a reviewer's
+    correction of a sampled answer), so an erased or deleted job is never served."""
+
+    __tablename__ = "answer_cache"
+    __table_args__ = (Index("ix_answer_cache_lookup", "account_id", "key", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: str = Field(foreign_key="accounts.id", max_length=32)
+    # A digest of (feature, prompt version, model, index version, scorer version): a new
+    # version of any of them is a new key, so promote and rollback invalidate by construction.
+    key: str = Field(max_length=64)
+    job_id: str = Field(unique=True, max_length=32)
+    question: str = Field(sa_column=Column(Text, nullable=False))
+    vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    state: str = Field(default=CacheState.ANSWERED, max_length=16)
+    answer: str | None = Field(default=None, sa_column=Column(Text))
+    note: str | None = Field(default=None, sa_column=Column(Text))  # a rejecting reviewer's
+    cost_micros: int = Field(default=0, sa_type=BigInteger)  # what the model call cost
+    served: int = 0  # jobs answered from this entry
+    created_at: datetime = _time(default_now=True)
+    decided_at: datetime | None = _time()
 
 
 class UsageRecord(SQLModel, table=True):

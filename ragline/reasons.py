@@ -15,3 +15,7 @@ class ReviewReason(StrEnum):
     MODEL_ERROR = "model_error"
     OVER_BUDGET = "over_budget"
     SAMPLED = "sampled"  # an answered job copied to the queue for quality review
+    # The answer cache (ragline/cache/): the new answer contradicts an equivalent question's
+    # recent answer under the same versions; or a reviewer rejected an equivalent's answer.
+    INCONSISTENT = "inconsistent"
+    PREVIOUSLY_REJECTED = "previously_rejected"

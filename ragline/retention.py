@@ -23,6 +23,7 @@ from ragline import audit
 from ragline.audit import Actor
 from ragline.config import Retention as RetentionConfig
 from ragline.models import (
+    CacheEntry,
     Delivery,
     DeliveryStatus,
     EvalRun,
@@ -190,6 +191,10 @@ def delete_jobs(session: Session, ids: list[str], guard: Any = None) -> dict[str
             session, delete(ReviewItem).where(col(ReviewItem.job_id).in_(ids))
         ),
         "deliveries": _rowcount(session, delete(Delivery).where(col(Delivery.job_id).in_(ids))),
+        # A deleted (or erased) job's answer is never served again from the answer cache.
+        "cache_entries": _rowcount(
+            session, delete(CacheEntry).where(col(CacheEntry.job_id).in_(ids))
+        ),
         "jobs": _rowcount(session, delete(Job).where(col(Job.id).in_(ids))),
     }
 

@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 from ragline import audit, metrics
 from ragline.accounts import Principal
 from ragline.audit import Actor
+from ragline.cache.answers import record_decision
 from ragline.config import Review
 from ragline.db import BIGINT_MAX
 from ragline.delivery import add_result_delivery
@@ -306,6 +307,8 @@ class ReviewQueue:
             job_status = job.status
             if item.reason != ReviewReason.SAMPLED:
                 self._settle_job(session, job, decision, final, reason_code, by, now)
+            # What equivalent questions get next (the answer cache): this decision.
+            record_decision(session, job.id, decision.value, final, note)
             audit.append(
                 session,
                 reviewer.actor,

@@ -20,6 +20,7 @@ PIPELINE_STAGES = (
     "validate",
     "embed",
     "input_guardrails",
+    "cache",
     "retrieve",
     "generate",
     "output_guardrails",

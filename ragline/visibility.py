@@ -5,6 +5,8 @@ the job was answered from. Otherwise the job is NotFound to it, exactly like a m
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ragline.accounts import Principal
 from ragline.models import Job
 
@@ -17,11 +19,16 @@ def may_read(reader: Principal, job: Job) -> bool:
         return True
     if job.account_id != reader.account_id:
         return False
-    held = set(reader.groups)
+    return groups_may_read(reader.groups, job)
+
+
+def groups_may_read(groups: Iterable[str], job: Job) -> bool:
+    """Could a key holding these groups have retrieved every passage of the job?"""
+    held = set(groups)
     for passage in job.passages:
-        groups = passage.get("groups")
-        if groups is None:
+        allowed = passage.get("groups")
+        if allowed is None:
             return set(job.groups) <= held
-        if not held.intersection(groups):
+        if not held.intersection(allowed):
             return False
     return True

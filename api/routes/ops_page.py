@@ -17,6 +17,7 @@ from api.web import Web
 from ragline import operations
 from ragline.accounts import Accounts, Principal
 from ragline.budget import MICROS
+from ragline.cache.stats import cache_stats
 from ragline.errors import InvalidInput, NotFound
 from ragline.models import Role, utcnow
 from ragline.operations import (
@@ -115,6 +116,7 @@ def router(services: "ApiServices") -> APIRouter:
             chosen=chosen,
             account_names=every_account,
             charts=_charts(report),
+            cache=cache_stats(core.engine, window.midnights[0], window.account_id),
             index_read_from=read_from,
             max_depth=core.config.jobs.max_queue_depth,
             sample_limit=LATENCY_SAMPLE,

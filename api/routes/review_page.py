@@ -190,9 +190,24 @@ def router(services: "ApiServices") -> APIRouter:
             trace=job_trace(services.core.jobs.engine, job),
             evidence=evidence(view.passages, view.confidence_inputs.get("sentences", [])),
             earlier=earlier_jobs(principal, job),
+            compared=compared_job(principal, job),
             placeholders=placeholders,
             error=error,
         )
+
+    def compared_job(principal: Principal, job: Job) -> Job | None:
+        """The answer this job's draft is to be read beside (the answer cache): the one it
+        contradicts, or the rejected one of an equivalent question; if this key may read it."""
+        inputs = job.confidence_inputs
+        other = inputs.get("consistency", {}).get("conflicts_with") or inputs.get("cache", {}).get(
+            "rejected_job"
+        )
+        if not other:
+            return None
+        try:
+            return services.core.jobs.get(str(other), job.account_id, reader=principal)
+        except NotFound:  # erased or deleted since, or not this key's to read
+            return None
 
     def earlier_jobs(principal: Principal, job: Job) -> list[Job]:
         """The same user's other jobs of the last EARLIER_DAYS that this key may read:

@@ -36,6 +36,10 @@ class Progress:
     passages: list[dict[str, Any]] = field(default_factory=list)
     confidence_inputs: dict[str, Any] = field(default_factory=dict)
     note: str | None = None
+    # For the answer cache: the question's embedding and the versions' key (None: not
+    # cached, e.g. a question the guardrails redacted).
+    vector: Any = None
+    cache_key: str | None = None
 
     def record(self, stage: str, checked: Checked) -> None:
         entry = dict(self.guardrails.get(stage, {}))
@@ -64,6 +68,8 @@ class Progress:
             guardrails=self.guardrails,
             confidence_inputs=self.confidence_inputs,
             trace=self.trace(),
+            question_vector=self.vector,
+            cache_key=self.cache_key,
             **result,
         )
 

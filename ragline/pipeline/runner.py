@@ -6,6 +6,7 @@ outcome.py."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -13,6 +14,8 @@ import structlog
 
 from ragline import metrics
 from ragline.budget import Reservation, Spending
+from ragline.cache.answers import AnswerCache, Found, Lookup, cache_key
+from ragline.cache.consistency import contradiction
 from ragline.config import RaglineConfig
 from ragline.decision.scorer import DecisionScorer
 from ragline.errors import (
@@ -31,7 +34,7 @@ from ragline.guardrails.pii import Placeholders
 from ragline.jobs import Claim, JobRepository, Outcome
 from ragline.knowledge.embedder import Vectors
 from ragline.knowledge.store import Passage
-from ragline.models import Job, JobStatus, utcnow
+from ragline.models import CacheState, Job, JobStatus, utcnow
 from ragline.observability import StageClock, prompt_hash
 from ragline.otlp import OtlpExporter
 from ragline.pipeline.answerability import AnswerabilityProbe
@@ -65,13 +68,15 @@ class Pipeline:
         fallback: ChosenModel | None = None,
         scorer: DecisionScorer | None = None,
         exporter: OtlpExporter | None = None,
+        cache: AnswerCache | None = None,
     ) -> None:
         """collection: answer from this index version instead of the one behind the
         retrieval alias (evaluations and replays of a candidate version). fallback: the
         model that answers when the chosen one times out or fails. scorer: the decision
         scorer (ragline/decision/); every process passes the configured one, and only
         tests that exercise the stages around it run without. exporter: where traces go
-        over OTLP, when RAGLINE_OTLP_ENDPOINT is set."""
+        over OTLP, when RAGLINE_OTLP_ENDPOINT is set. cache: the answer cache (never for
+        evaluations and replays: they measure the model)."""
         self.config, self.jobs, self.scorer = config, jobs, scorer
         self.retriever, self.collection, self.prompt = retriever, collection, prompt
         self.guardrails = guardrails
@@ -80,7 +85,7 @@ class Pipeline:
         # What the answer costs and which model gives it: model_call.py.
         self.caller = ModelCaller(config, jobs, budgets, model, downgrade, fallback)
         self.model, self.budgets = model, budgets
-        self.exporter = exporter
+        self.exporter, self.cache = exporter, cache
         self.lease = timedelta(milliseconds=config.jobs.lease_ms)
 
     def answer_job(self, job_id: str) -> JobStatus | None:
@@ -132,6 +137,7 @@ class Pipeline:
                 latency_ms=round(sum(outcome.stage_timings.values()), 3),
             )
             if stored:
+                self._remember(claim.job, outcome)
                 metrics.JOBS_FINISHED.labels(outcome.status.value, outcome.reason or "").inc()
                 for stage, ms in outcome.stage_timings.items():
                     metrics.STAGE_SECONDS.labels(stage).observe(ms / 1000)
@@ -225,6 +231,9 @@ class Pipeline:
             if checked.rejection is not None:
                 return progress.policy(JobStatus.REJECTED, checked.rejection)
             self._check_deadline(job)
+            lookup = self._look_up(job, vector, clock, progress)
+            if lookup.hit is not None and checked.escalation is None:
+                return self._answer_from(lookup.hit, progress)
             retrieval, passages, placeholders = self._retrieve(
                 job, checked.text, vector, clock, progress
             )
@@ -266,7 +275,143 @@ class Pipeline:
             "citations": [citation(passages[i], number=i + 1) for i in generation.cited],
             "confidence": decided["probability"],
         }
-        return self._route(progress, draft, generation, output, grounding, decided["threshold"])
+        routed = self._route(progress, draft, generation, output, grounding, decided["threshold"])
+        return self._check_consistency(job, routed, lookup, progress)
+
+    # -- the answer cache (ragline/cache/) --------------------------------------------------
+
+    def _look_up(
+        self, job: Job, vector: Vectors | None, clock: StageClock, progress: Progress
+    ) -> Lookup:
+        """An equivalent question's final answer under the active versions, before any
+        retrieval or model call. Not for a question the guardrails redacted (vector None,
+        or redacted at admission): it is about a person. Files the job's key on progress
+        so the answer can be stored and checked for consistency."""
+        if self.cache is None or vector is None or job.guardrails.get("input", {}).get("redacted"):
+            return Lookup()
+        with clock.stage("cache"):
+            try:
+                index_version = self.retriever.store.resolve_alias(
+                    self.config.assistant_pipeline.retrieval.source
+                )
+            except Exception as error:  # the store down: retrieval will say so
+                log.warning("cache_versions_unread", error=type(error).__name__)
+                return Lookup()
+            key = cache_key(
+                job.feature,
+                self.prompt.version,
+                self.model.generator.model_id,
+                index_version,
+                progress.scorer_version,
+            )
+            if key is None:
+                return Lookup()
+            progress.vector, progress.cache_key = vector, key
+            if not self.cache.applies(job):
+                clock.annotate(result="opted_out")
+                return Lookup()
+            lookup = self.cache.lookup(job, job.question, vector, key)
+            found = lookup.hit or lookup.rejected
+            clock.annotate(
+                result="hit" if lookup.hit else "rejected" if lookup.rejected else "miss",
+                source_job=None if found is None else found.job.id,
+                similarity=None if found is None else round(found.similarity, 4),
+            )
+        return lookup
+
+    def _answer_from(self, found: Found, progress: Progress) -> Outcome:
+        """The job answered with the source job's final answer: no retrieval, no model call,
+        no spend. Versions and passages are the source's (the same key)."""
+        assert self.cache is not None
+        source = found.job
+        progress.prompt_version, progress.index_version = (
+            source.prompt_version,
+            source.index_version,
+        )
+        progress.model_id, progress.scorer_version = source.model_id or "", source.scorer_version
+        progress.passages = list(source.passages)
+        progress.cache_key = None  # the source stays the entry
+        reviewed = found.entry.state == CacheState.REVIEWED
+        progress.confidence_inputs["cache"] = {
+            "source_job": source.id,
+            "reviewed": reviewed,
+            "similarity": round(found.similarity, 4),
+        }
+        self.cache.served(found)
+        return progress.outcome(
+            JobStatus.ANSWERED,
+            None,
+            answer=found.answer,
+            # A reviewer's own words cite nothing; the model's answer keeps its citations.
+            citations=[] if found.entry.answer else list(source.citations),
+            confidence=source.confidence,
+            cached_from=source.id,
+        )
+
+    def _check_consistency(
+        self, job: Job, outcome: Outcome, lookup: Lookup, progress: Progress
+    ) -> Outcome:
+        """A new answer a reviewer already rejected for an equivalent question, or one that
+        contradicts an equivalent question's recent answer, goes to a person."""
+        if lookup.rejected is not None and outcome.status in (
+            JobStatus.ANSWERED,
+            JobStatus.ESCALATED,
+        ):
+            rejected = lookup.rejected
+            inputs = dict(outcome.confidence_inputs)
+            inputs["cache"] = {"rejected_job": rejected.job.id, "note": rejected.entry.note}
+            if outcome.status == JobStatus.ESCALATED:
+                return replace(outcome, confidence_inputs=inputs)
+            return replace(
+                outcome,
+                status=JobStatus.ESCALATED,
+                reason=ReviewReason.PREVIOUSLY_REJECTED.value,
+                error="a reviewer rejected the answer to an equivalent question",
+                confidence_inputs=inputs,
+            )
+        if (
+            outcome.status != JobStatus.ANSWERED
+            or self.cache is None
+            or not self.config.cache.consistency
+            or progress.cache_key is None
+            or not outcome.answer
+        ):
+            return outcome
+        try:
+            found = self.cache.equivalents(job, job.question, progress.vector, progress.cache_key)
+        except Exception as error:  # as a lookup: never fails the job
+            log.warning("cache_consistency_unchecked", error=type(error).__name__)
+            return outcome
+        for other in found:
+            if other.entry.state not in (CacheState.ANSWERED, CacheState.REVIEWED):
+                continue
+            differs = contradiction(outcome.answer, other.answer or "")
+            if differs is None:
+                continue
+            inputs = dict(outcome.confidence_inputs)
+            inputs["consistency"] = {"conflicts_with": other.job.id, "differs": differs}
+            return replace(
+                outcome,
+                status=JobStatus.ESCALATED,
+                reason=ReviewReason.INCONSISTENT.value,
+                error="the answer contradicts a recent answer to an equivalent question "
+                f"({differs.split(':')[0]})",
+                confidence_inputs=inputs,
+            )
+        return outcome
+
+    def _remember(self, job: Job, outcome: Outcome) -> None:
+        """After the outcome is stored: offer a model's answer to equivalent questions, or
+        keep an escalated draft's question for the reviewer's decision."""
+        if self.cache is None or outcome.cache_key is None or not self.cache.applies(job):
+            return
+        if outcome.status == JobStatus.ANSWERED and outcome.reason is None:
+            state = CacheState.ANSWERED
+        elif outcome.status == JobStatus.ESCALATED and outcome.answer:
+            state = CacheState.PENDING
+        else:
+            return
+        self.cache.remember(job, outcome.question_vector, outcome.cache_key, state)
 
     # -- the stages, in order ------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from ragline.config import InputValidation
 from ragline.errors import InvalidInput
@@ -27,6 +27,8 @@ class JobRequest(BaseModel):
     priority: Literal["low", "normal", "high"] = "normal"
     # Where the final result is POSTed (Standard Webhooks signature); polling works without.
     callback_url: StrictStr | None = Field(default=None, max_length=2048)
+    # false: never answered from the answer cache, nor offered to equivalent questions.
+    cache: StrictBool = True
 
 
 def validate_request(request: JobRequest, rules: InputValidation) -> None:

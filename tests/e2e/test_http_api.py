@@ -91,12 +91,14 @@ def test_a_handbook_question_gets_a_cited_answer(api: httpx.Client, core: Servic
         "validate",
         "embed",
         "input_guardrails",
+        "cache",
         "retrieve",
         "generate",
         "output_guardrails",
         "score",
         "answerability",
     }
+    assert job["cache"] == {"hit": False, "source_job": None, "reviewed": False}
     threshold = core.jobs.get(job["id"]).confidence_inputs["answerability"]["threshold"]
     assert job["reason"] is None and threshold <= job["confidence"] <= 1
 
@@ -248,12 +250,13 @@ def test_the_trace_follows_a_job_from_admission_to_routing(api: httpx.Client) ->
     assert response.status_code == 200, response.text
     trace = response.json()
     names = [span["name"] for span in trace["spans"]]
-    assert names[:11] == [
+    assert names[:12] == [
         "admission",
         "queue",
         "validate",
         "embed",
         "input_guardrails",
+        "cache",
         "retrieve",
         "generate",
         "output_guardrails",
@@ -262,7 +265,7 @@ def test_the_trace_follows_a_job_from_admission_to_routing(api: httpx.Client) ->
         "route",
     ]
     # A sampled answer (review.sample_rate) also has its review item.
-    assert names[11:] in ([], ["review"])
+    assert names[12:] in ([], ["review"])
     spans = {span["name"]: span for span in trace["spans"]}
     starts = [span["start"] for span in trace["spans"]]
     assert starts == sorted(starts)  # one timeline

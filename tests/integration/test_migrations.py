@@ -40,7 +40,7 @@ from tests.support.tables import every_row
 SNAPSHOT = REPO / "tests" / "data" / "databases" / "pre-migrations"
 ROWS: dict[str, list[dict[str, Any]]] = json.loads((SNAPSHOT / "rows.json").read_text())
 # Tables later revisions created: the snapshot's release had none of them.
-ADDED_SINCE = {"audit_entries", "audit_head"}  # 0003
+ADDED_SINCE = {"audit_entries", "audit_head", "answer_cache"}  # 0003, 0004
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -113,6 +113,7 @@ def test_a_database_of_the_previous_release_upgrades_keeping_every_row(blank: En
             assert {k: kept[row[key]][k] for k in row} == row, (name, row[key])
     assert all(k["last_used_at"] is None for k in after["api_keys"])
     assert all(a["previous_webhook_secret"] is None for a in after["accounts"])
+    assert all(j["use_cache"] and j["cached_from"] is None for j in after["jobs"])
     assert all(not after[name] for name in ADDED_SINCE)
     assert pending_changes(blank) == []
 

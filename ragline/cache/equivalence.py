@@ -1,0 +1,264 @@
+"""When two questions are the same question: close in meaning (the embedding's cosine) and
+agreeing on every constraint that changes the answer.
+
+Cosine similarity alone is what semantic caches use, and it fails on the near-duplicate:
+"refunds within 30 days" and "within 90 days" embed almost alike. So, after the cosine,
+the two questions must hold the same numbers, dates, units, negation, qualifiers (only,
+before, more than, part-time...) and named entities; and where they share most of their
+words, every word one has and the other lacks must be explained as a synonym (a general
+thesaurus, a typo, or a close word embedding): "employees" against "contractors" is a
+changed constraint, not a paraphrase. A question reworded throughout is judged by its
+cosine and its constraints. bench/answer_cache.py measures it on eval/cache/pairs.jsonl.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from ragline.cache.lexicon import (
+    CONTRACTIONS,
+    DAYS,
+    FILLERS,
+    MONTHS,
+    NEGATIONS,
+    NUMBER_WORDS,
+    ORDINALS,
+    QUALIFIERS,
+    STOPWORDS,
+    SYNONYM_GROUPS,
+    UNITS,
+    WORD_SIMILARITY,
+)
+
+# Words, numbers with their decimals and a percent sign; apostrophes kept for contractions.
+_TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)*(?:[.,]\d+)*%?")
+_SENTENCE_END = re.compile(r"[.?!:;\"(]\s*$")
+# Above this share of shared content words, the words that differ are the difference.
+OVERLAP = 0.5
+
+WordVectors = Callable[[Sequence[str]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A question's constraints and content words, as the comparison reads them."""
+
+    words: frozenset[str]  # every token, lower case (entities are looked up here)
+    content: frozenset[str]  # stems of the words that carry the topic
+    numbers: tuple[str, ...]
+    dates: frozenset[str]
+    units: frozenset[str]
+    qualifiers: frozenset[str]
+    negated: bool
+    entities: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Judgement:
+    equivalent: bool
+    why: str  # the first constraint that differs, or "equivalent"
+
+
+def parse(text: str) -> Parsed:
+    text = unicodedata.normalize("NFKC", text).replace("\u2019", "'").replace("\u2018", "'")
+    words: list[str] = []
+    numbers: list[str] = []
+    dates: set[str] = set()
+    units: set[str] = set()
+    qualifiers: set[str] = set()
+    entities: set[str] = set()
+    content: set[str] = set()
+    negated = False
+    for match in _TOKEN.finditer(text):
+        original = match.group()
+        initial = match.start() == 0 or bool(_SENTENCE_END.search(text[: match.start()]))
+        for word in _expand(original.lower()):
+            words.append(word)
+            number = _number(word)
+            if number is not None:
+                numbers.append(number)
+            elif word in MONTHS and (word not in ("may", "march") or original[:1].isupper()):
+                dates.add(f"month:{MONTHS[word]}")
+            elif word in DAYS:
+                dates.add(word)
+            elif word in UNITS:
+                units.add(UNITS[word])
+            elif word in QUALIFIERS:
+                qualifiers.add(QUALIFIERS[word])
+            elif word in NEGATIONS:
+                negated = True
+            elif word not in STOPWORDS and word not in FILLERS:
+                content.add(stem(word))
+                if _is_entity(original, initial):
+                    entities.add(word)
+    return Parsed(
+        words=frozenset(words) | frozenset(stem(w) for w in words),
+        content=frozenset(content),
+        numbers=tuple(sorted(numbers)),
+        dates=frozenset(dates),
+        units=frozenset(units),
+        qualifiers=frozenset(qualifiers),
+        negated=negated,
+        entities=frozenset(entities),
+    )
+
+
+def compare(
+    a: Parsed,
+    b: Parsed,
+    cosine: float,
+    threshold: float,
+    word_vectors: WordVectors | None = None,
+) -> Judgement:
+    """Are a and b the same question? cosine: their embeddings' similarity; word_vectors:
+    embeds single words (the synonym test's last resort; without it only the thesaurus and
+    typos explain a changed word)."""
+    if cosine < threshold:
+        return Judgement(False, "similarity")
+    if a.numbers != b.numbers:
+        return Judgement(False, "number")
+    if a.dates != b.dates:
+        return Judgement(False, "date")
+    if a.negated != b.negated:
+        return Judgement(False, "negation")
+    if a.qualifiers != b.qualifiers:
+        return Judgement(False, "qualifier")
+    if a.units and b.units and a.units != b.units:
+        return Judgement(False, "unit")
+    if not (a.entities <= b.words and b.entities <= a.words):
+        return Judgement(False, "entity")
+    only_a, only_b = sorted(a.content - b.content), sorted(b.content - a.content)
+    only_a, only_b = _explain(only_a, only_b)
+    # A word said once by one and in another form by the other ("receive" / "get").
+    only_a = [w for w in only_a if not any(_synonyms(w, other) for other in b.words)]
+    only_b = [w for w in only_b if not any(_synonyms(w, other) for other in a.words)]
+    if not only_a and not only_b:
+        return Judgement(True, "equivalent")
+    shared = len(a.content & b.content)
+    if shared < OVERLAP * min(len(a.content), len(b.content)):
+        return Judgement(True, "equivalent")  # reworded throughout: cosine and constraints
+    if word_vectors is not None and only_a and only_b:
+        only_a, only_b = _close_words(only_a, only_b, word_vectors)
+        if not only_a and not only_b:
+            return Judgement(True, "equivalent")
+    return Judgement(False, f"wording: {' '.join(only_a)} / {' '.join(only_b)}")
+
+
+def stem(word: str) -> str:
+    """A light suffix stripper: plurals, -ing, -ed (enough to match a word's own forms)."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 4 and word.endswith("ied"):
+        return word[:-3] + "y"
+    if len(word) > 4 and word.endswith(("sses", "xes", "zes", "ches", "shes")):
+        word = word[:-2]
+    elif len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    if len(word) > 5 and word.endswith("ing"):
+        return word[:-3]
+    if len(word) > 4 and word.endswith("ed"):
+        return word[:-2] if not word.endswith("eed") else word
+    return word
+
+
+def _expand(word: str) -> list[str]:
+    if "'" not in word:
+        return [word]
+    if word in CONTRACTIONS:
+        return CONTRACTIONS[word].split()
+    if word.endswith("n't"):
+        return [word[:-3], "not"]
+    base, _, tail = word.partition("'")
+    suffix = CONTRACTIONS.get("'" + tail)
+    return [base, *suffix.split()] if suffix else [base]  # a possessive 's goes
+
+
+def _number(word: str) -> str | None:
+    digits = word.rstrip("%").replace(",", "")
+    if digits and digits.replace(".", "", 1).isdigit():
+        value = float(digits)
+        return str(int(value)) if value.is_integer() else str(value)
+    if word in NUMBER_WORDS:
+        value = NUMBER_WORDS[word]
+        return str(int(value)) if float(value).is_integer() else str(value)
+    if word in ORDINALS:
+        return f"#{ORDINALS[word]}"
+    return None
+
+
+def _is_entity(original: str, initial: bool) -> bool:
+    """A name: capitalised inside a sentence, an acronym, or letters mixed with digits."""
+    if len(original) > 1 and original.isupper() and original.isalpha():
+        return True
+    if any(c.isdigit() for c in original) and any(c.isalpha() for c in original):
+        return True
+    return not initial and original[:1].isupper() and original.lower() != "i"
+
+
+@lru_cache(maxsize=1)
+def _groups() -> dict[str, frozenset[int]]:
+    found: dict[str, set[int]] = {}
+    for number, group in enumerate(SYNONYM_GROUPS):
+        for word in group.split():
+            found.setdefault(stem(word), set()).add(number)
+    return {word: frozenset(numbers) for word, numbers in found.items()}
+
+
+def _synonyms(a: str, b: str) -> bool:
+    groups = _groups()
+    return bool(groups.get(a, frozenset()) & groups.get(b, frozenset())) or _typo(a, b)
+
+
+def _typo(a: str, b: str) -> bool:
+    """One letter inserted, dropped, or two neighbours swapped, in a word of five or more
+    (a changed letter is not a typo here: "employer" is not "employee")."""
+    if min(len(a), len(b)) < 5 or a[0] != b[0]:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return (
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and a[diff[0]] == b[diff[1]]
+            and (a[diff[1]] == b[diff[0]])
+        )
+    short, long = sorted((a, b), key=len)
+    if len(long) - len(short) != 1:
+        return False
+    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
+
+
+def _explain(only_a: list[str], only_b: list[str]) -> tuple[list[str], list[str]]:
+    """Drop the pairs of words that are synonyms of each other; what is left is unexplained."""
+    left_b = list(only_b)
+    left_a = []
+    for word in only_a:
+        match = next((other for other in left_b if _synonyms(word, other)), None)
+        if match is None:
+            left_a.append(word)
+        else:
+            left_b.remove(match)
+    return left_a, left_b
+
+
+def _close_words(
+    only_a: list[str], only_b: list[str], word_vectors: WordVectors
+) -> tuple[list[str], list[str]]:
+    """Pair the remaining words by embedding, greedily, closest first, above WORD_SIMILARITY."""
+    vectors = word_vectors([*only_a, *only_b])
+    similarity = vectors[: len(only_a)] @ vectors[len(only_a) :].T
+    left_a, left_b = set(range(len(only_a))), set(range(len(only_b)))
+    for flat in np.argsort(-similarity, axis=None):
+        i, j = divmod(int(flat), len(only_b))
+        if similarity[i, j] < WORD_SIMILARITY:
+            break
+        if i in left_a and j in left_b:
+            left_a.discard(i)
+            left_b.discard(j)
+    return [only_a[i] for i in sorted(left_a)], [only_b[j] for j in sorted(left_b)]

@@ -1,0 +1,100 @@
+"""The answer cache's equivalence test (ragline/cache/equivalence.py) and its contradiction
+test (consistency.py), on questions written here: each constraint class refuses a pair
+that differs only in it, and each allowance (number words, contractions, synonyms, typos,
+case, fillers) accepts a pair that differs only in it. Cosine is given as 1.0 so only the
+constraints decide; bench/answer_cache.py measures the whole test on labelled pairs."""
+
+from __future__ import annotations
+
+import pytest
+
+from ragline.cache.consistency import contradiction
+from ragline.cache.equivalence import compare, parse
+
+
+def _judge(a: str, b: str, cosine: float = 1.0, threshold: float = 0.75) -> tuple[bool, str]:
+    verdict = compare(parse(a), parse(b), cosine, threshold)
+    return verdict.equivalent, verdict.why.split(":")[0]
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "why"),
+    [
+        ("Are refunds possible within 30 days?", "Are refunds possible within 90 days?", "number"),
+        ("What changed in 2023?", "What changed in 2024?", "number"),
+        ("Is the office closed in May?", "Is the office closed in June?", "date"),
+        ("Is the office closed on Friday?", "Is the office closed on Monday?", "date"),
+        ("How many days of notice?", "How many weeks of notice?", "unit"),
+        ("Is unused leave carried over?", "Is unused leave not carried over?", "negation"),
+        ("Can I expense a taxi?", "Can't I expense a taxi?", "negation"),
+        ("Which trips need approval?", "Which trips don't need approval?", "negation"),
+        (
+            "Who approves leave before it starts?",
+            "Who approves leave after it starts?",
+            "qualifier",
+        ),
+        ("What leave do full-time staff get?", "What leave do part-time staff get?", "qualifier"),
+        ("Which expenses are paid?", "Which expenses are unpaid?", "qualifier"),
+        ("What is the maximum refund?", "What is the minimum refund?", "qualifier"),
+        ("Who founded the port of Lübeck?", "Who founded the port of Hamburg?", "entity"),
+        ("Does the Pro plan include SSO?", "Does the Team plan include SSO?", "entity"),
+        ("How much leave do employees get?", "How much leave do contractors get?", "wording"),
+        ("How long is sick leave?", "How long is parental leave?", "wording"),
+        ("Who handles a refund request?", "Who handles a chargeback request?", "wording"),
+        ("What must an employee report?", "What must an employer report?", "wording"),
+    ],
+)
+def test_one_changed_constraint_is_not_equivalent(a: str, b: str, why: str) -> None:
+    assert _judge(a, b) == (False, why)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Are refunds possible within 30 days?", "Are refunds possible within thirty days?"),
+        ("What can't I expense?", "What cannot I expense?"),
+        ("How many days of annual leave do I get?", "how many days of annual leave do i receive"),
+        ("Who founded Lübeck?", "who founded lübeck?"),
+        ("How do I request annual leave?", "Quick question: how do I request annual leave?"),
+        ("How do I request annual leave?", "How do I reqeust annual leave?"),
+        ("Who has to approve a discount?", "Who needs to approve a discount?"),
+        ("When does the trial start?", "When does the trial begin?"),
+        ("What is the employee's notice period?", "What is the employees notice period?"),
+    ],
+)
+def test_rewordings_that_keep_every_constraint_are_equivalent(a: str, b: str) -> None:
+    assert _judge(a, b) == (True, "equivalent")
+
+
+def test_below_the_similarity_threshold_nothing_else_is_asked() -> None:
+    same = "How do I request annual leave?"
+    assert _judge(same, same, cosine=0.74, threshold=0.75) == (False, "similarity")
+    assert _judge(same, same, cosine=0.75, threshold=0.75) == (True, "equivalent")
+
+
+def test_a_question_reworded_throughout_is_judged_by_cosine_and_constraints() -> None:
+    a, b = "How much time off do I get each year?", "What's my yearly holiday allowance?"
+    assert _judge(a, b) == (True, "equivalent")
+    assert _judge(a, b.replace("yearly", "monthly")) == (False, "unit")
+
+
+def test_answers_that_share_none_of_their_numbers_contradict() -> None:
+    assert (
+        contradiction(
+            "Full-time employees get 25 days of annual leave [1].",
+            "Full-time employees get 30 days of annual leave [2].",
+        )
+        == "numbers: 25 / 30"
+    )
+    # One says more than the other: not a contradiction. Citation markers are not numbers.
+    assert (
+        contradiction(
+            "Employees get 25 days [1].", "Employees get 25 days and may carry over 5 [1][2]."
+        )
+        is None
+    )
+    assert contradiction("Refunds go through Stripe.", "Refunds go through Adyen.") == (
+        "names: stripe / adyen"
+    )
+    assert contradiction("It closes in March.", "It closes in June.").startswith("dates")
+    assert contradiction("Ask your manager.", "Ask HR.") is None  # nothing to compare
