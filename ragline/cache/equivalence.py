@@ -22,6 +22,8 @@ from functools import lru_cache
 import numpy as np
 
 from ragline.cache.lexicon import (
+    ANSWER_FRAMES,
+    BEFORE_NUMBER,
     CONTRACTIONS,
     DAYS,
     FILLERS,
@@ -57,6 +59,7 @@ class Parsed:
     qualifiers: frozenset[str]
     negated: bool
     entities: frozenset[str]
+    kind: str | None = None  # what is asked: who, where, when, why, how, amount, what, yes/no
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ class Judgement:
 
 def parse(text: str) -> Parsed:
     text = unicodedata.normalize("NFKC", text).replace("\u2019", "'").replace("\u2018", "'")
+    text = _preamble_removed(text)
     words: list[str] = []
     numbers: list[str] = []
     dates: set[str] = set()
@@ -75,29 +79,40 @@ def parse(text: str) -> Parsed:
     entities: set[str] = set()
     content: set[str] = set()
     negated = False
-    for match in _TOKEN.finditer(text):
-        original = match.group()
-        initial = match.start() == 0 or bool(_SENTENCE_END.search(text[: match.start()]))
-        for word in _expand(original.lower()):
-            words.append(word)
-            number = _number(word)
-            if number is not None:
-                numbers.append(number)
-            elif word in MONTHS and (word not in ("may", "march") or original[:1].isupper()):
-                dates.add(f"month:{MONTHS[word]}")
-            elif word in DAYS:
-                dates.add(word)
-            elif word in UNITS:
-                units.add(UNITS[word])
-            elif word in QUALIFIERS:
-                qualifiers.add(QUALIFIERS[word])
-            elif word in NEGATIONS:
-                negated = True
-            elif word not in STOPWORDS and word not in FILLERS:
-                content.add(stem(word))
-                if _is_entity(original, initial):
-                    entities.add(word)
+    tokens = [
+        (
+            word,
+            match.group(),
+            match.start() == 0 or bool(_SENTENCE_END.search(text[: match.start()])),
+        )
+        for match in _TOKEN.finditer(text)
+        for word in _expand(match.group().lower())
+    ]
+    for position, (word, original, initial) in enumerate(tokens):
+        words.append(word)
+        number = _number(word)
+        if number is not None:
+            numbers.append(number)
+        elif word in MONTHS and (word not in ("may", "march") or original[:1].isupper()):
+            dates.add(f"month:{MONTHS[word]}")
+        elif word in DAYS:
+            dates.add(word)
+        elif word in UNITS:
+            units.add(UNITS[word])
+        elif word in BEFORE_NUMBER:
+            ahead = [w for w, _, _ in tokens[position + 1 : position + 3]]
+            if any(_number(w) is not None for w in ahead):
+                qualifiers.add(BEFORE_NUMBER[word])
+        elif word in QUALIFIERS:
+            qualifiers.add(QUALIFIERS[word])
+        elif word in NEGATIONS:
+            negated = True
+        elif word not in STOPWORDS and word not in FILLERS and word not in ANSWER_FRAMES:
+            content.add(stem(word))
+            if _is_entity(original, initial):
+                entities.add(word)
     return Parsed(
+        kind=_kind([word for word, _, _ in tokens]),
         words=frozenset(words) | frozenset(stem(w) for w in words),
         content=frozenset(content),
         numbers=tuple(sorted(numbers)),
@@ -121,6 +136,8 @@ def compare(
     typos explain a changed word)."""
     if cosine < threshold:
         return Judgement(False, "similarity")
+    if not _same_kind(a.kind, b.kind):
+        return Judgement(False, "kind")
     if a.numbers != b.numbers:
         return Judgement(False, "number")
     if a.dates != b.dates:
@@ -131,7 +148,7 @@ def compare(
         return Judgement(False, "qualifier")
     if a.units and b.units and a.units != b.units:
         return Judgement(False, "unit")
-    if not (a.entities <= b.words and b.entities <= a.words):
+    if not (_contained(a.entities, b.words) and _contained(b.entities, a.words)):
         return Judgement(False, "entity")
     only_a, only_b = sorted(a.content - b.content), sorted(b.content - a.content)
     only_a, only_b = _explain(only_a, only_b)
@@ -150,8 +167,71 @@ def compare(
     return Judgement(False, f"wording: {' '.join(only_a)} / {' '.join(only_b)}")
 
 
+_WH = {"who": "who", "whom": "who", "whose": "who", "where": "where", "when": "when",
+       "why": "why", "what": "what", "which": "what"}  # fmt: skip
+_AMOUNT = frozenset("many much long often old far quickly soon big large tall".split())
+_AUXILIARIES = frozenset(
+    "is are was were am do does did can could may might must should shall will would has "
+    "have had".split()
+)
+
+
+def _kind(words: list[str]) -> str | None:
+    """What the question asks for: who, where, when, why, how (a way), amount (how many,
+    how long...), what (any of them: "on what date", "which person"), yes/no; None for a
+    bare phrase ("parental leave length?")."""
+    for position, word in enumerate(words):
+        if word in _WH:
+            return _WH[word]
+        if word == "how":
+            following = words[position + 1] if position + 1 < len(words) else ""
+            return "amount" if following in _AMOUNT else "how"
+    return "yes/no" if words and words[0] in _AUXILIARIES else None
+
+
+def _same_kind(a: str | None, b: str | None) -> bool:
+    if a is None or b is None or a == b:
+        return True
+    if "yes/no" in (a, b):
+        return False  # "is X required?" is not "what is required for X?"
+    return "what" in (a, b)
+
+
+def _contained(entities: frozenset[str], words: frozenset[str]) -> bool:
+    """Every name is among the words: as written, with a typo, or with a suffix
+    (Stoic, Stoicism)."""
+    return all(e in words or any(_typo(e, w) or _prefix(e, w) for w in words) for e in entities)
+
+
+def _prefix(a: str, b: str) -> bool:
+    short, long = sorted((a, b), key=len)
+    return len(short) >= 5 and long.startswith(short)
+
+
+# A clause before the question that says who asks or why ("For a pub quiz:", "I'm new
+# here and wondering"): it carries no constraint of the question.
+_PREAMBLE = re.compile(
+    r"^\s*(?:(?:hi|hello|hey)\b[^.:?!]*[,.!:]\s*)?"
+    r"(?:(?:i'm|i am|i was)\b[^.:?!]*?\bwondering\s+(?:about\s+)?"
+    r"|(?:for (?:a|an|my|our|the)\b|i'm\b|i am\b|i've\b|i have\b|my\b|we\b|we're\b|"
+    r"our\b|quick question\b)[^.:?!]*[.:!]\s*)",
+    re.IGNORECASE,
+)
+
+
+def _preamble_removed(text: str) -> str:
+    rest = _PREAMBLE.sub("", text, count=1)
+    return rest if len(rest.split()) >= 3 else text
+
+
 def stem(word: str) -> str:
-    """A light suffix stripper: plurals, -ing, -ed (enough to match a word's own forms)."""
+    """A light suffix stripper: plurals, -ing, -ed, a final e (enough to match a word's
+    own forms: lose, losing)."""
+    word = _suffix(word)
+    return word[:-1] if len(word) > 3 and word.endswith("e") and not word.endswith("ee") else word
+
+
+def _suffix(word: str) -> str:
     if len(word) > 4 and word.endswith("ies"):
         return word[:-3] + "y"
     if len(word) > 4 and word.endswith("ied"):
@@ -216,9 +296,10 @@ def _synonyms(a: str, b: str) -> bool:
 
 
 def _typo(a: str, b: str) -> bool:
-    """One letter inserted, dropped, or two neighbours swapped, in a word of five or more
-    (a changed letter is not a typo here: "employer" is not "employee")."""
-    if min(len(a), len(b)) < 5 or a[0] != b[0]:
+    """Two neighbours swapped (words of four letters or more), or one letter inserted or
+    dropped (five or more); a changed letter is not a typo here: "employer" is not
+    "employee"."""
+    if min(len(a), len(b)) < 4 or a[0] != b[0]:
         return False
     if len(a) == len(b):
         diff = [i for i in range(len(a)) if a[i] != b[i]]
@@ -229,7 +310,7 @@ def _typo(a: str, b: str) -> bool:
             and (a[diff[1]] == b[diff[0]])
         )
     short, long = sorted((a, b), key=len)
-    if len(long) - len(short) != 1:
+    if len(long) - len(short) != 1 or len(short) < 5:
         return False
     return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
 

@@ -9,7 +9,7 @@ STOPWORDS = frozenset(
     doing have has had having i me my mine we us our ours you your yours he him his she her
     they them their what whats which who whom whose when where why how whether if so such
     can could may might must shall should will would also too very really just still yet
-    any some much many there's one ones s t d ll ve re m over up out off""".split()
+    any some much many there's one ones s t d ll ve re m over up out off away""".split()
 )
 
 # Words a second asker adds around the same question.
@@ -18,7 +18,9 @@ FILLERS = frozenset(
     curious hoping hope explain remind confirm exactly actually basically anyone someone
     somebody idea ok okay kind sort like want wanted need needed trying try help figure
     find out look looking check say says said mean means meant correct right true
-    happen happens number amount total""".split()
+    happen happens number amount total get gets got getting last lasts lasted call called
+    come came comes go goes went run running ran need needs needed word term do does did
+    done per""".split()
 )
 
 NEGATIONS = frozenset("not no never none nobody nothing neither nor without cannot".split())
@@ -92,33 +94,42 @@ QUALIFIERS = {
     "before": "before", "prior": "before", "until": "before", "till": "before",
     "earlier": "before", "after": "after", "following": "after", "since": "after",
     "later": "after", "afterwards": "after",
-    "more": "more", "above": "more", "exceed": "more", "exceeds": "more",
+    "more": "more", "exceed": "more", "exceeds": "more",
     "exceeding": "more", "greater": "more", "longer": "more", "larger": "more",
-    "higher": "more", "beyond": "more",
-    "less": "less", "under": "less", "below": "less", "fewer": "less", "shorter": "less",
+    "higher": "more",
+    "less": "less", "fewer": "less", "shorter": "less",
     "smaller": "less", "lower": "less",
     "maximum": "max", "max": "max", "most": "max", "highest": "max", "largest": "max",
-    "longest": "max", "biggest": "max", "cap": "max", "capped": "max", "limit": "max",
+    "longest": "max", "biggest": "max", "limit": "max",
     "minimum": "min", "min": "min", "least": "min", "lowest": "min", "smallest": "min",
     "shortest": "min", "fewest": "min",
-    "earliest": "first", "last": "last", "final": "last", "latest": "last",
-    "full": "full", "fulltime": "full", "part": "part", "parttime": "part",
+    "earliest": "first", "full": "full", "fulltime": "full", "part": "part", "parttime": "part",
     "paid": "paid", "unpaid": "unpaid", "free": "free",
     "internal": "internal", "external": "external", "domestic": "domestic",
     "international": "international", "abroad": "international", "overseas": "international",
-    "remote": "remote", "remotely": "remote", "onsite": "onsite",
+    "remote": "remote", "remotely": "remote", "home": "remote", "onsite": "onsite",
     "public": "public", "private": "private", "new": "new", "existing": "existing",
     "current": "current", "former": "former", "previous": "former", "senior": "senior",
     "junior": "junior", "permanent": "permanent", "temporary": "temporary",
     "except": "except", "excluding": "except", "unless": "except", "besides": "except",
-    "including": "including", "included": "including", "includes": "including",
     "both": "both", "either": "either",
     "same": "same", "different": "different", "other": "other", "another": "other",
-    "early": "early", "late": "late", "north": "north", "northern": "north",
+    "early": "early", "late": "late", "older": "more", "elder": "more", "younger": "less",
+    "best": "best", "better": "best", "worst": "worst", "worse": "worst",
+    "north": "north", "northern": "north",
     "south": "south", "southern": "south", "east": "east", "eastern": "east",
     "west": "west", "western": "west",
     "inside": "inside", "outside": "outside", "within": "within",
 }  # fmt: skip
+
+# Comparisons that are constraints only before a number ("over 30 days", not "carry over").
+BEFORE_NUMBER = {
+    "over": "more", "above": "more", "beyond": "more", "exceeding": "more",
+    "under": "less", "below": "less",
+}  # fmt: skip
+
+# Words that say what kind of answer is asked for ("on what date" is "when").
+ANSWER_FRAMES = frozenset("date point person place city location way kind type sort name".split())
 
 # Interchangeable words (each group is one meaning in a question). General English only.
 SYNONYM_GROUPS = [
@@ -166,6 +177,30 @@ SYNONYM_GROUPS = [
     "happen happens happened",
     "move moved relocate relocated",
     "expense expenses cost",
+    "often frequency frequent frequently",
+    "contact notify inform tell reach",
+    "book arrange organise organize schedule plan",
+    "cause caused responsible",
+    "fall fell capture captured conquer conquered",
+    "informal unofficial",
+    "release released come publish published print printed issue issued",
+    "marry married wed wedding",
+    "known famous renowned",
+    "die died death pass passed",
+    "locate located situate situated",
+    "complete completed finish finished",
+    "reach arrive arrived",
+    "serve served work worked employ employed",
+    "escape escaped flee fled",
+    "receive received award awarded win won given",
+    "chair chairman chaired preside presided",
+    "control limit cap regulate",
+    "pass passed enact enacted adopt adopted",
+    "origin originate originated",
+    "visit visited travel travelled traveled",
+    "main core key principal",
+    "old age",
+    "mean meaning definition",
 ]
 
 WORD_SIMILARITY = 0.72  # two different words count as one meaning above this cosine

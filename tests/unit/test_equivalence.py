@@ -98,3 +98,18 @@ def test_answers_that_share_none_of_their_numbers_contradict() -> None:
     )
     assert contradiction("It closes in March.", "It closes in June.").startswith("dates")
     assert contradiction("Ask your manager.", "Ask HR.") is None  # nothing to compare
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "equivalent"),
+    [
+        ("Who handles a billing dispute?", "How is a billing dispute handled?", False),
+        ("Is laptop encryption required?", "What encryption is required on laptops?", False),
+        ("When did the siege begin?", "Where did the siege begin?", False),
+        ("When did the siege begin?", "On what date did the siege begin?", True),
+        ("Who approves refunds?", "Which person approves refunds?", True),
+        ("Is laptop encryption required?", "Laptop encryption required?", True),
+    ],
+)
+def test_what_is_asked_must_agree(a: str, b: str, equivalent: bool) -> None:
+    assert _judge(a, b)[0] is equivalent
