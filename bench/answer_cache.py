@@ -7,8 +7,8 @@ cost, and the model calls a replayed workload with repeated questions saves.
 1. Labelled question pairs (eval/cache/README.md): paraphrases must hit, near-duplicates
    (one constraint changed) must not. eval/cache/tuning.jsonl was written with the rules
    and tuned on (--sweep prints the similarity sweep the default came from);
-   eval/cache/pairs.jsonl was written separately, by someone who never saw the rules, and
-   never tuned on: its figures are the ones to quote. Printed per corpus half and change
+   eval/cache/heldout.jsonl was written separately, by someone who never saw the rules,
+   and never tuned on: its figures are the ones to quote. Printed per corpus half and change
    type, with every near-duplicate that hit.
 2. A replayed workload on the demo handbook through Pipeline.answer_job (extractive model,
    the embedded engine): handbook questions in random order, a share of them repeated by
@@ -44,7 +44,8 @@ from ragline.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 TUNING_PAIRS = REPO / "eval" / "cache" / "tuning.jsonl"
-HELD_OUT_PAIRS = REPO / "eval" / "cache" / "pairs.jsonl"
+# Written apart from the rules, never tuned on (whichever of them this clone has).
+HELD_OUT_PAIRS = [REPO / "eval" / "cache" / name for name in ("heldout.jsonl", "pairs.jsonl")]
 
 
 def load_pairs(path: Path) -> list[dict[str, Any]]:
@@ -251,13 +252,13 @@ def main() -> None:
     parser.add_argument("--repeat-share", type=float, default=0.3)
     parser.add_argument("--database", default=None, help="default: SQLite in a temp folder")
     parser.add_argument("--tuning", type=Path, default=TUNING_PAIRS)
-    parser.add_argument("--held-out", type=Path, default=HELD_OUT_PAIRS)
+    parser.add_argument("--held-out", type=Path, nargs="*", default=HELD_OUT_PAIRS)
     args = parser.parse_args()
     configure_logging("WARNING", "console")
     config = bench_config()
     embedder = Embedder(config.knowledge.embedding_model)
     tuning = load_pairs(args.tuning)
-    held_out = load_pairs(args.held_out) if args.held_out.exists() else []
+    held_out = [p for path in args.held_out if path.exists() for p in load_pairs(path)]
     threshold = config.cache.similarity
 
     if args.sweep:

@@ -1,8 +1,9 @@
 """Erasing a person: everything ragline holds about an end user (`user_id` on their jobs)
 goes in one transaction, recorded in the audit trail.
 
-- jobs: deleted with their review items and webhook deliveries (question, answer, passages,
-  trace, metadata, reviewers' drafts and notes, callback URLs);
+- jobs: deleted with their review items, webhook deliveries and answer-cache entries
+  (question, answer, passages, trace, metadata, reviewers' drafts and notes, callback URLs;
+  the answer is never given to an equivalent question again);
 - evaluation runs: items made from those jobs (a review export turned into a dataset, by
   its `review-<id>` item id or the same question) keep their scores and lose their text;
 - the usage ledger keeps its rows (job id, feature, tokens, cost: no personal data), so

@@ -177,9 +177,9 @@ class Retention:
 
 
 def delete_jobs(session: Session, ids: list[str], guard: Any = None) -> dict[str, int]:
-    """Delete jobs with the rows that point at them (review items, deliveries), in the
-    session's transaction. guard: a condition each job must still meet (checked again in
-    the DELETE, so a job that changed since it was chosen stays)."""
+    """Delete jobs with the rows that point at them (review items, deliveries, answer-cache
+    entries), in the session's transaction. guard: a condition each job must still meet
+    (checked again in the DELETE, so a job that changed since it was chosen stays)."""
     if guard is not None:
         ids = list(
             session.execute(select(col(Job.id)).where(col(Job.id).in_(ids), guard)).scalars()

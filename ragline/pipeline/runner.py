@@ -316,6 +316,7 @@ class Pipeline:
                 result="hit" if lookup.hit else "rejected" if lookup.rejected else "miss",
                 source_job=None if found is None else found.job.id,
                 similarity=None if found is None else round(found.similarity, 4),
+                reviewed=lookup.hit is not None and lookup.hit.entry.state == CacheState.REVIEWED,
             )
         return lookup
 

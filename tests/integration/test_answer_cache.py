@@ -7,6 +7,8 @@ contradictions, and a lookup whose database is down."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -25,6 +27,8 @@ from ragline.cache.answers import AnswerCache, cache_key
 from ragline.config import RaglineConfig, parse_config
 from ragline.db import make_engine
 from ragline.erasure import erase_user
+from ragline.knowledge.catalog import promoted
+from ragline.knowledge.edge_store import ALIAS_TTL_S, EdgeStore
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
 from ragline.models import CacheEntry, CacheState, Decision, Job, JobStatus
@@ -235,25 +239,6 @@ def test_new_versions_are_new_keys() -> None:
     assert cache_key("hr", "answer@1", "llama", None, None) is None  # unknown: never cached
 
 
-def test_a_promoted_index_version_answers_afresh(
-    services: Services, fake_model: FakeModelServer
-) -> None:
-    alice, _ = make_tenant(services.engine, "acme")
-    first = _ask(services, LEAVE, alice)
-    (entry,) = _entries(services.engine)
-    moved = cache_key(None, first.prompt_version, first.model_id, "another-version", None)
-    with Session(services.engine) as session:  # as if the entry were from another version
-        stored = session.get(CacheEntry, entry.id)
-        assert stored is not None
-        stored.key = moved or ""
-        session.add(stored)
-        session.commit()
-    fresh = AnswerCache(services.engine, services.config.cache, services.need_embedder())
-    services.need_pipeline().cache = fresh
-    again = _ask(services, LEAVE_AGAIN, alice)
-    assert again.cached_from is None and _calls(fake_model) == 2
-
-
 def _decide(services: Services, job: Job, decision: Decision, **fields: Any) -> None:
     reviewer, _ = make_tenant(services.engine, "acme", roles=("reviewer",))
     queue = ReviewQueue(services.engine, services.config.review)
@@ -334,3 +319,80 @@ def test_a_lookup_whose_database_is_down_is_a_miss(services: Services, embedder:
     vector = np.asarray(embedder.embed([LEAVE])[0])
     assert cache.lookup(job, LEAVE, vector, "k" * 64).hit is None
     cache.remember(job, vector, "k" * 64, CacheState.ANSWERED)  # logged, not raised
+
+
+def test_a_promoted_version_answers_afresh_and_a_rollback_finds_the_old_answers(
+    sqlite_engine: Engine,
+    repo_config: RaglineConfig,
+    fake_model: FakeModelServer,
+    tmp_path: Path,
+    embedder: Embedder,
+) -> None:
+    """Real promotions on a store of the test's own: the versions are part of the key."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    policy = corpus / "leave.md"
+    policy.write_text("# Annual leave\n\nEvery full-time employee gets 25 days of annual leave.\n")
+    store = EdgeStore.open(tmp_path / "index", promoted(sqlite_engine))
+    fake_model.behaviour.mode = "extract"
+    with bootstrapped(
+        Mode.EMBEDDED,
+        tmp_path,
+        _config(repo_config),
+        settings=settings_for(tmp_path, model_base_url=fake_model.base_url),
+        engine=sqlite_engine,
+        store=store,
+        embedder=embedder,
+        send=lambda _job_id: None,
+    ) as services:
+        index = services.index
+        assert index is not None
+        first = index.build(corpus).version
+        index.promote(first)
+        alice, _ = make_tenant(services.engine, "acme")
+        v1 = _ask(services, LEAVE, alice)
+        assert _ask(services, LEAVE_AGAIN, alice).cached_from == v1.id
+
+        policy.write_text(
+            "# Annual leave\n\nEvery full-time employee gets 27 days of annual leave.\n"
+        )
+        index.promote(index.build(corpus).version)
+        time.sleep(ALIAS_TTL_S + 0.2)  # what a worker's store waits before reading the alias again
+        v2 = _ask(services, LEAVE_AGAIN, alice)
+        assert v2.cached_from is None and v2.index_version != v1.index_version
+        assert "27 days" in (v2.answer or "") and _calls(fake_model) == 2
+
+        index.rollback()
+        time.sleep(ALIAS_TTL_S + 0.2)
+        back = _ask(services, LEAVE_AGAIN, alice)
+        assert back.cached_from == v1.id and "25 days" in (back.answer or "")
+    store.close()
+
+
+def test_two_equivalent_jobs_at_once_are_answered_without_a_wrong_hit(
+    services: Services, fake_model: FakeModelServer
+) -> None:
+    alice, _ = make_tenant(services.engine, "acme")
+    jobs = []
+    for question in (LEAVE, LEAVE_AGAIN, LEAVE_PART_TIME):
+        job, _ = services.jobs.submit(
+            JobRequest(question=question, user_id="u-1"),
+            account_id=alice.account_id,
+            key_id=alice.key_id,
+            groups=tuple(alice.groups),
+            deadline=timedelta(seconds=60),
+        )
+        jobs.append(job.id)
+    pipeline = services.need_pipeline()
+    threads = [threading.Thread(target=pipeline.answer_job, args=(j,)) for j in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    leave, again, part_time = (services.jobs.get(j) for j in jobs)
+    assert {leave.status, again.status, part_time.status} == {JobStatus.ANSWERED}
+    # Either both were answered by the model, or one from the other: never the part-time
+    # question from either, nor a job from one that was not final.
+    assert part_time.cached_from is None
+    assert again.cached_from in (None, leave.id) and leave.cached_from in (None, again.id)
+    assert _calls(fake_model) == 3 - sum(j.cached_from is not None for j in (leave, again))
