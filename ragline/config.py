@@ -522,7 +522,8 @@ class AnswerCache(Section):
     # Per feature: false never answers that feature's jobs from the cache, nor stores them.
     features: dict[str, bool] = Field(default_factory=dict)
     # A new answer whose numbers, dates or names contradict an equivalent recent answer
-    # escalates with reason inconsistent.
+    # escalates with reason inconsistent (the answers compared are the cache's entries, so
+    # this needs enabled).
     consistency: bool = True
     # The newest entries per account and versions a process compares a question against.
     max_entries: Annotated[int, Field(ge=1, le=1_000_000)] = 20_000

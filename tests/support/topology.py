@@ -78,7 +78,8 @@ def faults_config(base: Path) -> dict[str, Any]:
     """The repo's ragline.yaml, tuned so that recovery and retries happen within a test:
     webhooks may reach loopback and are retried every 0.5-2 s; a queued job not picked up
     within 3 s or a running one silent for 10 s is sent again; a model call that is slow or
-    hangs ends in 2 s; no rate limit or sampling gets in the way of a few hundred jobs."""
+    hangs ends in 2 s; no rate limit, sampling or answer cache gets in the way of a few
+    hundred jobs."""
     config: dict[str, Any] = yaml.safe_load(base.read_text())
     config["assistant_pipeline"]["generation"]["timeout_ms"] = 2_000
     config["deliveries"] = {
@@ -99,6 +100,9 @@ def faults_config(base: Path) -> dict[str, Any]:
     }
     config["rate_limits"] = {"requests_per_second": 10_000, "burst": 10_000}
     config["review"] = {"sample_rate": 0.0}
+    # A few questions asked hundreds of times: answered from the answer cache, they would
+    # never reach the model faults and outages these tests inject.
+    config["cache"] = {"enabled": False, "consistency": False}
     return config
 
 
