@@ -113,3 +113,52 @@ def test_answers_that_share_none_of_their_numbers_contradict() -> None:
 )
 def test_what_is_asked_must_agree(a: str, b: str, equivalent: bool) -> None:
     assert _judge(a, b)[0] is equivalent
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "equivalent"),
+    [
+        # A clause before the question carries constraints, though not the topic.
+        (
+            "My free trial started on 3 May. On what date does it end?",
+            "My free trial started on 13 May. On what date does it end?",
+            False,
+        ),
+        (
+            "For a pub quiz: which country hosted the first World Cup?",
+            "Which country hosted the first World Cup?",
+            True,
+        ),
+        # Kind: a question opening with an auxiliary is yes/no whatever clause follows; a
+        # clause before the question does not decide what is asked.
+        ("Are meals reimbursed when I travel?", "When are meals reimbursed?", False),
+        (
+            "Who opens the offboarding case when someone resigns?",
+            "When someone resigns, who opens the offboarding case?",
+            True,
+        ),
+        ("Can you tell me when the office opens?", "When does the office open?", True),
+        # "in what year" asks when, in no unit
+        (
+            "In what year did Mendeleev publish his table?",
+            "When did Mendeleev publish his table?",
+            True,
+        ),
+    ],
+)
+def test_the_clauses_around_the_question(a: str, b: str, equivalent: bool) -> None:
+    assert _judge(a, b)[0] is equivalent
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "equivalent"),
+    [
+        ("When was the opera house opened?", "When was the opera house opned?", True),
+        ("How many visitors come each year?", "How many visiters come each year?", True),
+        # A changed last letter, or a changed consonant, is another word.
+        ("Does the employer sign the form?", "Does the employee sign the form?", False),
+        ("Which farmer owned the land?", "Which former owned the land?", False),
+    ],
+)
+def test_typos_are_read_on_the_words_as_written(a: str, b: str, equivalent: bool) -> None:
+    assert _judge(a, b)[0] is equivalent
