@@ -44,6 +44,8 @@ class Web:
         try:
             principal = self.services.core.accounts.principal_for_key(session.key_id)
             principal.require(role)
+            if role is Role.INDEXER:  # the knowledge base is the platform's (README Security)
+                principal.require_platform(self.services.core.settings.platform_account)
         except (Unauthenticated, Forbidden):
             return None
         return principal

@@ -74,6 +74,19 @@ class Principal:
             names = " or ".join(f"'{role.value}'" for role in roles)
             raise Forbidden(f"this API key needs the {names} role")
 
+    def require_platform(self, platform_account: str) -> None:
+        """Operating the shared knowledge base: an admin, or an indexer of the platform
+        account (a tenant's indexer key would rewrite every account's answers)."""
+        if self.is_admin:
+            return
+        if Role.INDEXER not in self.roles:
+            raise Forbidden(f"this API key lacks the '{Role.INDEXER.value}' role")
+        if self.account_name != platform_account:
+            raise Forbidden(
+                "the knowledge base is shared by every account: the indexer role works only "
+                "on keys of the platform account (or use an admin key)"
+            )
+
     @property
     def actor(self) -> Actor:
         """This key, as the audit trail names who made a change."""

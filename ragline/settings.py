@@ -63,6 +63,15 @@ class Settings(BaseSettings):
     # Embedded mode only: create (once) and print a demo key with every role.
     demo_key: bool = True
 
+    # The knowledge base is the platform's, shared by every account (documents are scoped
+    # by group): building, promoting and rolling it back over the API takes an admin key or
+    # an `indexer` key of this account. A tenant's indexer key is refused.
+    platform_account: str = "demo"
+    # The folders `POST /v1/index/builds` may read on the server, e.g. ["/documents"] (JSON
+    # in RAGLINE_SOURCE_ROOTS); relative ones are resolved against the working directory.
+    # A folder outside them is refused (403) without echoing or listing it.
+    source_roots: tuple[Path, ...] = (Path("examples"),)
+
     @property
     def embedded(self) -> bool:
         """One process serves the API and runs the workers with an in-process broker."""

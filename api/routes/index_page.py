@@ -35,6 +35,7 @@ NOT_OWNER = (
     "back here: run `ragline index …` directly (with RAGLINE_QDRANT_URL, any process can)"
 )
 EXPIRED = "the form expired or came from elsewhere: reload and try again"
+FORCE_NEEDS_ADMIN = "a forced promotion (past failed checks) takes an admin key and a reason"
 REASON_MAX = 2000
 PROMOTIONS_SHOWN = 20
 
@@ -249,12 +250,15 @@ def router(services: "ApiServices") -> APIRouter:
         if isinstance(acted, Response):
             return acted
         session, principal, manager, fields = acted
+        force = fields.get("force") == "1"
+        if force and not principal.is_admin:
+            return versions_page(request, session, principal, 403, FORCE_NEEDS_ADMIN)
         try:
             number = _version(version, "version")
             manifest = await run_in_threadpool(
                 manager.promote,
                 number,
-                force=fields.get("force") == "1",
+                force=force,
                 reason=fields.get("reason", "").strip()[:REASON_MAX],
                 actor=principal.actor,
             )

@@ -303,7 +303,10 @@ class IndexBuilder(VersionCatalog):
                 embedding_dim=self._embedder.dimension,
                 chunker=self.knowledge.chunking.model_dump(),
                 base_version=base.version if base else None,
-                built_by=f"{getpass.getuser()}@{socket.gethostname()}",
+                # Who asked: the key over the API, the OS user at the command line.
+                built_by=actor.label[:255]
+                if actor != SYSTEM
+                else f"{getpass.getuser()}@{socket.gethostname()}",
             )
             session.add(manifest)
             audit.append(

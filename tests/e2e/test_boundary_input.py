@@ -52,6 +52,7 @@ class Served:
     submitter: dict[str, str]
     admin: dict[str, str]
     errors: ServerErrors
+    source_root: Path  # the folder index builds over the API may read
 
     def send(
         self, method: str, path: str, key: dict[str, str] | None = None, **kw: Any
@@ -99,6 +100,7 @@ def served(
                     submitter={"Authorization": f"Bearer {submitter}"},
                     admin={"Authorization": f"Bearer {admin}"},
                     errors=errors,
+                    source_root=directory,
                 )
     finally:
         uvicorn_log.removeHandler(errors)
@@ -526,17 +528,24 @@ def test_a_request_id_that_is_not_ascii_is_echoed_back(api: Served) -> None:
 
 
 @pytest.mark.parametrize(
-    "folder",
+    "name",
     [
         pytest.param("a" * 300, id="name-too-long"),
-        pytest.param("/tmp/" + "a" * 300 + "/b", id="inner-name-too-long"),
+        pytest.param("a" * 300 + "/b", id="inner-name-too-long"),
         pytest.param("a\x00b", id="nul"),
-        pytest.param("/definitely/not/here", id="missing"),
+        pytest.param("not/here", id="missing"),
     ],
 )
-def test_building_from_a_folder_that_cannot_exist_is_422(api: Served, folder: str) -> None:
+def test_building_from_a_folder_that_cannot_exist_is_422(api: Served, name: str) -> None:
+    folder = f"{api.source_root}/{name}"  # inside the source root: outside is 403
     response = api.send("POST", "/v1/index/builds", api.admin, json={"folder": folder})
-    assert fields(problem(response, 422)) == {"body"}
+    assert fields(problem(response, 422)) in ({"body"}, {"folder"})
+
+
+def test_a_folder_outside_the_source_roots_is_403_whether_or_not_it_exists(api: Served) -> None:
+    for folder in ("/definitely/not/here", "/tmp", "a" * 300):
+        response = api.send("POST", "/v1/index/builds", api.admin, json={"folder": folder})
+        assert "source roots" in problem(response, 403)["detail"]
 
 
 # -- what a database cannot store, on each backend ----------------------------------------

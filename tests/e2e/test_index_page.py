@@ -55,6 +55,9 @@ class Site:
     indexer_key: str
     indexer_key_id: str
     reviewer_key: str
+    admin_key: str
+    admin_key_id: str
+    tenant_indexer_key: str  # an indexer key of another account than the platform's
     v1: int
     v2: int  # training changed, the evil note added; passed its checks
     v3: int  # the same documents, with a smoke set it fails
@@ -99,10 +102,25 @@ def site(
         v2 = manager.build(_folder(tmp_path / "v2", second)).version
         failing = [{"question": EVIL_QUESTION, "expected_documents": ["astronomy/mars"]}]
         v3 = manager.build(_folder(tmp_path / "v3", second, smoke=failing)).version
-        indexer, indexer_key = make_tenant(app.services.engine, name="ops", roles=("indexer",))
+        indexer, indexer_key = make_tenant(app.services.engine, name="platform", roles=("indexer",))
         _, reviewer_key = make_tenant(app.services.engine, roles=("reviewer",))
+        admin, admin_key = make_tenant(app.services.engine, name="hq", roles=("admin",))
+        _, tenant_indexer_key = make_tenant(app.services.engine, name="acme", roles=("indexer",))
         with serving(create_app(app.api)) as url:
-            yield Site(url, app, manager, indexer_key, indexer.key_id, reviewer_key, v1, v2, v3)
+            yield Site(
+                url,
+                app,
+                manager,
+                indexer_key,
+                indexer.key_id,
+                reviewer_key,
+                admin_key,
+                admin.key_id,
+                tenant_indexer_key,
+                v1,
+                v2,
+                v3,
+            )
 
 
 @pytest.fixture
@@ -194,15 +212,24 @@ def test_a_version_that_failed_its_checks_needs_force_and_a_reason(
     unforced = client.post(path, data={"csrf": token, "reason": "trust me"})
     assert unforced.status_code == 422
     assert f"index version {site.v3} failed its checks" in unforced.text
-    no_reason = client.post(path, data={"csrf": token, "force": "1", "reason": "  "})
-    assert no_reason.status_code == 422 and "needs --reason" in no_reason.text
+    # Overriding the gate is an admin's call, not an indexer's.
+    by_indexer = client.post(path, data={"csrf": token, "force": "1", "reason": "trust me"})
+    assert by_indexer.status_code == 403 and "admin key" in by_indexer.text
     assert site.manager.active_version() == site.v1
 
-    forced = client.post(path, data={"csrf": token, "force": "1", "reason": "smoke set is wrong"})
-    assert forced.status_code == 303
+    with httpx.Client(base_url=site.url, timeout=60, follow_redirects=False) as admin:
+        assert admin.post("/review/login", data={"key": site.admin_key}).status_code == 303
+        token = _csrf(admin)
+        no_reason = admin.post(path, data={"csrf": token, "force": "1", "reason": "  "})
+        assert no_reason.status_code == 422 and "needs --reason" in no_reason.text
+        assert site.manager.active_version() == site.v1
+        forced = admin.post(
+            path, data={"csrf": token, "force": "1", "reason": "smoke set is wrong"}
+        )
+        assert forced.status_code == 303
     assert site.manager.active_version() == site.v3
     entry = _moves(site, "index.promote")[0]
-    assert entry.actor == f"key:{site.indexer_key_id}"
+    assert entry.actor == f"key:{site.admin_key_id}"
     assert entry.after == {
         "active_version": site.v3,
         "forced": True,
@@ -339,3 +366,15 @@ def test_each_candidate_shows_its_last_eval_gate_against_the_active_version(
     html = client.get("/review/index").text
     assert "no regression" in _row(html, site.v2) and "gate.jsonl, 20 items" in _row(html, site.v2)
     assert "regressed must_include" in _row(html, site.v3)
+
+
+def test_a_tenants_indexer_key_cannot_operate_the_shared_knowledge_base(site: Site) -> None:
+    """The knowledge base answers every account: an indexer key of another account than the
+    platform's signs in to nothing that moves it."""
+    with httpx.Client(base_url=site.url, timeout=60, follow_redirects=False) as browserless:
+        browserless.post("/review/login", data={"key": site.tenant_indexer_key})
+        page = browserless.get("/review/index")
+        assert page.status_code == 303 and page.headers["location"].startswith("/review/login")
+        moved = browserless.post("/review/index/rollback", data={"reason": "mine now"})
+        assert moved.status_code == 303 and moved.headers["location"].startswith("/review/login")
+    assert site.manager.active_version() == site.v1

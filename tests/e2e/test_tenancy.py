@@ -124,6 +124,7 @@ ROLE_KEYS = {
     "submitter": "acme-submitter",
     "reviewer": "acme-reviewer",
     "indexer": "indexer",
+    "tenant-indexer": "acme-indexer",
     "admin": "admin",
 }
 
@@ -139,7 +140,8 @@ def _make_tenants(engine: Engine) -> Tenants:
         "globex-submitter": ("globex", ["submitter"]),
         "globex-reviewer": ("globex", ["reviewer"]),
         "admin": ("platform", ["admin"]),
-        "indexer": ("acme", ["indexer"]),
+        "indexer": ("platform", ["indexer"]),  # operates the shared knowledge base
+        "acme-indexer": ("acme", ["indexer"]),  # a tenant's: refused on every index route
         "victim": ("acme", ["submitter"]),  # the key non-admins try to revoke
     }
     for who, (account, roles) in wanted.items():
@@ -245,6 +247,7 @@ class RouteCase:
 
 
 ADMINS_ONLY = ("submitter", "reviewer", "indexer")
+NOT_PLATFORM = ("submitter", "reviewer", "tenant-indexer")
 ROUTES: dict[tuple[str, str], RouteCase] = {
     ("POST", "/v1/jobs"): RouteCase("/v1/jobs", ("reviewer", "indexer"), json=JOB),
     ("GET", "/v1/jobs"): RouteCase("/v1/jobs", ("indexer",)),
@@ -296,19 +299,18 @@ ROUTES: dict[tuple[str, str], RouteCase] = {
     ("GET", "/v1/admin/budgets"): RouteCase(
         "/v1/admin/budgets", ADMINS_ONLY, params={"account": "acme"}
     ),
-    # Index operations through the store's owner: the indexer role (and admins).
+    # Index operations through the store's owner: the knowledge base is shared, so the
+    # platform account's indexer role (and admins); a tenant's indexer key is refused.
     ("POST", "/v1/index/builds"): RouteCase(
-        "/v1/index/builds", ("submitter", "reviewer"), json={"folder": "/no/such/folder"}
+        "/v1/index/builds", NOT_PLATFORM, json={"folder": "/no/such/folder"}
     ),
-    ("GET", "/v1/index/versions"): RouteCase("/v1/index/versions", ("submitter", "reviewer")),
+    ("GET", "/v1/index/versions"): RouteCase("/v1/index/versions", NOT_PLATFORM),
     ("POST", "/v1/index/promote"): RouteCase(
-        "/v1/index/promote", ("submitter", "reviewer"), json={"version": 99}
+        "/v1/index/promote", NOT_PLATFORM, json={"version": 99}
     ),
-    ("POST", "/v1/index/rollback"): RouteCase(
-        "/v1/index/rollback", ("submitter", "reviewer"), json={}
-    ),
+    ("POST", "/v1/index/rollback"): RouteCase("/v1/index/rollback", NOT_PLATFORM, json={}),
     ("GET", "/v1/index/diff"): RouteCase(
-        "/v1/index/diff", ("submitter", "reviewer"), params={"a": "1", "b": "2"}
+        "/v1/index/diff", NOT_PLATFORM, params={"a": "1", "b": "2"}
     ),
     ("GET", "/v1/health"): RouteCase("/v1/health", (), public=True),
 }

@@ -36,6 +36,10 @@ def settings_for(directory: Path, **fields: Any) -> Settings:
         "qdrant_url": None,
         "model_base_url": None,
         "otlp_endpoint": None,
+        # The tests' own tenants: "platform" operates the shared knowledge base; builds
+        # over the API read from the test's folder.
+        "platform_account": "platform",
+        "source_roots": (directory,),
         **fields,
     }
     return Settings(**values)
