@@ -31,7 +31,7 @@ run: venv
 	RAGLINE_LOG_FORMAT=$(RAGLINE_LOG_FORMAT) $(BIN)/ragline db upgrade
 	RAGLINE_LOG_FORMAT=$(RAGLINE_LOG_FORMAT) $(BIN)/ragline index build \
 		$(or $(DOCS),examples/handbook) --promote --if-changed $(if $(DOCS),,--keep-other)
-	RAGLINE_LOG_FORMAT=$(RAGLINE_LOG_FORMAT) $(BIN)/ragline serve
+	RAGLINE_LOG_FORMAT=$(RAGLINE_LOG_FORMAT) RAGLINE_API_DOCS=true $(BIN)/ragline serve
 
 # The suite a newcomer runs (pyproject's addopts leave out the slow and faults markers).
 test: venv

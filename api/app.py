@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from api import problems
 from api.limits import BodyLimit, NoNulInUrl
 from api.request_log import RequestLog
+from api.security_headers import SecurityHeaders
 from api.session import SessionSigner
 from ragline.admission import Admission
 from ragline.bootstrap import Mode, Services
@@ -59,6 +60,7 @@ def create_app(services: ApiServices) -> FastAPI:
         ops_page,
         review_page,
         reviews,
+        static_assets,
         usage,
     )
 
@@ -77,6 +79,8 @@ def create_app(services: ApiServices) -> FastAPI:
         version="0.1.0",
         summary="Submit questions as jobs; get cited answers or a human review.",
         lifespan=lifespan,
+        docs_url="/docs" if services.core.settings.api_docs else None,
+        redoc_url="/redoc" if services.core.settings.api_docs else None,
     )
     problems.install(app)
     # Before any route, inside RequestLog (registered later, so outer): a refusal still gets
@@ -85,6 +89,7 @@ def create_app(services: ApiServices) -> FastAPI:
     app.add_middleware(NoNulInUrl)
 
     app.add_middleware(RequestLog)
+    app.add_middleware(SecurityHeaders)  # outermost: every response, refusals included
 
     for module in (
         jobs,
@@ -98,6 +103,7 @@ def create_app(services: ApiServices) -> FastAPI:
         review_page,
         index_page,
         ops_page,
+        static_assets,
         metrics,
     ):
         app.include_router(module.router(services))

@@ -18,6 +18,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
+from api import messages
 from api.session import COOKIE, Session
 from ragline.accounts import Principal
 from ragline.errors import Forbidden, InvalidInput, Unauthenticated
@@ -64,7 +65,7 @@ class Web:
         status_code: int = 200,
         **context: Any,
     ) -> HTMLResponse:
-        context.setdefault("message", request.query_params.get("msg"))
+        context.setdefault("message", messages.shown(request.query_params))
         context.setdefault("error", None)
         review = self.services.core.review
         response = TEMPLATES.TemplateResponse(
@@ -82,7 +83,7 @@ class Web:
         response.headers["Cache-Control"] = "no-store"
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Content-Security-Policy"] = (
-            "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+            "default-src 'self'; script-src 'self'; style-src 'unsafe-inline'; "
             "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'"
         )
         return response

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     key_cache_ms: int = Field(1000, ge=0, le=60_000)
     # Embedded mode only: create (once) and print a demo key with every role.
     demo_key: bool = True
+    # Swagger UI at /docs (and ReDoc at /redoc) load their scripts from a CDN: a third
+    # party's code on the admin surface, so off unless asked for (`make run` asks).
+    api_docs: bool = False
 
     # The knowledge base is the platform's, shared by every account (documents are scoped
     # by group): building, promoting and rolling it back over the API takes an admin key or

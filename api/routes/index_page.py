@@ -9,12 +9,12 @@ and offers no actions."""
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from api import messages
 from api.routes.ops_page import percent, when
 from api.session import Session
 from api.web import Web
@@ -224,8 +224,10 @@ def router(services: "ApiServices") -> APIRouter:
         status_code = 404 if isinstance(error, NotFound) else 422
         return versions_page(request, session, principal, status_code, str(error))
 
-    def done(message: str) -> RedirectResponse:
-        return RedirectResponse(f"/review/index?msg={quote(message)}", status_code=303)
+    def done(code: str, version: int) -> RedirectResponse:
+        return RedirectResponse(
+            messages.redirect_to("/review/index", code, version=version), status_code=303
+        )
 
     @routes.post("/rollback")
     async def rollback(request: Request) -> Response:
@@ -242,7 +244,7 @@ def router(services: "ApiServices") -> APIRouter:
             )
         except (InvalidInput, NotFound) as error:
             return refused(request, session, principal, error)
-        return done(f"rolled back: version {manifest.version} is active")
+        return done("rolled_back", manifest.version)
 
     @routes.post("/{version}/promote")
     async def promote(request: Request, version: str) -> Response:
@@ -264,7 +266,7 @@ def router(services: "ApiServices") -> APIRouter:
             )
         except (InvalidInput, NotFound) as error:
             return refused(request, session, principal, error)
-        return done(f"version {manifest.version} promoted: it answers from now on")
+        return done("promoted", manifest.version)
 
     return routes
 

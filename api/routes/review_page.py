@@ -8,6 +8,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from api import messages
 from api.evidence import evidence, placeholders
 from api.schemas import ReviewView
 from api.session import COOKIE, LIFETIME_S, Session
@@ -274,7 +275,7 @@ def router(services: "ApiServices") -> APIRouter:
         try:
             if action == "claim":
                 queue.claim(item_id, principal)
-                message = "claimed"
+                message = "claimed"  # a code of api/messages.py
             elif action == "release":
                 queue.release(item_id, principal)
                 message = "released"
@@ -298,13 +299,18 @@ def router(services: "ApiServices") -> APIRouter:
                     note=fields.get("note") or None,
                 )
                 return RedirectResponse(
-                    f"/review?msg={quote(f'item {item_id}: {decision.value}')}", status_code=303
+                    messages.redirect_to(
+                        "/review", "decided", item=item_id, decision=decision.value
+                    ),
+                    status_code=303,
                 )
         except Conflict as error:
             return item_page(request, session, principal, item_id, 409, str(error))
         except InvalidInput as error:
             return item_page(request, session, principal, item_id, 422, str(error))
-        return RedirectResponse(f"/review/items/{item_id}?msg={message}", status_code=303)
+        return RedirectResponse(
+            messages.redirect_to(f"/review/items/{item_id}", message), status_code=303
+        )
 
     @routes.post("/bulk")
     async def bulk(request: Request) -> Response:
@@ -316,10 +322,8 @@ def router(services: "ApiServices") -> APIRouter:
         session, principal = who
         fields = await web.form_lists(request)
         if not csrf_ok(session, {"csrf": fields.get("csrf", [""])[-1]}):
-            return RedirectResponse(
-                f"/review?msg={quote('the form expired: reload and try again')}", status_code=303
-            )
-        done, skipped = 0, []
+            return RedirectResponse(messages.redirect_to("/review", "expired"), status_code=303)
+        done, skipped = 0, []  # skipped: the items' numbers (anything else is not one)
         for raw in fields.get("item", [])[:BULK_MAX]:
             try:
                 item_id = int(raw)
@@ -330,9 +334,18 @@ def router(services: "ApiServices") -> APIRouter:
                 queue.decide(item_id, principal, Decision.GOOD)
                 done += 1
             except (ValueError, NotFound, Conflict, InvalidInput):
-                skipped.append(raw[:20])
-        message = f"{done} marked good" + (f"; skipped {', '.join(skipped)}" if skipped else "")
-        return RedirectResponse(f"/review?reason=sampled&msg={quote(message)}", status_code=303)
+                if raw.isascii() and raw.isdigit() and len(raw) <= 19:
+                    skipped.append(raw)
+        if skipped:
+            to = messages.redirect_to(
+                "/review?reason=sampled",
+                "bulk_skipped",
+                done=done,
+                skipped=",".join(skipped[: messages.MAX_LISTED]),
+            )
+        else:
+            to = messages.redirect_to("/review?reason=sampled", "bulk", done=done)
+        return RedirectResponse(to, status_code=303)
 
     @routes.post("/items/{item_id}/claim")
     async def claim(request: Request, item_id: int) -> Response:

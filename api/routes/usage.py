@@ -10,6 +10,7 @@ from api.problems import AUTHENTICATED, responses
 from api.schemas import UsageReport, UsageRow
 from ragline.accounts import Principal
 from ragline.errors import NotFound
+from ragline.models import Role
 
 if TYPE_CHECKING:
     from api.app import ApiServices
@@ -19,7 +20,8 @@ if TYPE_CHECKING:
 # dependency types defined inside router().
 def router(services: "ApiServices") -> APIRouter:
     routes = APIRouter(tags=["usage"], responses=responses(*AUTHENTICATED))
-    Caller = Annotated[Principal, Depends(needs(services))]
+    # The README grants usage to submitters (and admins): what the account spends.
+    Caller = Annotated[Principal, Depends(needs(services, Role.SUBMITTER))]
 
     @routes.get("/v1/usage", response_model=UsageReport, responses=responses(404))
     def usage(

@@ -279,7 +279,8 @@ ROUTES: dict[tuple[str, str], RouteCase] = {
         "/v1/admin/accounts/{name}/webhook-secret", ADMINS_ONLY
     ),
     # Usage: every key may see its own account's spend (no role needed).
-    ("GET", "/v1/usage"): RouteCase("/v1/usage", ()),
+    # What the account spends: submitters (the README's grant) and admins.
+    ("GET", "/v1/usage"): RouteCase("/v1/usage", ("reviewer", "indexer")),
     ("POST", "/v1/admin/accounts"): RouteCase(
         "/v1/admin/accounts", ADMINS_ONLY, json={"name": "sneaky"}
     ),
@@ -436,8 +437,6 @@ def test_a_key_without_the_role_is_403_and_changes_nothing(
         (("GET", "/v1/jobs/{job_id}"), "reviewer"),
         (("GET", "/v1/reviews"), "reviewer"),
         (("GET", "/v1/usage"), "submitter"),
-        (("GET", "/v1/usage"), "reviewer"),
-        (("GET", "/v1/usage"), "indexer"),
         (("GET", "/v1/admin/accounts"), "admin"),
         (("GET", "/v1/admin/keys"), "admin"),
         (("GET", "/v1/admin/budgets"), "admin"),
@@ -515,9 +514,8 @@ def test_usage_is_the_callers_account_only(
         return [row["key"] for row in response.json()["rows"]]
 
     assert accounts_in(usage("acme-submitter")) == ["acme"]
-    assert accounts_in(usage("acme-reviewer")) == ["acme"]
     assert accounts_in(usage("globex-submitter")) == ["globex"]
-    assert accounts_in(usage("globex-reviewer", account="globex")) == ["globex"]
+    assert accounts_in(usage("globex-submitter", account="globex")) == ["globex"]
     assert {"acme", "globex"} <= set(accounts_in(usage("admin")))
     assert accounts_in(usage("admin", account="acme")) == ["acme"]
 
@@ -527,7 +525,7 @@ def test_usage_is_the_callers_account_only(
     assert foreign["detail"].replace("acme", "<name>") == missing["detail"].replace(
         "nosuch", "<name>"
     )
-    problem(usage("acme-reviewer", account="globex"), 404)
+    problem(usage("acme-submitter", account="globex"), 404)
 
     # An admin's view of one account is that account's own view.
     own = usage("acme-submitter").json()["total"]
