@@ -11,7 +11,7 @@ from typing import Protocol
 from fastapi import FastAPI
 
 from api import problems
-from api.limits import BodyLimit, NoNulInUrl
+from api.limits import BodyLimit, JsonShape, NoNulInUrl
 from api.request_log import RequestLog
 from api.security_headers import SecurityHeaders
 from api.session import SessionSigner
@@ -85,6 +85,7 @@ def create_app(services: ApiServices) -> FastAPI:
     problems.install(app)
     # Before any route, inside RequestLog (registered later, so outer): a refusal still gets
     # its X-Request-ID and log line.
+    app.add_middleware(JsonShape)  # inside BodyLimit: it reads the body BodyLimit bounds
     app.add_middleware(BodyLimit, max_bytes=services.core.config.api.max_body_bytes)
     app.add_middleware(NoNulInUrl)
 

@@ -104,6 +104,11 @@ def _retry_after(seconds: float) -> dict[str, str]:
     return {"Retry-After": str(max(1, math.ceil(seconds)))}
 
 
+MAX_ERRORS = 20  # listed in a 422; error_count says how many there were
+FIELD_CHARS = 200
+MESSAGE_CHARS = 300
+
+
 def _field_of(location: tuple[Any, ...]) -> str:
     parts = [str(p) for p in location if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or "body"
@@ -117,11 +122,18 @@ def install(app: FastAPI) -> None:
         if unparsed is not None:  # e.g. truncated: not a JSON document at all
             where = (unparsed.get("ctx") or {}).get("error", "")
             return problem(400, "Bad request", f"the body is not valid JSON: {where}".strip())
+        # The first few errors and a count: a body of 100,000 unknown fields must not buy a
+        # 10 MB answer (nor the CPU to write it).
         errors = [
-            {"field": _field_of(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid")}
-            for e in found
+            {
+                "field": _field_of(tuple(e.get("loc", ())))[:FIELD_CHARS],
+                "message": str(e.get("msg", "invalid"))[:MESSAGE_CHARS],
+            }
+            for e in found[:MAX_ERRORS]
         ]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        if len(found) > MAX_ERRORS:
+            detail += f"; and {len(found) - MAX_ERRORS} more errors"
         declared = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if declared != "application/json" and any(e["field"] == "body" for e in errors):
             # FastAPI reads a body not declared as JSON as bytes: say what to send.
@@ -129,7 +141,7 @@ def install(app: FastAPI) -> None:
                 f"the body must be JSON sent with Content-Type: application/json "
                 f"(got {declared or 'no Content-Type'}); {detail}"
             )
-        return problem(422, "Invalid request", detail, errors=errors)
+        return problem(422, "Invalid request", detail, errors=errors, error_count=len(found))
 
     @app.exception_handler(InvalidInput)
     async def invalid_input(_: Request, error: InvalidInput) -> JSONResponse:
