@@ -23,6 +23,7 @@ from api.session import COOKIE, Session
 from ragline.accounts import Principal
 from ragline.errors import Forbidden, InvalidInput, Unauthenticated
 from ragline.models import Role
+from ragline.pipeline.validate import storable
 
 if TYPE_CHECKING:
     from api.app import ApiServices
@@ -94,8 +95,7 @@ class Web:
         body = await request.body()
         if len(body) > MAX_FORM_BYTES:
             raise InvalidInput("the form is too large", field="form")
-        fields = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
-        return {name: values[-1] for name, values in fields.items()}
+        return {name: values[-1] for name, values in _fields(body).items()}
 
     @staticmethod
     async def form_lists(request: Request) -> dict[str, list[str]]:
@@ -103,7 +103,7 @@ class Web:
         body = await request.body()
         if len(body) > MAX_FORM_BYTES:
             raise InvalidInput("the form is too large", field="form")
-        return parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+        return _fields(body)
 
     @staticmethod
     def to_login(back_to: str = "") -> RedirectResponse:
@@ -124,6 +124,24 @@ class Web:
     @staticmethod
     def csrf_ok(session: Session, fields: dict[str, str]) -> bool:
         return hmac.compare_digest(fields.get("csrf", ""), session.csrf)
+
+
+def _fields(body: bytes) -> dict[str, list[str]]:
+    """A urlencoded form's fields, held to what the JSON API accepts (api/schemas.py Text):
+    UTF-8 and storable (no NUL, no unpaired surrogate), or InvalidInput naming the field.
+    Replacing bad bytes instead would store an answer the reviewer never wrote."""
+    try:
+        fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidInput("the form is not UTF-8 text", field="form") from None
+    for name, values in fields.items():
+        if not storable(name) or not all(storable(value) for value in values):
+            field = name if storable(name) else "form"
+            raise InvalidInput(
+                f"{field}: must be text (it contains a NUL or an unpaired surrogate)",
+                field=field,
+            )
+    return fields
 
 
 def _roles(principal: Principal | None) -> set[str]:

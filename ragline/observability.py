@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
@@ -45,6 +46,29 @@ def _scrub_event(_logger: Any, _method: str, event: MutableMapping[str, Any]) ->
     return event
 
 
+# Characters that rewrite a log line as a terminal or a reader shows it: controls (NUL, an
+# escape sequence, a carriage return that overprints) and the bidirectional overrides and
+# isolates that reorder what follows ("Trojan Source"). Written as \\uXXXX instead. A
+# traceback keeps its line breaks and tabs (it quotes values with repr, escaped already).
+_BIDI = "\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069"
+_UNSHOWN = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f{_BIDI}]")
+_UNSHOWN_IN_TRACEBACK = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f{_BIDI}]")
+
+
+def _shown(text: str, unshown: re.Pattern[str] = _UNSHOWN) -> str:
+    return unshown.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
+def _neutralise(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:
+    """Every string a log line holds, as text a reader sees as it is."""
+    for key, value in event.items():
+        if isinstance(value, str):
+            event[key] = _shown(value, _UNSHOWN_IN_TRACEBACK if key == "exception" else _UNSHOWN)
+        elif isinstance(value, list | tuple):
+            event[key] = [_shown(item) if isinstance(item, str) else item for item in value]
+    return event
+
+
 def configure_logging(level: str = "INFO", fmt: str = "json", stream: TextIO | None = None) -> None:
     renderer: Any = (
         structlog.processors.JSONRenderer()
@@ -58,6 +82,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json", stream: TextIO | N
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
             _scrub_event,  # after format_exc_info: tracebacks quote values too
+            _neutralise,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),

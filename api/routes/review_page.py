@@ -79,7 +79,10 @@ def router(services: "ApiServices") -> APIRouter:
             )
             refused.headers["Retry-After"] = str(max(1, round(wait)))
             return refused
-        fields = await form(request)
+        try:
+            fields = await form(request)
+        except InvalidInput as refused_form:
+            return page(request, "review/login.html", None, None, 422, error=str(refused_form))
         try:
             principal = services.core.accounts.authenticate(fields.get("key", "").strip())
             principal.require_any(*PAGE_ROLES)
@@ -262,7 +265,10 @@ def router(services: "ApiServices") -> APIRouter:
         if who is None:  # the page kept the typed answer; log-in brings the reviewer back
             return to_login(f"/review/items/{item_id}")
         session, principal = who
-        fields = await form(request)
+        try:
+            fields = await form(request)
+        except InvalidInput as refused_form:  # nothing is claimed or decided
+            return item_page(request, session, principal, item_id, 422, str(refused_form))
         if not csrf_ok(session, fields):
             return item_page(
                 request,
@@ -320,7 +326,10 @@ def router(services: "ApiServices") -> APIRouter:
         if who is None:
             return to_login("/review")
         session, principal = who
-        fields = await web.form_lists(request)
+        try:
+            fields = await web.form_lists(request)
+        except InvalidInput:
+            fields = {}  # no token: refused below as an expired form, nothing marked
         if not csrf_ok(session, {"csrf": fields.get("csrf", [""])[-1]}):
             return RedirectResponse(messages.redirect_to("/review", "expired"), status_code=303)
         done, skipped = 0, []  # skipped: the items' numbers (anything else is not one)

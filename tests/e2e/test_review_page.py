@@ -6,6 +6,7 @@ callback receiver gets one delivery signed as Standard Webhooks define."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -207,3 +208,36 @@ def test_guessing_keys_at_the_login_form_is_slowed_down(site: Site) -> None:
         assert codes == [401] * 10 + [429]
         refused = guesser.post("/review/login", data={"key": site.reviewer_key})
         assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+
+
+def test_the_review_forms_take_what_the_json_api_takes(site: Site) -> None:
+    """NUL and bytes that are not UTF-8 are refused at the form, as the JSON API refuses
+    them, and nothing is decided; the same answer in real UTF-8 is stored as written."""
+    _escalated_job(site)
+    reviewer = {"Authorization": f"Bearer {site.reviewer_key}"}
+    item = httpx.get(f"{site.url}/v1/reviews", headers=reviewer).json()["items"][0]["id"]
+    with httpx.Client(base_url=site.url, follow_redirects=False) as browser:
+        assert browser.post("/review/login", data={"key": site.reviewer_key}).status_code == 303
+        page = browser.get(f"/review/items/{item}").text
+        match = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert match is not None
+        token = match.group(1)
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        decide = f"/review/items/{item}/decision"
+        for body in (
+            f"csrf={token}&claim=1&decision=edit&answer=Ask%00HR",  # a NUL
+            f"csrf={token}&claim=1&decision=edit&answer=Ask%FFHR",  # not UTF-8
+            f"csrf={token}&claim=1&decision=edit&answer=ok&note%00=x",  # a NUL in a name
+        ):
+            refused = browser.post(decide, content=body, headers=form)
+            assert refused.status_code == 422, refused.text[:300]
+            assert "must be text" in refused.text or "not UTF-8" in refused.text
+        shown = httpx.get(f"{site.url}/v1/reviews/{item}", headers=reviewer).json()
+        assert shown["status"] != "decided"
+        written = "Fragen Sie die Personalabteilung (Größe: ≤ 5 Tage)."
+        accepted = browser.post(
+            decide, data={"csrf": token, "claim": "1", "decision": "edit", "answer": written}
+        )
+        assert accepted.status_code == 303, accepted.text[:300]
+    decided = httpx.get(f"{site.url}/v1/reviews/{item}", headers=reviewer).json()
+    assert decided["status"] == "decided" and decided["final_answer"] == written
