@@ -18,7 +18,7 @@ from api.session import SessionSigner
 from ragline.admission import Admission
 from ragline.bootstrap import Mode, Services
 from ragline.knowledge.versions import IndexManager
-from ragline.ratelimit import RateLimiter
+from ragline.ratelimit import LocalRateLimiter, RateLimiter
 
 HealthCheck = Callable[[], str]
 
@@ -37,6 +37,7 @@ class ApiServices:
     core: Services
     admission: Admission
     limiter: RateLimiter
+    failed_auth: LocalRateLimiter  # failed authentications per client address (api/auth.py)
     sessions: SessionSigner
     health_checks: dict[str, HealthCheck]
     background: list[Background] = field(default_factory=list)

@@ -5,6 +5,8 @@ of the roles (admin holds every role)."""
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from fastapi import Request
+
 from api.auth import AuthorizationHeader, authenticator
 from ragline.accounts import Principal
 from ragline.models import Role
@@ -21,8 +23,8 @@ def needs(services: "ApiServices", *roles: Role) -> Callable[..., Awaitable[Prin
     authenticate = authenticator(services)
 
     # One dependency, not one on top of another: FastAPI solves each level per request.
-    async def check(authorization: AuthorizationHeader = None) -> Principal:
-        caller = await authenticate(authorization)
+    async def check(request: Request, authorization: AuthorizationHeader = None) -> Principal:
+        caller = await authenticate(request, authorization)
         if len(roles) == 1:
             caller.require(roles[0])
         elif roles:

@@ -21,7 +21,7 @@ from fastapi.templating import Jinja2Templates
 from api import messages
 from api.session import COOKIE, Session
 from ragline.accounts import Principal
-from ragline.errors import Forbidden, InvalidInput, Unauthenticated
+from ragline.errors import Forbidden, InvalidInput, RateLimited, Unauthenticated
 from ragline.models import Role
 from ragline.pipeline.validate import storable
 
@@ -53,9 +53,16 @@ class Web:
         return principal
 
     def signed_in(self, request: Request, role: Role) -> tuple[Session, Principal] | None:
+        """The session and its key, or None (log in). A page request spends from the key's
+        rate limit like an API request (RateLimited: 429 with Retry-After)."""
         session = self.signer.read(request.cookies.get(COOKIE))
         principal = self.principal_of(session, role)
-        return (session, principal) if session and principal else None
+        if not (session and principal):
+            return None
+        wait = self.services.limiter.take(principal.key_id)
+        if wait > 0:
+            raise RateLimited("too many requests for this API key", retry_after_s=wait)
+        return session, principal
 
     def page(
         self,

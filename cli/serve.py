@@ -57,6 +57,8 @@ def serve(
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=30,
+            proxy_headers=bool(settings.trusted_proxies),
+            forwarded_allow_ips=forwarded_allow_ips(settings),
         )
         return
     broker = make_broker(settings.redis_url)
@@ -78,9 +80,18 @@ def serve(
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=30,
+            proxy_headers=bool(settings.trusted_proxies),
+            forwarded_allow_ips=forwarded_allow_ips(settings),
         )
     finally:
         services.close()
+
+
+def forwarded_allow_ips(settings: Settings) -> str | None:
+    """uvicorn believes X-Forwarded-For from loopback by default; ragline believes it only
+    from RAGLINE_TRUSTED_PROXIES (so a limit keyed on the client's address holds), and
+    with none it turns proxy headers off altogether."""
+    return ",".join(settings.trusted_proxies) or None
 
 
 def deployed_app() -> FastAPI:

@@ -11,6 +11,7 @@ from ragline.bootstrap import Mode, Services
 from ragline.db import ping as ping_database
 from ragline.errors import IndexNotReady
 from ragline.knowledge.store import KnowledgeStore
+from ragline.ratelimit import LocalRateLimiter
 from workers import broker as brokers
 from workers.process import AnsweringWorkers
 
@@ -56,6 +57,7 @@ def http_services(
         core=services,
         admission=services.admission,
         limiter=services.limiter,
+        failed_auth=LocalRateLimiter(services.config.api.failed_auth),
         sessions=SessionSigner.for_settings(services.settings),
         health_checks=checks,
         background=background,

@@ -507,6 +507,11 @@ class Api(Section):
     # legitimate bodies (a 6,000-character question with 16 KB of metadata, a 20,000-
     # character reviewer edit) stay far below the default, even fully \u-escaped.
     max_body_bytes: Annotated[int, Field(ge=1024, le=1_000_000_000)] = 1_000_000
+    # Failed authentications (a wrong or unknown key) per client address, before the
+    # database is asked: past the burst, 429 until the bucket refills. Only failures drain
+    # it; while it is empty, a key this process accepted within RAGLINE_KEY_CACHE_MS still
+    # passes, any other waits for the refill (one lookup per refill).
+    failed_auth: RateLimits = RateLimits(requests_per_second=1.0, burst=60)
 
 
 class AnswerCache(Section):

@@ -26,6 +26,9 @@ class RateLimiter(Protocol):
         ...
 
 
+MAX_BUCKETS = 100_000  # keys (or client addresses) one process tracks at once
+
+
 class LocalRateLimiter:
     def __init__(self, limits: RateLimits) -> None:
         self.rate = limits.requests_per_second
@@ -38,6 +41,8 @@ class LocalRateLimiter:
         with self._lock:
             tokens, stamp = self._buckets.get(key, (self.burst, now))
             tokens = min(self.burst, tokens + (now - stamp) * self.rate)
+            if len(self._buckets) >= MAX_BUCKETS and key not in self._buckets:
+                self._forget_full(now)
             if tokens >= 1:
                 self._buckets[key] = (tokens - 1, now)
                 return 0.0
@@ -46,6 +51,26 @@ class LocalRateLimiter:
 
     async def take_async(self, key: str) -> float:
         return self.take(key)  # memory only: nothing to wait for
+
+    def _forget_full(self, now: float) -> None:
+        """Drop the buckets that have refilled (they hold nothing a fresh one would not);
+        if every one is still draining, the oldest half."""
+        full = [
+            k for k, (t, at) in self._buckets.items() if t + (now - at) * self.rate >= self.burst
+        ]
+        for key in full:
+            del self._buckets[key]
+        if len(self._buckets) >= MAX_BUCKETS:
+            for key in sorted(self._buckets, key=lambda k: self._buckets[k][1])[: MAX_BUCKETS // 2]:
+                del self._buckets[key]
+
+    def wait(self, key: str) -> float:
+        """How long until take(key) would succeed, taking nothing."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, stamp = self._buckets.get(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - stamp) * self.rate)
+        return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
 
 
 # One atomic script: refill by elapsed time (Redis's own clock, so API hosts need not agree

@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     # party's code on the admin surface, so off unless asked for (`make run` asks).
     api_docs: bool = False
 
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or CIDR
+    # networks, JSON list). Empty: none, so the address every limit keys on is the
+    # connection's own, which a client cannot rotate by writing a header.
+    trusted_proxies: tuple[str, ...] = ()
+
     # The knowledge base is the platform's, shared by every account (documents are scoped
     # by group): building, promoting and rolling it back over the API takes an admin key or
     # an `indexer` key of this account. A tenant's indexer key is refused.

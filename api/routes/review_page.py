@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api import messages
+from api.auth import client_address
 from api.evidence import evidence, placeholders
 from api.schemas import ReviewView
 from api.session import COOKIE, LIFETIME_S, Session
@@ -66,8 +67,8 @@ def router(services: "ApiServices") -> APIRouter:
 
     @routes.post("/login", response_class=HTMLResponse)
     async def login(request: Request) -> Response:
-        client = request.client.host if request.client else "unknown"
-        wait = login_attempts.take(client)
+        client = client_address(request)
+        wait = login_attempts.wait(client)  # only failures drain it: see below
         if wait > 0:
             refused = page(
                 request,
@@ -87,6 +88,7 @@ def router(services: "ApiServices") -> APIRouter:
             principal = services.core.accounts.authenticate(fields.get("key", "").strip())
             principal.require_any(*PAGE_ROLES)
         except (Unauthenticated, Forbidden) as error:
+            login_attempts.take(client)
             return page(
                 request,
                 "review/login.html",

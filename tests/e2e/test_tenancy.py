@@ -172,9 +172,14 @@ def main(
     handbook_store: KnowledgeStore,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Served]:
-    # Rate limits out of the way: these tests send many requests per key.
+    # Rate limits out of the way: these tests send many requests per key, and many wrong
+    # keys from one address (tests/e2e/test_auth_throttle.py is about that limit).
+    lifted = RateLimits(requests_per_second=10_000, burst=100_000)
     config = repo_config.model_copy(
-        update={"rate_limits": RateLimits(requests_per_second=10_000, burst=100_000)}
+        update={
+            "rate_limits": lifted,
+            "api": repo_config.api.model_copy(update={"failed_auth": lifted}),
+        }
     )
     with serve_app(
         config,

@@ -23,7 +23,14 @@ def free_port() -> int:
 def serving(app: FastAPI) -> Iterator[str]:
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,  # as `ragline serve` without RAGLINE_TRUSTED_PROXIES
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
