@@ -84,7 +84,8 @@ class JsonShape:
     (422) before any route parses it: 1 MB of 100,000 unknown fields otherwise costs a
     second of validation on the event loop and a list of 100,000 errors. The check counts
     bytes first (C speed, no parse): strings from the quote marks, values from the commas
-    and brackets; only a body those cannot settle is parsed, off the event loop. Before
+    and brackets; only a body those cannot settle is parsed, off the event loop. A value is
+    any JSON value or object key. Before
     authentication, and bounded by the body limit outside it."""
 
     def __init__(self, app: ASGIApp, max_values: int = MAX_VALUES) -> None:
@@ -133,9 +134,10 @@ class JsonShape:
         strings = (body.count(b'"') - body.count(b'\\"')) // 2
         if strings > self.max_values:
             return self._too_many()
-        # Each container holds one more value than its commas: an upper bound, strings'
-        # commas included, that settles every ordinary body without a parse.
-        if body.count(b",") + body.count(b"[") + body.count(b"{") + 1 <= self.max_values:
+        # Each container holds one more value than its commas, and every key is a string:
+        # an upper bound (strings' commas included) that settles an ordinary body unparsed.
+        containers = body.count(b"[") + body.count(b"{")
+        if body.count(b",") + containers + 1 + strings <= self.max_values:
             return None
         return _UNSETTLED
 
@@ -144,10 +146,10 @@ class JsonShape:
             document = json.loads(body)
         except (ValueError, RecursionError):
             return None  # the route's own parser says what is wrong with it
-        values, pending = 0, [document]
+        values, pending = 0, [document]  # an object's keys count as values too
         while pending:
             value = pending.pop()
-            values += 1
+            values += 1 + (len(value) if isinstance(value, dict) else 0)
             if values > self.max_values:
                 return self._too_many()
             if isinstance(value, dict):

@@ -33,6 +33,7 @@ def refused(document: object) -> bool:
         {"question": "," * 5000, "user_id": "u"},  # commas inside a string: parsed, fine
         {"question": '"' * 5000},  # quote marks inside a string are escaped: not strings
         {"metadata": {f"k{n}": n for n in range(40)}},
+        {f"k{n}": f"v{n}" for n in range(45)},  # 90 strings + 46 values: keys counted once
         list(range(99)),
     ],
 )
@@ -47,6 +48,8 @@ def test_a_body_within_the_bound_passes(document: object) -> None:
         [0] * 500,  # many values, no strings
         {"a": [[[1, 2]] * 60]},
         ["s"] * 101,
+        {f"k{n}": f"v{n}" for n in range(60)},  # 120 strings: keys are values too
+        {f"k{n}": n for n in range(60)},  # 60 keys + 60 values, only 60 strings
     ],
 )
 def test_a_body_past_the_bound_is_refused(document: object) -> None:
