@@ -383,8 +383,10 @@ def test_no_request_gets_a_server_error(fuzzed: Fuzzed, label: str) -> None:
     run = fuzzed.run(label)
     broken = run.of({SERVER_ERROR})
     assert not broken, "\n\n".join(str(f) for f in broken)
-    # The key holds every role: nothing may be refused for who is asking.
-    assert not {401, 403, 429} & set(run.statuses), run.statuses
+    # The key holds every role: nothing may be refused for who is asking. (A build's 403
+    # is about the folder: outside the server's source roots, as most drawn ones are.)
+    refusals = {401, 429} if label == "POST /v1/index/builds" else {401, 403, 429}
+    assert not refusals & set(run.statuses), run.statuses
 
 
 @pytest.mark.parametrize("label", _marked(SPEC_BUGS))

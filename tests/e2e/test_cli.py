@@ -3,6 +3,7 @@ fresh data folder, then questions over HTTP (what `make run` does)."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import signal
@@ -42,7 +43,12 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def server(data_dir: Path) -> Iterator[tuple[str, subprocess.Popen[str], Path]]:
     port = free_port()
     log_path = data_dir / "server.log"
-    env = ragline_env(data_dir, RAGLINE_PORT=str(port), RAGLINE_LOG_LEVEL="INFO")
+    env = ragline_env(
+        data_dir,
+        RAGLINE_PORT=str(port),
+        RAGLINE_LOG_LEVEL="INFO",
+        RAGLINE_SOURCE_ROOTS=json.dumps([str(data_dir / "sources")]),
+    )
     process = start_ragline(["serve"], env, log_path)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -116,7 +122,12 @@ def test_versions_are_built_promoted_and_rolled_back_through_the_running_server(
     key = (log_path.parent / "demo-key").read_text().strip()
     env = ragline_env(data_dir, RAGLINE_KEY=key)
     via = ["--via-server", "--server", base]
-    source = tmp_path / "handbook"
+    outside = tmp_path / "handbook"
+    shutil.copytree(HANDBOOK, outside)
+    refused = run_ragline("index", "build", str(outside), *via, env=env)
+    assert refused.returncode != 0 and "source roots" in refused.stderr
+    assert str(outside) not in refused.stderr
+    source = data_dir / "sources" / "handbook"  # inside RAGLINE_SOURCE_ROOTS
     shutil.copytree(HANDBOOK, source)
 
     same = run_ragline("index", "build", str(source), *via, env=env)
