@@ -85,8 +85,8 @@ class JsonShape:
     second of validation on the event loop and a list of 100,000 errors. The check counts
     bytes first (C speed, no parse): strings from the quote marks, values from the commas
     and brackets; only a body those cannot settle is parsed, off the event loop. A value is
-    any JSON value or object key. Before
-    authentication, and bounded by the body limit outside it."""
+    any JSON value or object key. Before authentication, and bounded by the body limit
+    outside it."""
 
     def __init__(self, app: ASGIApp, max_values: int = MAX_VALUES) -> None:
         self.app = app

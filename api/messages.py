@@ -40,7 +40,7 @@ def shown(query: Mapping[str, str]) -> str | None:
     for name in _NUMBERS:
         raw = query.get(name, "")
         if f"{{{name}}}" in template:
-            if not _number(raw):
+            if not is_number(raw):
                 return None
             values[name] = raw
     if "{decision}" in template:
@@ -50,15 +50,12 @@ def shown(query: Mapping[str, str]) -> str | None:
         values["decision"] = decision
     if "{skipped}" in template:
         listed = [part for part in query.get("skipped", "").split(",") if part]
-        if (
-            not listed
-            or len(listed) > MAX_LISTED
-            or not all(p.isascii() and p.isdigit() and len(p) <= 19 for p in listed)
-        ):
+        if not listed or len(listed) > MAX_LISTED or not all(map(is_number, listed)):
             return None
         values["skipped"] = ", ".join(listed)
     return template.format(**values)
 
 
-def _number(raw: str) -> bool:
+def is_number(raw: str) -> bool:
+    """An id or count as a link carries it: ASCII digits, at most a 64-bit integer's 19."""
     return raw.isascii() and raw.isdigit() and len(raw) <= 19

@@ -23,14 +23,14 @@ from ragline.models import (
     Role,
     utcnow,
 )
-from ragline.pipeline.validate import storable
+from ragline.pipeline.validate import NOT_STORABLE, storable
 
 
 def _storable(value: str) -> str:
     # PostgreSQL text takes no NUL and neither database an unpaired surrogate: such a
     # string would be a 500 where it is stored or looked up.
     if not storable(value):
-        raise ValueError("must be text (it contains a NUL or an unpaired surrogate)")
+        raise ValueError(NOT_STORABLE)
     return value
 
 

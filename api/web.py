@@ -23,7 +23,7 @@ from api.session import COOKIE, Session
 from ragline.accounts import Principal
 from ragline.errors import Forbidden, InvalidInput, RateLimited, Unauthenticated
 from ragline.models import Role
-from ragline.pipeline.validate import storable
+from ragline.pipeline.validate import NOT_STORABLE, storable
 
 if TYPE_CHECKING:
     from api.app import ApiServices
@@ -144,10 +144,7 @@ def _fields(body: bytes) -> dict[str, list[str]]:
     for name, values in fields.items():
         if not storable(name) or not all(storable(value) for value in values):
             field = name if storable(name) else "form"
-            raise InvalidInput(
-                f"{field}: must be text (it contains a NUL or an unpaired surrogate)",
-                field=field,
-            )
+            raise InvalidInput(f"{field}: {NOT_STORABLE}", field=field)
     return fields
 
 

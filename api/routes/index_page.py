@@ -15,13 +15,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api import messages
+from api.routes.index import require_force
 from api.routes.ops_page import percent, when
 from api.session import Session
 from api.web import Web
 from ragline import operations
 from ragline.accounts import Principal
 from ragline.db import BIGINT_MAX
-from ragline.errors import InvalidInput, NotFound
+from ragline.errors import Forbidden, InvalidInput, NotFound
 from ragline.evaluation.gate import last_gate
 from ragline.knowledge.catalog import recorded_versions
 from ragline.knowledge.versions import IndexManager, VersionDiff, VersionListing
@@ -35,7 +36,6 @@ NOT_OWNER = (
     "back here: run `ragline index …` directly (with RAGLINE_QDRANT_URL, any process can)"
 )
 EXPIRED = "the form expired or came from elsewhere: reload and try again"
-FORCE_NEEDS_ADMIN = "a forced promotion (past failed checks) takes an admin key and a reason"
 REASON_MAX = 2000
 PROMOTIONS_SHOWN = 20
 
@@ -253,8 +253,11 @@ def router(services: "ApiServices") -> APIRouter:
             return acted
         session, principal, manager, fields = acted
         force = fields.get("force") == "1"
-        if force and not principal.is_admin:
-            return versions_page(request, session, principal, 403, FORCE_NEEDS_ADMIN)
+        if force:
+            try:
+                require_force(principal)
+            except Forbidden as refused_force:
+                return versions_page(request, session, principal, 403, str(refused_force))
         try:
             number = _version(version, "version")
             manifest = await run_in_threadpool(

@@ -345,7 +345,7 @@ def router(services: "ApiServices") -> APIRouter:
                 queue.decide(item_id, principal, Decision.GOOD)
                 done += 1
             except (ValueError, NotFound, Conflict, InvalidInput):
-                if raw.isascii() and raw.isdigit() and len(raw) <= 19:
+                if messages.is_number(raw):
                     skipped.append(raw)
         if skipped:
             to = messages.redirect_to(

@@ -27,14 +27,9 @@ def inside_roots(folder: str, roots: Iterable[Path]) -> Path:
         resolved = Path(folder).resolve()
     except (OSError, RuntimeError, ValueError):  # a symlink loop, an unreadable parent
         raise Forbidden(OUTSIDE) from None
-    for root in roots:
-        try:
-            base = root.resolve()
-        except (OSError, RuntimeError, ValueError):
-            continue
-        if resolved == base or resolved.is_relative_to(base):
-            return resolved
-    raise Forbidden(OUTSIDE)
+    if _holding_root(resolved, roots) is None:
+        raise Forbidden(OUTSIDE)
+    return resolved
 
 
 def shown_source(source: str, roots: Iterable[Path]) -> str:
@@ -42,11 +37,18 @@ def shown_source(source: str, roots: Iterable[Path]) -> str:
     server's absolute path (a folder built from outside the roots, at the command line,
     shows its name only)."""
     path = Path(source)
+    base = _holding_root(path, roots)
+    return path.name if base is None else str(Path(base.name) / path.relative_to(base))
+
+
+def _holding_root(path: Path, roots: Iterable[Path]) -> Path | None:
+    """The first root, resolved, that holds path (or is it); a root that cannot be
+    resolved holds nothing."""
     for root in roots:
         try:
             base = root.resolve()
         except (OSError, RuntimeError, ValueError):
             continue
         if path.is_relative_to(base):
-            return str(Path(base.name) / path.relative_to(base))
-    return path.name
+            return base
+    return None

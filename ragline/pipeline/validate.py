@@ -71,6 +71,9 @@ def validate_request(request: JobRequest, rules: InputValidation) -> None:
         )
 
 
+NOT_STORABLE = "must be text (it contains a NUL or an unpaired surrogate)"
+
+
 def storable(text: str) -> bool:
     """Text every database and JSON encoder takes: UTF-8 encodable, no NUL."""
     if "\x00" in text:
