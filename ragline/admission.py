@@ -24,7 +24,7 @@ from ragline.config import ModelSpec, RaglineConfig
 from ragline.dispatch import Dispatcher
 from ragline.errors import InvalidInput, OverBudget, Overloaded
 from ragline.guardrails.layer import GuardrailLayer
-from ragline.jobs import JobRepository
+from ragline.jobs import JobRepository, request_hash
 from ragline.models import Job, Role
 from ragline.pipeline.validate import JobRequest, validate_request
 from ragline.webhooks import check_callback_url
@@ -65,6 +65,13 @@ class Admission:
             check_callback_url(
                 request.callback_url, allow_private=self.config.deliveries.allow_private_targets
             )
+        # Before redaction: a replay must send what the first request sent, not merely
+        # something that redacts to the same text.
+        sent_hash = (
+            None
+            if idempotency_key is None
+            else request_hash(request, key_id=principal.key_id, idempotency_key=idempotency_key)
+        )
         admitted = self.guardrails.admit(request.question)
         request = request.model_copy(update={"question": admitted.text})
         try:
@@ -72,7 +79,7 @@ class Admission:
             self._check_budget(principal, request)
         except (Overloaded, InvalidInput):
             # A retry of an accepted job gets its job back, even while admission is closed.
-            replayed = self._replayed(principal, idempotency_key, request)
+            replayed = self._replayed(principal, idempotency_key, sent_hash)
             if replayed is None:
                 raise
             return replayed, False
@@ -85,6 +92,7 @@ class Admission:
             groups=principal.groups,
             deadline=timedelta(milliseconds=self.config.jobs.deadline_ms),
             idempotency_key=idempotency_key,
+            sent_hash=sent_hash,
             request_id=request_id,
             guardrails={"input": admitted.record},
         )
@@ -100,11 +108,11 @@ class Admission:
         return job, created
 
     def _replayed(
-        self, principal: Principal, idempotency_key: str | None, request: JobRequest
+        self, principal: Principal, idempotency_key: str | None, sent_hash: str | None
     ) -> Job | None:
-        if idempotency_key is None:
+        if idempotency_key is None or sent_hash is None:
             return None
-        replayed = self.jobs.replay(principal.account_id, idempotency_key, request)
+        replayed = self.jobs.replay(principal.key_id, idempotency_key, sent_hash)
         if replayed is not None:
             log.info("job_replayed", job_id=replayed.id)
         return replayed

@@ -39,12 +39,18 @@ from ragline.visibility import may_read
 log = structlog.get_logger("ragline.jobs")
 
 
-def request_hash(request: JobRequest) -> str:
+def request_hash(request: JobRequest, *, key_id: str = "", idempotency_key: str = "") -> str:
+    """What a replay is compared on: the request as its client sent it, before redaction
+    (two bodies that differ only in an e-mail address are different requests), as
+    canonical JSON so key order and spacing do not matter. The key's id and idempotency key
+    salt it: the stored digest of a body holding personal data cannot be matched against a
+    table of guesses made once for every row."""
     body = request.model_dump()
     if body["cache"]:
         del body["cache"]  # the default: hashes of bodies stored before the field are unchanged
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    salted = "\0".join((key_id, idempotency_key, canonical))
+    return hashlib.sha256(salted.encode("utf-8")).hexdigest()
 
 
 # The worker's statements, built once: SQLAlchemy caches their compiled form, and Core skips
@@ -111,7 +117,7 @@ _FINISH = (
     )
 )
 _BY_KEY = sql_select(_JOBS).where(
-    _JOBS.c.account_id == bindparam("p_account_id"),
+    _JOBS.c.key_id == bindparam("p_key_id"),
     _JOBS.c.idempotency_key == bindparam("p_key"),
 )
 _DISPATCHED = (
@@ -144,7 +150,7 @@ _CANCEL = (
 
 
 def _admit_statement(dialect: str) -> Any:
-    """The admission INSERT: a row the unique indexes refuse (the account's idempotency
+    """The admission INSERT: a row the unique indexes refuse (the API key's idempotency
     key taken) is skipped, not an error; RETURNING says whether it was stored."""
     dialect_insert = pg_insert if dialect == "postgresql" else sqlite_insert
     return dialect_insert(_JOBS).on_conflict_do_nothing().returning(_JOBS.c.id)
@@ -334,18 +340,28 @@ class JobRepository:
         key_id: str | None = None,
         groups: tuple[str, ...] = ("everyone",),
         idempotency_key: str | None = None,
+        sent_hash: str | None = None,
         request_id: str | None = None,
         guardrails: dict[str, Any] | None = None,
     ) -> tuple[Job, bool]:
         """Store a new queued job; return (job, created). A replayed key returns the first
-        job (Conflict if it was for another body). Idempotency keys are per account: two
-        tenants may use the same key. request is as admitted (its question already
-        redacted); guardrails is what admission's redaction recorded.
+        job (Conflict if it was for another body). Idempotency keys are per API key: another
+        key, even of the same account and with other document groups, never gets this key's
+        job back. request is as admitted (its question already redacted); sent_hash is
+        request_hash of the request before redaction (the request itself when None);
+        guardrails is what admission's redaction recorded.
 
         One statement, one round trip: INSERT … ON CONFLICT DO NOTHING RETURNING. When the
         key's unique index refuses the row (a replay, or two requests racing with one key)
         the job holding the key is read; that is the replay path only."""
-        digest = request_hash(request)
+        if idempotency_key is not None and not key_id:
+            raise ValueError("an idempotency key is scoped by the API key: key_id is required")
+        digest = (
+            ""
+            if idempotency_key is None
+            else sent_hash
+            or request_hash(request, key_id=key_id or "", idempotency_key=idempotency_key)
+        )
         now = utcnow()
         row = {
             **_blank_job(),
@@ -380,17 +396,18 @@ class JobRepository:
             return from_row(Job, row), True
         existing = (
             None
-            if idempotency_key is None
-            else self._by_idempotency_key(account_id, idempotency_key)
+            if idempotency_key is None or key_id is None
+            else self._by_idempotency_key(key_id, idempotency_key)
         )
         if existing is None:  # no key, so only the random id could clash: never expected
             raise Conflict("the job could not be stored (its id was taken); submit it again")
         return self._replay(existing, digest), False
 
-    def replay(self, account_id: str, idempotency_key: str, request: JobRequest) -> Job | None:
-        """The job this key already made (Conflict if for another body), or None."""
-        existing = self._by_idempotency_key(account_id, idempotency_key)
-        return None if existing is None else self._replay(existing, request_hash(request))
+    def replay(self, key_id: str, idempotency_key: str, sent_hash: str) -> Job | None:
+        """The job this API key's idempotency key already made (Conflict if it was for
+        another body: sent_hash is request_hash of the request as sent), or None."""
+        existing = self._by_idempotency_key(key_id, idempotency_key)
+        return None if existing is None else self._replay(existing, sent_hash)
 
     @staticmethod
     def _replay(existing: Job, digest: str) -> Job:
@@ -398,10 +415,10 @@ class JobRepository:
             raise Conflict("Idempotency-Key was already used with a different request body")
         return existing
 
-    def _by_idempotency_key(self, account_id: str, key: str) -> Job | None:
+    def _by_idempotency_key(self, key_id: str, key: str) -> Job | None:
         def read() -> RowMapping | None:
             with self._autocommit.connect() as connection:
-                params = {"p_account_id": account_id, "p_key": key}
+                params = {"p_key_id": key_id, "p_key": key}
                 return connection.execute(_BY_KEY, params).mappings().first()
 
         row = retry_stale(read)

@@ -112,7 +112,9 @@ class ApiKey(SQLModel, table=True):
 class Job(SQLModel, table=True):
     __tablename__ = "jobs"
     __table_args__ = (
-        UniqueConstraint("account_id", "idempotency_key"),
+        # Idempotency keys are the API key's own: another key of the account (perhaps with
+        # fewer document groups) never gets this key's job back.
+        UniqueConstraint("key_id", "idempotency_key", name="uq_jobs_key_idempotency"),
         # GET /v1/jobs: an account's jobs newest first, resumed from a (created_at, id) cursor.
         Index("ix_jobs_account_created_id", "account_id", "created_at", "id"),
     )

@@ -117,13 +117,39 @@ def prepare(engine: Engine, *, upgrade: bool) -> None:
 def upgrade_to_head(engine: Engine) -> tuple[str | None, str]:
     """Apply every revision after the database's; returns (before, after)."""
     before = current(engine)
-    with engine.begin() as connection:
+    with engine.connect() as connection, _foreign_keys_deferred(connection), connection.begin():
         unstamped = MigrationContext.configure(connection).get_current_revision() is None
         if before == BASELINE and unstamped:
             # Made before migrations: its tables are the baseline's.
             command.stamp(_config(connection), BASELINE)
         command.upgrade(_config(connection), "head")
+        _check_foreign_keys(connection)
     return before, head()
+
+
+@contextmanager
+def _foreign_keys_deferred(connection: Connection) -> Iterator[None]:
+    """SQLite alters a table by copying it and dropping the original, which the foreign
+    keys pointing at it refuse while they are enforced: off for the upgrade (a pragma that
+    only takes effect outside a transaction), checked before it commits, on again after."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    connection.commit()
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        connection.commit()
+
+
+def _check_foreign_keys(connection: Connection) -> None:
+    if connection.dialect.name != "sqlite":
+        return  # PostgreSQL enforced them throughout
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise RuntimeError(f"the upgrade left rows whose references are missing: {broken[:5]}")
 
 
 def create_schema(engine: Engine) -> None:

@@ -538,7 +538,7 @@ def test_usage_is_the_callers_account_only(
     assert own["calls"] >= 1
 
 
-def test_idempotency_keys_are_per_account(main: Served, tenants: Tenants) -> None:
+def test_idempotency_keys_are_per_api_key(main: Served, tenants: Tenants) -> None:
     acme_key, globex_key = tenants.key("acme-submitter"), tenants.key("globex-submitter")
     body = {**JOB, "question": "Is MFA mandatory for remote access?"}
     first = submit(main, acme_key, body, **{"Idempotency-Key": "shared-key-1"})
@@ -557,6 +557,33 @@ def test_idempotency_keys_are_per_account(main: Served, tenants: Tenants) -> Non
     assert jobs.get(first.json()["id"]).account_id == tenants.accounts["acme"]
     assert jobs.get(other.json()["id"]).account_id == tenants.accounts["globex"]
     assert main.client.get(f"/v1/jobs/{other.json()['id']}", headers=acme_key).status_code == 404
+
+    # The finding: a second key of the same account, with fewer document groups, sent the
+    # same key and got the first key's job (and its answer) back. It now gets its own job.
+    narrow = Accounts(main.engine).create_key("acme", roles=["submitter"], groups=["sales"])
+    own = submit(main, bearer(narrow.plaintext), body, **{"Idempotency-Key": "shared-key-1"})
+    assert own.status_code == 202 and "Idempotent-Replayed" not in own.headers
+    assert own.json()["id"] != first.json()["id"]
+    assert jobs.get(own.json()["id"]).groups == ["sales"]
+
+
+def test_a_replay_is_compared_on_the_body_as_sent_not_as_redacted(
+    main: Served, tenants: Tenants
+) -> None:
+    """Two questions that differ only in an e-mail address redact to the same text; the
+    second is another request, so the key's reuse is a conflict, not a replay."""
+    key = tenants.key("acme-submitter")
+    ask = {**JOB, "question": "Can you reset the VPN token for alice@example.com?"}
+    first = submit(main, key, ask, **{"Idempotency-Key": "pii-1"})
+    assert first.status_code == 202, first.text
+    stored = JobRepository(main.engine).get(first.json()["id"])
+    assert "alice@example.com" not in stored.question  # redacted at admission
+
+    someone_else = {**ask, "question": ask["question"].replace("alice", "bob")}
+    problem(submit(main, key, someone_else, **{"Idempotency-Key": "pii-1"}), 409)
+    again = submit(main, key, ask, **{"Idempotency-Key": "pii-1"})
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"]
 
 
 # -- the admin API ------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -27,6 +28,12 @@ def account_id(engine: Engine) -> str:
     return principal.account_id
 
 
+@pytest.fixture
+def one_key(account_id: str) -> dict[str, Any]:
+    """What a submission through one API key names."""
+    return {"account_id": account_id, "key_id": "key-a", "deadline": DEADLINE}
+
+
 def _request(question: str = "How much leave do I get?") -> JobRequest:
     return JobRequest(question=question, user_id="u1", feature="handbook", metadata={"a": 1})
 
@@ -45,40 +52,46 @@ def test_submit_stores_a_queued_job(engine: Engine, account_id: str) -> None:
     assert stored.created_at.tzinfo is not None
 
 
-def test_same_key_same_body_returns_the_same_job(engine: Engine, account_id: str) -> None:
+def test_same_key_same_body_returns_the_same_job(engine: Engine, one_key: dict[str, Any]) -> None:
     jobs = JobRepository(engine)
-    first, created = jobs.submit(
-        _request(), account_id=account_id, deadline=DEADLINE, idempotency_key="k1"
-    )
-    again, created_again = jobs.submit(
-        _request(), account_id=account_id, deadline=DEADLINE, idempotency_key="k1"
-    )
+    first, created = jobs.submit(_request(), **one_key, idempotency_key="k1")
+    again, created_again = jobs.submit(_request(), **one_key, idempotency_key="k1")
     assert created and not created_again
     assert again.id == first.id
 
 
-def test_same_key_other_body_is_a_conflict(engine: Engine, account_id: str) -> None:
+def test_idempotency_keys_are_each_api_keys_own(
+    engine: Engine, account_id: str, one_key: dict[str, Any]
+) -> None:
+    """Another key of the account, perhaps with fewer document groups, gets a job of its
+    own for the same idempotency key, never the first key's job."""
     jobs = JobRepository(engine)
-    jobs.submit(_request(), account_id=account_id, deadline=DEADLINE, idempotency_key="k1")
+    first, _ = jobs.submit(_request(), **one_key, groups=("hr",), idempotency_key="k1")
+    other, created = jobs.submit(
+        _request(), account_id=account_id, key_id="key-b", deadline=DEADLINE, idempotency_key="k1"
+    )
+    assert created and other.id != first.id and other.groups == ["everyone"]
+    with pytest.raises(ValueError, match="key_id is required"):
+        jobs.submit(_request(), account_id=account_id, deadline=DEADLINE, idempotency_key="k2")
+
+
+def test_same_key_other_body_is_a_conflict(engine: Engine, one_key: dict[str, Any]) -> None:
+    jobs = JobRepository(engine)
+    jobs.submit(_request(), **one_key, idempotency_key="k1")
     with pytest.raises(Conflict):
-        jobs.submit(
-            _request("Another question?"),
-            account_id=account_id,
-            deadline=DEADLINE,
-            idempotency_key="k1",
-        )
+        jobs.submit(_request("Another question?"), **one_key, idempotency_key="k1")
 
 
-def test_concurrent_submissions_with_one_key_make_one_job(engine: Engine, account_id: str) -> None:
+def test_concurrent_submissions_with_one_key_make_one_job(
+    engine: Engine, one_key: dict[str, Any]
+) -> None:
     jobs = JobRepository(engine)
     ids: list[str] = []
     errors: list[Exception] = []
 
     def submit() -> None:
         try:
-            job, _ = jobs.submit(
-                _request(), account_id=account_id, deadline=DEADLINE, idempotency_key="race"
-            )
+            job, _ = jobs.submit(_request(), **one_key, idempotency_key="race")
             ids.append(job.id)
         except Exception as error:  # pragma: no cover - reported below
             errors.append(error)
@@ -241,14 +254,18 @@ def test_accounts_see_only_their_own_jobs_and_reviews(engine: Engine, account_id
     assert {j.id for _, j in queue.list(None)} == {mine.id, theirs.id}
 
 
-def test_idempotency_keys_are_per_account(engine: Engine, account_id: str) -> None:
+def test_idempotency_keys_of_two_accounts_never_meet(
+    engine: Engine, one_key: dict[str, Any]
+) -> None:
     jobs = JobRepository(engine)
     other, _ = make_tenant(engine, "globex")
-    first, _ = jobs.submit(
-        _request(), account_id=account_id, deadline=DEADLINE, idempotency_key="k"
-    )
+    first, _ = jobs.submit(_request(), **one_key, idempotency_key="k")
     second, created = jobs.submit(
-        _request(), account_id=other.account_id, deadline=DEADLINE, idempotency_key="k"
+        _request(),
+        account_id=other.account_id,
+        key_id=other.key_id,
+        deadline=DEADLINE,
+        idempotency_key="k",
     )
     assert created and first.id != second.id
 

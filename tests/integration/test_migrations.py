@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import DateTime, MetaData, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
 from ragline.bootstrap import Mode, Overrides, bootstrap
 from ragline.config import RaglineConfig
 from ragline.db import make_engine
 from ragline.errors import DatabaseUnavailable
+from ragline.jobs import JobRepository
+from ragline.pipeline.validate import JobRequest
 from ragline.schema import (
     BASELINE,
     SchemaBehind,
@@ -116,6 +119,29 @@ def test_a_database_of_the_previous_release_upgrades_keeping_every_row(blank: En
     assert all(j["use_cache"] and j["cached_from"] is None for j in after["jobs"])
     assert all(not after[name] for name in ADDED_SINCE)
     assert pending_changes(blank) == []
+    _idempotency_is_per_key(blank, after["accounts"][0]["id"])
+    _foreign_keys_are_enforced(blank)
+
+
+def _idempotency_is_per_key(engine: Engine, account_id: str) -> None:
+    """0005: two keys of one account may each use an idempotency key."""
+    jobs = JobRepository(engine)
+    request = JobRequest(question="Is the office open?", user_id="u1")
+    for key_id in ("key-a", "key-b"):
+        _, created = jobs.submit(
+            request,
+            account_id=account_id,
+            key_id=key_id,
+            deadline=timedelta(seconds=60),
+            idempotency_key="after-the-upgrade",
+        )
+        assert created, key_id
+
+
+def _foreign_keys_are_enforced(engine: Engine) -> None:
+    """SQLite's upgrade turns them off to rebuild a table: they are on again after it."""
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(text("UPDATE jobs SET account_id = 'no-such-account'"))
 
 
 def test_processes_refuse_a_database_behind_the_code_and_embedded_mode_upgrades_its_own(

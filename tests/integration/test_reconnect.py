@@ -64,6 +64,7 @@ def _survives_restarts(engine: Engine) -> None:
         return jobs.submit(
             question,
             account_id=principal.account_id,
+            key_id=principal.key_id,
             deadline=timedelta(minutes=1),
             idempotency_key="restart-1",
         )
