@@ -14,10 +14,10 @@ from api import problems
 from api.limits import BodyLimit, JsonShape, NoNulInUrl
 from api.request_log import RequestLog
 from api.security_headers import SecurityHeaders
-from api.session import SessionSigner
 from ragline.admission import Admission
 from ragline.bootstrap import Mode, Services
 from ragline.knowledge.versions import IndexManager
+from ragline.page_sessions import PageSessions
 from ragline.ratelimit import LocalRateLimiter, RateLimiter
 
 HealthCheck = Callable[[], str]
@@ -38,7 +38,7 @@ class ApiServices:
     admission: Admission
     limiter: RateLimiter
     failed_auth: LocalRateLimiter  # failed authentications per client address (api/auth.py)
-    sessions: SessionSigner
+    sessions: PageSessions  # the web pages' (api/session.py)
     health_checks: dict[str, HealthCheck]
     background: list[Background] = field(default_factory=list)
     index: IndexManager | None = None  # only where this process owns the store

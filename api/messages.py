@@ -14,6 +14,7 @@ TEXTS = {
     "released": "released",
     "decided": "item {item}: {decision}",
     "expired": "the form expired: reload and try again",
+    "logged_out": "logged out",
     "bulk": "{done} marked good",
     "bulk_skipped": "{done} marked good; skipped {skipped}",
     "promoted": "version {version} promoted: it answers from now on",

@@ -1,4 +1,4 @@
-"""What every server-rendered page under /review shares: the templates, the session cookie
+"""What every server-rendered page under /review shares: the templates, the session
 (api/session.py) and the key behind it checked again on every request, the role a page
 needs, CSRF-checked forms, and the headers that keep the pages in their own frame.
 
@@ -19,10 +19,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from api import messages
-from api.session import COOKIE, Session
+from api.session import forget_cookie, token_of
 from ragline.accounts import Principal
 from ragline.errors import Forbidden, InvalidInput, RateLimited, Unauthenticated
 from ragline.models import Role
+from ragline.page_sessions import SignedIn
 from ragline.pipeline.validate import NOT_STORABLE, storable
 
 if TYPE_CHECKING:
@@ -37,9 +38,9 @@ PAGE_ROLES = (Role.REVIEWER, Role.INDEXER, Role.ADMIN)
 class Web:
     def __init__(self, services: ApiServices) -> None:
         self.services = services
-        self.signer = services.sessions
+        self.sessions = services.sessions
 
-    def principal_of(self, session: Session | None, role: Role) -> Principal | None:
+    def principal_of(self, session: SignedIn | None, role: Role) -> Principal | None:
         """The session's key, checked again (revoked, expired, still holding `role`)."""
         if session is None:
             return None
@@ -52,10 +53,10 @@ class Web:
             return None
         return principal
 
-    def signed_in(self, request: Request, role: Role) -> tuple[Session, Principal] | None:
+    def signed_in(self, request: Request, role: Role) -> tuple[SignedIn, Principal] | None:
         """The session and its key, or None (log in). A page request spends from the key's
         rate limit like an API request (RateLimited: 429 with Retry-After)."""
-        session = self.signer.read(request.cookies.get(COOKIE))
+        session = self.sessions.read(token_of(request))
         principal = self.principal_of(session, role)
         if not (session and principal):
             return None
@@ -68,7 +69,7 @@ class Web:
         self,
         request: Request,
         template: str,
-        session: Session | None,
+        session: SignedIn | None,
         principal: Principal | None,
         status_code: int = 200,
         **context: Any,
@@ -119,7 +120,7 @@ class Web:
         if safe_next(back_to) and back_to != "/review":  # the queue is where log-in lands
             target += "?next=" + quote(back_to, safe="")
         response = RedirectResponse(target, status_code=303)
-        response.delete_cookie(COOKIE, path="/review")
+        forget_cookie(response)
         return response
 
     @staticmethod
@@ -129,7 +130,7 @@ class Web:
         return request.url.path + (f"?{query}" if query else "")
 
     @staticmethod
-    def csrf_ok(session: Session, fields: dict[str, str]) -> bool:
+    def csrf_ok(session: SignedIn, fields: dict[str, str]) -> bool:
         return hmac.compare_digest(fields.get("csrf", ""), session.csrf)
 
 

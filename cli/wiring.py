@@ -3,14 +3,16 @@ health checks and, in embedded mode, the workers that run inside the server."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import dramatiq
 
 from api.app import ApiServices, Background, HealthCheck
-from api.session import SessionSigner
 from ragline.bootstrap import Mode, Services
 from ragline.db import ping as ping_database
 from ragline.errors import IndexNotReady
 from ragline.knowledge.store import KnowledgeStore
+from ragline.page_sessions import PageSessions
 from ragline.ratelimit import LocalRateLimiter
 from workers import broker as brokers
 from workers.process import AnsweringWorkers
@@ -58,7 +60,11 @@ def http_services(
         admission=services.admission,
         limiter=services.limiter,
         failed_auth=LocalRateLimiter(services.config.api.failed_auth),
-        sessions=SessionSigner.for_settings(services.settings),
+        sessions=PageSessions(
+            engine,
+            idle=timedelta(minutes=services.config.review.session_idle_minutes),
+            lifetime=timedelta(hours=services.config.review.session_hours),
+        ),
         health_checks=checks,
         background=background,
         index=services.index,

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, or_, update
+from sqlalchemy import bindparam, delete, or_, update
 from sqlalchemy import select as sql_select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -32,7 +32,7 @@ from ragline import audit
 from ragline.audit import SYSTEM, Actor
 from ragline.db import retry_stale
 from ragline.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
-from ragline.models import Account, ApiKey, Role, utcnow
+from ragline.models import Account, ApiKey, PageSession, Role, utcnow
 from ragline.webhooks import new_secret
 
 KEY_PREFIX = "rl_"
@@ -254,20 +254,22 @@ class Accounts:
     def revoke_key(
         self, key_id: str, account_id: str | None = None, actor: Actor = SYSTEM
     ) -> ApiKey:
-        """Revoke a key; with account_id, only a key of that account (else NotFound)."""
+        """Revoke a key, ending its web page sessions; with account_id, only a key of that
+        account (else NotFound)."""
         with Session(self.engine, expire_on_commit=False) as session:
             key = session.get(ApiKey, key_id)
             if key is None or (account_id is not None and key.account_id != account_id):
                 raise NotFound(f"API key {key_id} not found")
             self._forget(key_id)
+            session.exec(delete(PageSession).where(col(PageSession.key_id) == key_id))
             if key.revoked_at is None:
                 key.revoked_at = utcnow()
                 session.add(key)
                 audit.append(
                     session, actor, "key.revoke", f"key:{key_id}", account_id=key.account_id
                 )
-                session.commit()
-                session.refresh(key)
+            session.commit()
+            session.refresh(key)
             return key
 
     def recent(self, presented: str | None) -> Principal | None:

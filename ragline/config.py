@@ -405,6 +405,11 @@ class Review(Section):
 
     # A claim is a lease: past it, the item is back in the queue for anyone.
     claim_minutes: Annotated[float, Field(gt=0, le=24 * 60)] = 15
+    # A page session (the review, index and operator pages) ends after this long without a
+    # request, and this many hours after its log-in whatever happens; log-out and revoking
+    # its key end it at once.
+    session_idle_minutes: Annotated[float, Field(gt=0, le=24 * 60)] = 30
+    session_hours: Annotated[float, Field(gt=0, le=7 * 24)] = 8
     # The time to decide, per escalation reason; reasons not listed get default_sla_minutes.
     sla_minutes: dict[ReviewReason, Annotated[float, Field(gt=0)]] = Field(
         default_factory=lambda: _DEFAULT_SLA.copy()

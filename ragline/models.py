@@ -109,6 +109,20 @@ class ApiKey(SQLModel, table=True):
     last_used_at: datetime | None = _time()
 
 
+class PageSession(SQLModel, table=True):
+    """A signed-in browser on the web pages (ragline/page_sessions.py). The id is the SHA-256
+    of the cookie's token: the token itself is only in the browser."""
+
+    __tablename__ = "page_sessions"
+
+    id: str = Field(primary_key=True, max_length=64)
+    key_id: str = Field(foreign_key="api_keys.id", index=True, max_length=16)
+    csrf: str = Field(max_length=64)
+    created_at: datetime = _time(default_now=True)
+    last_seen_at: datetime = _time(default_now=True)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
 class Job(SQLModel, table=True):
     __tablename__ = "jobs"
     __table_args__ = (

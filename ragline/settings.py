@@ -43,9 +43,6 @@ class Settings(BaseSettings):
     model_base_url: str | None = None
     model_api_key: SecretStr | None = None
 
-    # Signs the review page's session cookies; every API replica needs the same one. Unset:
-    # generated once and kept in data_dir/session-secret.
-    session_secret: SecretStr | None = None
     # When set, GET /metrics needs `Authorization: Bearer <it>` (else it is open, like health).
     metrics_token: SecretStr | None = None
 

@@ -17,7 +17,6 @@ from starlette.concurrency import run_in_threadpool
 from api import messages
 from api.routes.index import require_force
 from api.routes.ops_page import percent, when
-from api.session import Session
 from api.web import Web
 from ragline import operations
 from ragline.accounts import Principal
@@ -27,6 +26,7 @@ from ragline.evaluation.gate import last_gate
 from ragline.knowledge.catalog import recorded_versions
 from ragline.knowledge.versions import IndexManager, VersionDiff, VersionListing
 from ragline.models import Role
+from ragline.page_sessions import SignedIn
 
 if TYPE_CHECKING:
     from api.app import ApiServices
@@ -112,7 +112,7 @@ def router(services: "ApiServices") -> APIRouter:
 
     def versions_page(
         request: Request,
-        session: Session,
+        session: SignedIn,
         principal: Principal,
         status_code: int = 200,
         error: str | None = None,
@@ -200,7 +200,7 @@ def router(services: "ApiServices") -> APIRouter:
 
     async def acting(
         request: Request,
-    ) -> tuple[Session, Principal, IndexManager, dict[str, str]] | Response:
+    ) -> tuple[SignedIn, Principal, IndexManager, dict[str, str]] | Response:
         """The signed-in indexer, the store and the posted form, or the page to answer with:
         log-in, or the versions again (nothing changed) when the form is forged or expired,
         or when this server cannot act."""
@@ -219,7 +219,7 @@ def router(services: "ApiServices") -> APIRouter:
         return session, principal, services.index, fields
 
     def refused(
-        request: Request, session: Session, principal: Principal, error: Exception
+        request: Request, session: SignedIn, principal: Principal, error: Exception
     ) -> Response:
         status_code = 404 if isinstance(error, NotFound) else 422
         return versions_page(request, session, principal, status_code, str(error))

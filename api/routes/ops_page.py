@@ -12,7 +12,6 @@ from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
 from api import charts
-from api.session import Session
 from api.web import Web
 from ragline import operations
 from ragline.accounts import Accounts, Principal
@@ -29,6 +28,7 @@ from ragline.operations import (
     Report,
     Window,
 )
+from ragline.page_sessions import SignedIn
 
 if TYPE_CHECKING:
     from api.app import ApiServices
@@ -45,7 +45,7 @@ def router(services: "ApiServices") -> APIRouter:
 
     def shown(
         request: Request,
-        session: Session,
+        session: SignedIn,
         principal: Principal,
         status_code: int = 200,
         **context: object,

@@ -12,7 +12,7 @@ from api import messages
 from api.auth import client_address
 from api.evidence import evidence, placeholders
 from api.schemas import ReviewView
-from api.session import COOKIE, LIFETIME_S, Session
+from api.session import forget_cookie, from_this_site, set_cookie, token_of
 from api.trace_view import timeline
 from api.web import PAGE_ROLES, Web, home_of, safe_next
 from ragline.accounts import Principal
@@ -20,6 +20,7 @@ from ragline.config import RateLimits
 from ragline.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from ragline.jobs import JobFilter
 from ragline.models import Decision, Job, Role, utcnow
+from ragline.page_sessions import SignedIn
 from ragline.ratelimit import LocalRateLimiter
 from ragline.reasons import ReviewReason
 from ragline.review import QueueFilter
@@ -42,11 +43,11 @@ def router(services: "ApiServices") -> APIRouter:
     # Guessing keys at the form: 10 tries, then one every 10 s per client address.
     login_attempts = LocalRateLimiter(RateLimits(requests_per_second=0.1, burst=10))
 
-    def signed_in(request: Request) -> tuple[Session, Principal] | None:
+    def signed_in(request: Request) -> tuple[SignedIn, Principal] | None:
         return web.signed_in(request, Role.REVIEWER)
 
     def not_found(
-        request: Request, session: Session, principal: Principal, message: str
+        request: Request, session: SignedIn, principal: Principal, message: str
     ) -> HTMLResponse:
         """The queue page, empty, with the message: where a missing item or job lands."""
         return page(
@@ -80,6 +81,16 @@ def router(services: "ApiServices") -> APIRouter:
             )
             refused.headers["Retry-After"] = str(max(1, round(wait)))
             return refused
+        if not from_this_site(request):
+            # Log-in CSRF: a form on another site would sign this browser in as its author.
+            return page(
+                request,
+                "review/login.html",
+                None,
+                None,
+                403,
+                error="this log-in form was sent from another site; log in from this page",
+            )
         try:
             fields = await form(request)
         except InvalidInput as refused_form:
@@ -98,24 +109,33 @@ def router(services: "ApiServices") -> APIRouter:
                 error=str(error),
                 next=safe_next(fields.get("next", "")),
             )
-        cookie, _ = services.sessions.issue(principal.key_id)
+        services.sessions.end(token_of(request))  # a browser logging in again: one session
+        token, session = services.sessions.start(principal.key_id)
         response = RedirectResponse(
             safe_next(fields.get("next", "")) or home_of(principal), status_code=303
         )
-        response.set_cookie(
-            COOKIE,
-            cookie,
-            max_age=LIFETIME_S,
-            path="/review",
-            httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
-        )
+        set_cookie(response, request, token, session)
         return response
 
     @routes.post("/logout")
     async def logout(request: Request) -> Response:
-        return to_login()
+        """Ends the session for every copy of its cookie. The form's CSRF token must match:
+        another site cannot log a reviewer out."""
+        session = services.sessions.read(token_of(request))
+        if session is None:
+            return to_login()  # nothing to end
+        try:
+            fields = await form(request)
+        except InvalidInput:
+            fields = {}
+        if not csrf_ok(session, fields):
+            return RedirectResponse(messages.redirect_to("/review", "expired"), status_code=303)
+        services.sessions.end(token_of(request))
+        response = RedirectResponse(
+            messages.redirect_to("/review/login", "logged_out"), status_code=303
+        )
+        forget_cookie(response)
+        return response
 
     @routes.get("", response_class=HTMLResponse)
     def queue_page(
@@ -151,7 +171,7 @@ def router(services: "ApiServices") -> APIRouter:
 
     def item_page(
         request: Request,
-        session: Session,
+        session: SignedIn,
         principal: Principal,
         item_id: int,
         status_code: int = 200,

@@ -113,6 +113,9 @@ def filled(
                 assert submitter.post(f"/v1/reviews/{item}/claim").status_code == 200
                 decided = submitter.post(f"/v1/reviews/{item}/decision", json={"decision": "good"})
                 assert decided.status_code == 200, decided.text
+                # A signed-in page session (about a key, never a person).
+                signed_in = httpx.post(f"{base}/review/login", data={"key": admin_key})
+                assert signed_in.status_code == 303, signed_in.text
                 budget = {"scope": "account", "account": "acme", "window": "daily", "limit": 9}
                 assert admin_client.put("/v1/admin/budgets", json=budget).status_code == 200
                 docs = tmp_path / "docs"

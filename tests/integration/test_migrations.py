@@ -43,7 +43,7 @@ from tests.support.tables import every_row
 SNAPSHOT = REPO / "tests" / "data" / "databases" / "pre-migrations"
 ROWS: dict[str, list[dict[str, Any]]] = json.loads((SNAPSHOT / "rows.json").read_text())
 # Tables later revisions created: the snapshot's release had none of them.
-ADDED_SINCE = {"audit_entries", "audit_head", "answer_cache"}  # 0003, 0004
+ADDED_SINCE = {"audit_entries", "audit_head", "answer_cache", "page_sessions"}  # 0003-0006
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
