@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -113,6 +114,8 @@ def main() -> None:
             "RAGLINE_REDIS_URL": redis_url,
             "RAGLINE_LOG_LEVEL": "WARNING",
             "RAGLINE_PROMPTS_DIR": str(REPO / "prompts"),
+            # PostgreSQL: every process needs the same key for secrets at rest.
+            "RAGLINE_SECRET_KEY": secrets.token_urlsafe(32),
         }
         ragline = str(BIN / "ragline")
         subprocess.run(

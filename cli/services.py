@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ragline.bootstrap import Mode, Services, opened
+from ragline.observability import configure_logging
 from ragline.settings import load_settings
 
 
@@ -13,5 +14,14 @@ from ragline.settings import load_settings
 def open_services(mode: Mode = Mode.COMMAND) -> Iterator[Services]:
     """Mode.COMMAND (database and config) unless the command asks questions through the
     pipeline (Mode.EVALUATE: the vector store and the embedding model as well)."""
-    with opened(load_settings(), mode) as services:
+    settings = load_settings()
+    # A command's stdout is its output (`--json` lines): logs go to stderr, and below
+    # WARNING only when asked for with RAGLINE_LOG_LEVEL=DEBUG.
+    level = (
+        "DEBUG"
+        if settings.log_level == "DEBUG"
+        else max(settings.log_level, "WARNING", key=("INFO", "WARNING", "ERROR").index)
+    )
+    configure_logging(level, settings.log_format)
+    with opened(settings, mode) as services:
         yield services

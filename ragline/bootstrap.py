@@ -21,7 +21,7 @@ import httpx
 import structlog
 from sqlalchemy.engine import Engine
 
-from ragline import prompt_registry
+from ragline import prompt_registry, secret_box
 from ragline.accounts import Accounts
 from ragline.admission import Admission
 from ragline.budget import BudgetBook, Spending
@@ -174,6 +174,16 @@ def bootstrap(settings: Settings, mode: Mode, overrides: Overrides | None = None
         raise
 
 
+def _key_ring(settings: Settings, engine: Engine) -> secret_box.KeyRing:
+    key = settings.secret_key.get_secret_value() if settings.secret_key else None
+    return secret_box.key_ring_for(
+        key or None,
+        [previous.get_secret_value() for previous in settings.previous_secret_keys],
+        data_dir=settings.data_dir,
+        sqlite=engine.dialect.name == "sqlite",
+    )
+
+
 def _assemble(
     settings: Settings, mode: Mode, given: Overrides, closers: list[Callable[[], None]]
 ) -> Services:
@@ -186,6 +196,10 @@ def _assemble(
         # One process owns an embedded database: it upgrades it; the others refuse to run
         # on a schema older than the code (`ragline db upgrade`).
         prepare(engine, upgrade=mode is Mode.EMBEDDED)
+        secret_box.configure(_key_ring(settings, engine))
+        sealed = secret_box.reseal(engine)
+        if sealed:
+            log.info("webhook_secrets_sealed", accounts=sealed)
     http = given.http
     if http is None:
         http = httpx.Client(follow_redirects=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,7 +28,7 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.removeprefix("sqlite:///")
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _owners_only(Path(path))
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
@@ -36,6 +38,19 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, pool_size=10, max_overflow=10)
     event.listen(engine, "handle_error", _typed_error)
     return engine
+
+
+def _owners_only(path: Path) -> None:
+    """The SQLite file (accounts, jobs, answers) readable by its owner only: 0600, in a
+    folder made 0700. SQLite gives its WAL and shared-memory files the database file's
+    mode. A file made 0644 by an earlier release is tightened."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            with contextlib.suppress(PermissionError):  # another user's: theirs to tighten
+                path.chmod(0o600)
 
 
 # SQLite reports a busy or unreachable file and a bad statement alike as OperationalError;

@@ -14,6 +14,7 @@ from sqlalchemy import (
     DateTime,
     Index,
     LargeBinary,
+    String,
     Text,
     UniqueConstraint,
     event,
@@ -22,6 +23,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from ragline import secret_box
 from ragline.webhooks import new_secret
 
 
@@ -45,6 +47,20 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
+
+
+class SealedString(TypeDecorator[str]):
+    """A secret encrypted at rest (ragline/secret_box.py): sealed when written, opened when
+    read, so no repository ever handles its ciphertext."""
+
+    impl = String(512)
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else secret_box.ring().seal(value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else secret_box.ring().open(value)
 
 
 def _time(*, index: bool = False, default_now: bool = False) -> Any:
@@ -82,10 +98,11 @@ class Account(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=32)
     name: str = Field(unique=True, max_length=64)
     # Signs this account's webhooks (Standard Webhooks); shown and rotated by admins.
-    webhook_secret: str = Field(default_factory=new_secret, max_length=64)
+    # Encrypted at rest (SealedString).
+    webhook_secret: str = Field(default_factory=new_secret, sa_type=SealedString)
     # After a rotation the old secret still signs deliveries (a second signature) until
     # this time, so receivers can switch over without failing any delivery.
-    previous_webhook_secret: str | None = Field(default=None, max_length=64)
+    previous_webhook_secret: str | None = Field(default=None, sa_type=SealedString)
     previous_secret_until: datetime | None = _time()
     created_at: datetime = _time(default_now=True)
 

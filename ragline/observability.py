@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import structlog
 
@@ -69,6 +69,17 @@ def _neutralise(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> 
     return event
 
 
+class _Stderr:
+    """Whatever sys.stderr is when a line is written, not when logging was configured: a
+    command run inside another program (a test runner's) may swap the stream and close it."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(level: str = "INFO", fmt: str = "json", stream: TextIO | None = None) -> None:
     renderer: Any = (
         structlog.processors.JSONRenderer()
@@ -86,7 +97,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json", stream: TextIO | N
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=stream or cast(TextIO, _Stderr())),
         cache_logger_on_first_use=False,
     )
     # Libraries log through the standard library; keep their noise at WARNING.

@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     model_base_url: str | None = None
     model_api_key: SecretStr | None = None
 
+    # Encrypts webhook secrets at rest (ragline/secret_box.py): a passphrase of 32 or more
+    # characters, the same in every process. Unset: required with PostgreSQL; with SQLite
+    # one is generated once into data_dir/secret-key. Rotating: the new one here, the old
+    # ones in previous_secret_keys (JSON list) until a start has re-sealed everything.
+    secret_key: SecretStr | None = None
+    previous_secret_keys: tuple[SecretStr, ...] = ()
     # When set, GET /metrics needs `Authorization: Bearer <it>` (else it is open, like health).
     metrics_token: SecretStr | None = None
 

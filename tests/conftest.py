@@ -6,6 +6,7 @@ Locally a missing Redis or PostgreSQL skips its tests; under CI=true it fails th
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
+from ragline import secret_box
 from ragline.bootstrap import Mode, Services
 from ragline.config import RaglineConfig, load_config
 from ragline.db import make_engine
@@ -25,9 +27,21 @@ from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
 from ragline.knowledge.versions import IndexManager
 from ragline.schema import create_schema
-from tests.support.environment import HANDBOOK, POSTGRES_URL, REDIS_URL, REPO, unavailable
+from tests.support.environment import (
+    HANDBOOK,
+    POSTGRES_URL,
+    REDIS_URL,
+    REPO,
+    TEST_SECRET_KEY,
+    unavailable,
+)
 from tests.support.fake_model import FakeModelServer
 from tests.support.services import EmbeddedApp, bootstrapped, embedded_app, settings_for
+
+# Before any test: repositories used without bootstrap seal with it, and every Settings the
+# tests build reads it from the environment (a developer's own key is not used here).
+os.environ["RAGLINE_SECRET_KEY"] = TEST_SECRET_KEY
+secret_box.configure(secret_box.KeyRing.of(TEST_SECRET_KEY))
 
 
 @pytest.fixture(scope="session")

@@ -15,15 +15,15 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy.engine import Engine
-from typer.testing import CliRunner
 
 from api.app import create_app
-from cli.main import build_app
 from ragline.bootstrap import Services
 from ragline.config import RaglineConfig, parse_config
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
+from tests.support.console import run_cli
 from tests.support.fake_model import FakeModelServer
+from tests.support.processes import ragline_env
 from tests.support.server import serving
 from tests.support.services import embedded_app, settings_for
 from tests.support.tenants import make_tenant
@@ -125,11 +125,10 @@ def test_asked_again_in_other_words_by_another_user_is_answered_from_the_first(
     assert changed["cache"]["hit"] is False
     assert len(site.model.behaviour.requests) == calls + 2
 
-    runner = CliRunner()
-    env = {"RAGLINE_DATA_DIR": str(site.core.settings.data_dir)}
-    stats = runner.invoke(build_app("cache"), ["cache", "stats", "--json"], env=env)
-    assert stats.exit_code == 0, stats.output
-    counted = json.loads(stats.output)
+    env = ragline_env(site.core.settings.data_dir)
+    stats = run_cli("cache", "stats", "--json", env=env)
+    assert stats.returncode == 0, stats.stderr
+    counted = json.loads(stats.stdout)
     assert counted["hits"] == 1 and counted["finished"] == 4
     assert counted["entries"] == {"answered": 3}
 
@@ -139,8 +138,8 @@ def test_asked_again_in_other_words_by_another_user_is_answered_from_the_first(
         assert page.status_code == 200
         assert 'id="cache-hits">1<' in page.text and 'id="cache-hit-rate">25.0%<' in page.text
 
-    cleared = runner.invoke(build_app("cache"), ["cache", "clear", "--yes"], env=env)
-    assert cleared.exit_code == 0 and "removed 3 entries" in cleared.output
+    cleared = run_cli("cache", "clear", "--yes", env=env)
+    assert cleared.returncode == 0 and "removed 3 entries" in cleared.stdout
     fresh = _final(site.bob, CARRY_AGAIN, "bob")
     assert fresh["cache"]["hit"] is False
 

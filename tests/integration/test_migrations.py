@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
+from ragline.accounts import Accounts
 from ragline.bootstrap import Mode, Overrides, bootstrap
 from ragline.config import RaglineConfig
 from ragline.db import make_engine
@@ -34,6 +35,7 @@ from ragline.schema import (
     prepare,
     upgrade_to_head,
 )
+from ragline.secret_box import PREFIX
 from tests.support.console import run_cli
 from tests.support.environment import POSTGRES_URL, REPO, unavailable
 from tests.support.processes import ragline_env
@@ -159,6 +161,13 @@ def test_processes_refuse_a_database_behind_the_code_and_embedded_mode_upgrades_
 
     assert current(engine) == head()
     assert len(every_row(engine)["jobs"]) == len(ROWS["jobs"])
+    # 0007: the webhook secrets stored in the clear were sealed at that start, unchanged.
+    with engine.connect() as connection:
+        raw = dict(connection.execute(text("SELECT id, webhook_secret FROM accounts")).all())
+    accounts = Accounts(engine)
+    for row in ROWS["accounts"]:
+        assert raw[row["id"]].startswith(PREFIX) and row["webhook_secret"] not in raw[row["id"]]
+        assert accounts.account(row["name"]).webhook_secret == row["webhook_secret"]
     engine.dispose()
 
 

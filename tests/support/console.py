@@ -18,6 +18,7 @@ from contextlib import contextmanager, redirect_stderr, redirect_stdout
 import structlog
 
 from cli import main as console_script
+from ragline import secret_box
 from tests.support.environment import REPO
 
 
@@ -26,6 +27,7 @@ def _process_state(env: dict[str, str]) -> Iterator[None]:
     """The environment, working directory, argv and logging of a command, put back after:
     the command configures logging onto the captured streams, which are gone afterwards."""
     environ, cwd, argv = dict(os.environ), os.getcwd(), sys.argv
+    keys = secret_box.ring()  # a command's bootstrap configures its own
     structlog_config = structlog.get_config()
     handlers, level = logging.root.handlers[:], logging.root.level
     os.environ.clear()
@@ -36,6 +38,7 @@ def _process_state(env: dict[str, str]) -> Iterator[None]:
     finally:
         os.environ.clear()
         os.environ.update(environ)
+        secret_box.configure(keys)
         os.chdir(cwd)
         sys.argv = argv
         structlog.configure(**structlog_config)

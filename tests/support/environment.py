@@ -16,6 +16,10 @@ POSTGRES_URL = os.environ.get(
     "RAGLINE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REDIS_URL = os.environ.get("RAGLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+# Every process of a test run seals webhook secrets under this key (ragline/secret_box.py):
+# in-process services, commands run in-process and the ragline processes tests start share
+# databases, so they must share the key too.
+TEST_SECRET_KEY = "ragline-test-suite-secret-key-not-for-deployment"
 
 
 def unavailable(what: str, error: Exception) -> None:

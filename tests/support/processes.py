@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.environment import REPO
+from tests.support.environment import REPO, TEST_SECRET_KEY
 from tests.support.waiting import wait_for
 
 RAGLINE = str(Path(sys.executable).parent / "ragline")
@@ -19,7 +19,11 @@ RAGLINE = str(Path(sys.executable).parent / "ragline")
 def ragline_env(data_dir: Path, **extra: str) -> dict[str, str]:
     """The caller's environment without any RAGLINE_* of its own, plus these settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAGLINE_")}
-    env.update(RAGLINE_DATA_DIR=str(data_dir), RAGLINE_LOG_LEVEL="WARNING")
+    env.update(
+        RAGLINE_DATA_DIR=str(data_dir),
+        RAGLINE_LOG_LEVEL="WARNING",
+        RAGLINE_SECRET_KEY=TEST_SECRET_KEY,
+    )
     env.update(extra)
     return env
 
