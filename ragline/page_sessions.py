@@ -96,10 +96,6 @@ class PageSessions:
             return False
         return self._delete(_SESSIONS.c.id == _digest(token)) > 0
 
-    def end_for_key(self, key_id: str) -> int:
-        """Every session of the key; how many ended."""
-        return self._delete(_SESSIONS.c.key_id == key_id)
-
     def live(self, key_id: str) -> int:
         """How many of the key's sessions are live."""
         query = (
