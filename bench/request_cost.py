@@ -25,21 +25,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.admission import BIN, REPO, free_port, wait_up
-
-
-def flood_body(fields: int = 100_000) -> bytes:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-
-    def name(number: int) -> str:
-        text = ""
-        while True:
-            number, digit = divmod(number, 36)
-            text = digits[digit] + text
-            if not number:
-                return "_" + text
-
-    members = ",".join(f'"{name(n)}":1' for n in range(fields))
-    return ('{"question":"How many days of leave?","user_id":"u-1",' + members + "}").encode()
+from tests.support.floods import flood_body
 
 
 def probe(url: str, count: int) -> list[float]:

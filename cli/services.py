@@ -17,11 +17,7 @@ def open_services(mode: Mode = Mode.COMMAND) -> Iterator[Services]:
     settings = load_settings()
     # A command's stdout is its output (`--json` lines): logs go to stderr, and below
     # WARNING only when asked for with RAGLINE_LOG_LEVEL=DEBUG.
-    level = (
-        "DEBUG"
-        if settings.log_level == "DEBUG"
-        else max(settings.log_level, "WARNING", key=("INFO", "WARNING", "ERROR").index)
-    )
+    level = settings.log_level if settings.log_level in ("DEBUG", "ERROR") else "WARNING"
     configure_logging(level, settings.log_format)
     with opened(settings, mode) as services:
         yield services

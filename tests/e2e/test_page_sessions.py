@@ -10,7 +10,6 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -20,14 +19,11 @@ from sqlalchemy.engine import Engine
 from api.app import create_app
 from api.session import COOKIE
 from ragline.accounts import Accounts
-from ragline.config import RaglineConfig
-from ragline.knowledge.embedder import Embedder
-from ragline.knowledge.store import KnowledgeStore
 from ragline.models import PageSession, utcnow
 from ragline.page_sessions import PageSessions
 from ragline.rows import table
 from tests.support.server import serving
-from tests.support.services import embedded_app, settings_for
+from tests.support.services import EmbeddedApp
 from tests.support.tenants import make_tenant
 
 SESSIONS = table(PageSession)
@@ -43,24 +39,11 @@ class Site:
 
 
 @pytest.fixture
-def site(
-    sqlite_engine: Engine,
-    repo_config: RaglineConfig,
-    embedder: Embedder,
-    handbook_store: KnowledgeStore,
-    tmp_path: Path,
-) -> Iterator[Site]:
-    with embedded_app(
-        repo_config,
-        tmp_path,
-        handbook_store,
-        embedder,
-        engine=sqlite_engine,
-        settings=settings_for(tmp_path),
-    ) as app:
-        principal, key = make_tenant(sqlite_engine, roles=("reviewer",))
-        with serving(create_app(app.api)) as url:
-            yield Site(url, key, principal.key_id, sqlite_engine, app.api.sessions)
+def site(embedded: EmbeddedApp) -> Iterator[Site]:
+    engine = embedded.services.engine
+    principal, key = make_tenant(engine, roles=("reviewer",))
+    with serving(create_app(embedded.api)) as url:
+        yield Site(url, key, principal.key_id, engine, embedded.api.sessions)
 
 
 def log_in(site: Site, **headers: str) -> httpx.Client:

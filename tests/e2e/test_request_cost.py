@@ -8,61 +8,30 @@ order of the checks.)"""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy.engine import Engine
 
 from api.app import create_app
-from ragline.config import RaglineConfig
-from ragline.knowledge.embedder import Embedder
-from ragline.knowledge.store import KnowledgeStore
+from tests.support.floods import flood_body
 from tests.support.server import serving
-from tests.support.services import embedded_app
+from tests.support.services import EmbeddedApp
 from tests.support.tenants import make_tenant
-
-FIELDS = 100_000
-
-
-def flood(fields: int = FIELDS) -> bytes:
-    body = {"question": "How many days of leave?", "user_id": "u-1"}
-    body.update({_name(n): 1 for n in range(fields)})
-    return json.dumps(body, separators=(",", ":")).encode()
-
-
-def _name(number: int) -> str:
-    """A short distinct field name (base 36): 100,000 of them fit under 1 MB."""
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    name = ""
-    while True:
-        number, digit = divmod(number, 36)
-        name = digits[digit] + name
-        if not number:
-            return "_" + name
 
 
 @pytest.fixture
-def site(
-    sqlite_engine: Engine,
-    repo_config: RaglineConfig,
-    embedder: Embedder,
-    handbook_store: KnowledgeStore,
-    tmp_path: Path,
-) -> Iterator[tuple[str, dict[str, str]]]:
-    with embedded_app(repo_config, tmp_path, handbook_store, embedder, engine=sqlite_engine) as app:
-        _, key = make_tenant(sqlite_engine, "acme", roles=("submitter",))
-        with serving(create_app(app.api)) as url:
-            yield url, {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+def site(embedded: EmbeddedApp) -> Iterator[tuple[str, dict[str, str]]]:
+    _, key = make_tenant(embedded.services.engine, "acme", roles=("submitter",))
+    with serving(create_app(embedded.api)) as url:
+        yield url, {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
 
 
 def test_a_body_of_many_unknown_fields_is_refused_before_validation(
     site: tuple[str, dict[str, str]],
 ) -> None:
     url, auth = site
-    body = flood()
+    body = flood_body()
     assert len(body) < 1_000_000  # under the body limit: this is about what it costs
     for headers in (auth, {"Content-Type": "application/json"}):  # with a key and without
         response = httpx.post(f"{url}/v1/jobs", content=body, headers=headers, timeout=120)
@@ -78,7 +47,7 @@ def test_a_422_lists_the_first_20_errors_and_counts_the_rest(
     site: tuple[str, dict[str, str]],
 ) -> None:
     url, auth = site
-    response = httpx.post(f"{url}/v1/jobs", content=flood(900), headers=auth, timeout=60)
+    response = httpx.post(f"{url}/v1/jobs", content=flood_body(900), headers=auth, timeout=60)
     assert response.status_code == 422, response.text[:500]
     problem = response.json()
     assert len(problem["errors"]) == 20 and problem["error_count"] == 900
@@ -91,7 +60,7 @@ def test_without_a_valid_key_the_body_is_not_validated(site: tuple[str, dict[str
     for headers in ({}, {"Authorization": "Bearer rl_nope_nope"}):
         response = httpx.post(
             f"{url}/v1/jobs",
-            content=flood(900),
+            content=flood_body(900),
             headers={"Content-Type": "application/json", **headers},
             timeout=60,
         )

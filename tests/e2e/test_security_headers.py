@@ -18,24 +18,17 @@ from ragline.config import RaglineConfig
 from ragline.knowledge.embedder import Embedder
 from ragline.knowledge.store import KnowledgeStore
 from tests.support.server import serving
-from tests.support.services import embedded_app, settings_for
+from tests.support.services import EmbeddedApp, embedded_app, settings_for
 from tests.support.tenants import make_tenant
 
 SCRIPT = re.compile(r"<script\b([^>]*)>", re.IGNORECASE)
 
 
 @pytest.fixture
-def site(
-    sqlite_engine: Engine,
-    repo_config: RaglineConfig,
-    embedder: Embedder,
-    handbook_store: KnowledgeStore,
-    tmp_path: Path,
-) -> Iterator[tuple[str, str]]:
-    with embedded_app(repo_config, tmp_path, handbook_store, embedder, engine=sqlite_engine) as app:
-        _, admin_key = make_tenant(sqlite_engine, "ops", roles=("admin",))
-        with serving(create_app(app.api)) as url:
-            yield url, admin_key
+def site(embedded: EmbeddedApp) -> Iterator[tuple[str, str]]:
+    _, admin_key = make_tenant(embedded.services.engine, "ops", roles=("admin",))
+    with serving(create_app(embedded.api)) as url:
+        yield url, admin_key
 
 
 def test_every_response_says_nosniff_and_api_answers_are_not_stored(

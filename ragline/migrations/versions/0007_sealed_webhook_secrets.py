@@ -23,23 +23,20 @@ COLUMNS = {"webhook_secret": False, "previous_webhook_secret": True}  # name: nu
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("accounts") as batch_op:
-        for name, nullable in COLUMNS.items():
-            batch_op.alter_column(
-                name,
-                existing_type=sa.String(length=64),
-                type_=sa.String(length=512),
-                existing_nullable=nullable,
-            )
+    _retype(64, 512)
 
 
 def downgrade() -> None:
     # Sealed values do not fit 64 characters: open them first (a release that reads them).
+    _retype(512, 64)
+
+
+def _retype(length: int, new_length: int) -> None:
     with op.batch_alter_table("accounts") as batch_op:
         for name, nullable in COLUMNS.items():
             batch_op.alter_column(
                 name,
-                existing_type=sa.String(length=512),
-                type_=sa.String(length=64),
+                existing_type=sa.String(length=length),
+                type_=sa.String(length=new_length),
                 existing_nullable=nullable,
             )
